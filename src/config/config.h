@@ -1,0 +1,90 @@
+// rlog's configuration: one YAML file, overridden by environment variables, overridden by flags.
+//
+// Precedence: flags > environment > file > defaults. Every key has a default that works for the
+// local three-node cluster (master HTTP :8080, sentinels :8081/:8082, gRPC :9091/:9092).
+// Unknown keys and bad values are rejected by LoadConfig with a message that names the key.
+// Pure value type: no globals, no I/O after LoadConfig returns.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace rlog {
+
+enum class Role { kMaster, kSentinel };
+enum class FsyncPolicy { kAlways, kInterval, kNever };
+enum class LogFormat { kText, kJson };
+
+struct Config {
+  Role role = Role::kMaster;                  // role / ROLE / --role  (master | sentinel)
+  std::string node_id;                        // node_id / NODE_ID / --node-id (default: host:http_port)
+
+  // HTTP (Pistache).
+  std::string http_address = "0.0.0.0";       // http.address / HTTP_ADDRESS / --http-address
+  uint16_t http_port = 8080;                  // http.port / PORT / --port (0 = ephemeral)
+  int http_threads = 2;                       // http.threads / HTTP_THREADS / --http-threads (1..64)
+  uint64_t max_body_bytes = 1 << 20;          // http.max_body_bytes / MAX_BODY_BYTES / --max-body-bytes
+  std::string advertise_http;                 // http.advertise / ADVERTISE_HTTP (what sentinels tell clients; default 127.0.0.1:port)
+
+  // gRPC (sentinels serve replication; the master dials its sentinels).
+  std::string grpc_address = "0.0.0.0";       // grpc.address / GRPC_ADDRESS / --grpc-address
+  uint16_t grpc_port = 9091;                  // grpc.port / GRPC_PORT / --grpc-port (0 = ephemeral)
+
+  // Master only: the sentinels, each "host:port", "dns:///name:port" or "srv:///_grpc._tcp.name".
+  std::vector<std::string> sentinels;         // sentinels (YAML list or comma string) / SENTINELS / --sentinels (comma-separated)
+
+  // Replication.
+  uint32_t batch_max_entries = 512;           // replication.batch_max_entries (1..65536)
+  uint64_t batch_max_bytes = 1 << 20;         // replication.batch_max_bytes (>= 1024)
+  uint32_t window_batches = 8;                // replication.window_batches (1..1024)
+  uint32_t heartbeat_ms = 200;                // replication.heartbeat_ms / HEARTBEAT_MS / --heartbeat-ms (>= 1)
+  uint32_t backoff_initial_ms = 50;           // replication.backoff_initial_ms (>= 1)
+  uint32_t backoff_max_ms = 2000;             // replication.backoff_max_ms (>= backoff_initial_ms)
+
+  // Health thresholds: silence before a sentinel is Suspected, then Unhealthy.
+  uint32_t suspect_after_ms = 1000;           // health.suspect_after_ms / SUSPECT_AFTER_MS / --suspect-after-ms
+  uint32_t unhealthy_after_ms = 3000;         // health.unhealthy_after_ms / UNHEALTHY_AFTER_MS / --unhealthy-after-ms (> suspect_after_ms)
+
+  // Inserts.
+  uint64_t default_timeout_ms = 600000;       // insert.default_timeout_ms / DEFAULT_TIMEOUT_MS / --default-timeout-ms (>= 1)
+  uint64_t max_timeout_ms = 3600000;          // insert.max_timeout_ms (>= default_timeout_ms)
+  uint64_t idempotency_keys = 100000;         // insert.idempotency_keys (how many keys are remembered; 0 disables)
+
+  uint32_t tick_ms = 10;                      // tick_ms / TICK_MS / --tick-ms (core clock resolution, 1..1000)
+  uint64_t drain_timeout_ms = 5000;           // shutdown.drain_timeout_ms / DRAIN_TIMEOUT_MS / --drain-timeout-ms
+
+  // Durability (data_dir empty = in memory).
+  std::string data_dir;                       // data_dir / DATA_DIR / --data-dir
+  FsyncPolicy fsync = FsyncPolicy::kAlways;   // fsync / FSYNC / --fsync (always | interval | never)
+  uint32_t fsync_interval_ms = 10;            // fsync_interval_ms / FSYNC_INTERVAL_MS
+
+  // Logging.
+  std::string log_level = "info";             // log.level / LOG_LEVEL / --log-level (trace|debug|info|warn|error|off)
+  LogFormat log_format = LogFormat::kText;    // log.format / LOG_FORMAT / --log-format (text | json)
+
+  // Testing only. Writes the bound ports as JSON {"http":N,"grpc":N} once listening.
+  std::string ports_file;                     // --ports-file only (flag)
+  // Fault injection in the sentinel, honoured only together with --enable-test-faults.
+  // Spec: comma-separated "fail_after_append=P,delay_ms=MAX,drop_stream=P,seed=N".
+  std::string test_faults;                    // --test-faults only (flag)
+  bool enable_test_faults = false;            // --enable-test-faults only (flag)
+};
+
+// Parses flags (argv), the environment (env: name -> value; pass the real environment from
+// main) and the YAML file named by --config or CONFIG. On any unknown key, bad value or
+// unreadable file returns InvalidArgument whose message names the key (e.g.
+// "config key 'http.port': expected an integer in 0..65535, got 'abc'").
+// --help / --version: returns NotFound with the help text as message (caller prints it, exits 0).
+Result<Config> LoadConfig(int argc, const char* const* argv,
+                          const std::map<std::string, std::string>& env);
+
+// The current process environment as a map (for LoadConfig).
+std::map<std::string, std::string> ProcessEnvironment();
+
+const char* RoleName(Role role);
+
+}  // namespace rlog
