@@ -1,0 +1,332 @@
+#include "core/replicator.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "core/quorum.h"
+
+namespace rlog::core {
+
+namespace {
+
+ReplicatorOptions Sanitized(ReplicatorOptions options) {
+  options.window_batches = std::max<uint32_t>(options.window_batches, 1);
+  options.batch_max_entries = std::max<uint32_t>(options.batch_max_entries, 1);
+  options.heartbeat_every = std::max<Tick>(options.heartbeat_every, 1);
+  return options;
+}
+
+}  // namespace
+
+Replicator::Replicator(ReplicatorOptions options, const LogView* log)
+    : options_(Sanitized(options)), log_(log), random_(options.seed) {}
+
+SentinelId Replicator::AddSentinel(std::string name) {
+  Peer peer{.name = std::move(name),
+            .in_flight = {},
+            .backoff = Backoff(options_.backoff_initial, options_.backoff_max)};
+  peer.last_heard = now_;
+  peer.retry_at = now_;
+  peers_.push_back(std::move(peer));
+  UpdateHealth();
+  return static_cast<SentinelId>(peers_.size() - 1);
+}
+
+void Replicator::RemoveSentinel(SentinelId sentinel) {
+  if (sentinel >= peers_.size() || !peers_[sentinel].member) return;
+  Peer& peer = peers_[sentinel];
+  peer.member = false;
+  if (peer.link == Link::kConnecting || peer.link == Link::kConnected) {
+    peer.link = Link::kCancelling;
+    ready_.cancels.push_back({sentinel, peer.generation});
+  }
+  // Fewer members may commit writes that waited for the removed one's position.
+  CompleteCommitted();
+  UpdateHealth();
+}
+
+uint32_t Replicator::cluster_size() const {
+  uint32_t n = 1;
+  for (const Peer& peer : peers_) n += peer.member ? 1 : 0;
+  return n;
+}
+
+uint32_t Replicator::reachable() const {
+  uint32_t n = 1;
+  for (const Peer& peer : peers_) {
+    if (peer.member && peer.link == Link::kConnected && peer.health != Health::kUnhealthy) ++n;
+  }
+  return n;
+}
+
+LogId Replicator::CommittedAt(uint32_t w) const {
+  LogId positions[64];
+  std::vector<LogId> many;
+  size_t n = 0;
+  auto add = [&](LogId p) {
+    if (n < std::size(positions)) {
+      positions[n] = p;
+    } else {
+      if (many.empty()) many.assign(positions, positions + n);
+      many.push_back(p);
+    }
+    ++n;
+  };
+  add(local_durable_);
+  for (const Peer& peer : peers_) {
+    if (!peer.member) continue;
+    // Only a live stream's report counts: a sentinel that went away may come back with less
+    // (an in-memory restart), and it cannot hold more of this log than the master appended.
+    add(peer.link == Link::kConnected ? std::min(peer.acked, last_appended_) : 0);
+  }
+  if (many.empty()) return ::rlog::core::CommittedAt(std::span<const LogId>(positions, n), w);
+  return ::rlog::core::CommittedAt(many, w);
+}
+
+void Replicator::Appended(LogId last_id) {
+  if (last_id <= last_appended_) return;
+  last_appended_ = last_id;
+  // Sentinels that already hold these ids (a master that lost its tail) now count for them.
+  CompleteCommitted();
+}
+
+void Replicator::LocalDurable(LogId id) {
+  LogId durable = std::min(id, last_appended_);
+  if (durable <= local_durable_) return;
+  local_durable_ = durable;
+  CompleteCommitted();
+}
+
+WriteHandle Replicator::ParkWrite(LogId id, uint32_t w, Tick timeout) {
+  WriteHandle handle = next_handle_++;
+  if (w >= 1 && CommittedAt(w) >= id) {
+    ready_.completions.push_back({handle, id, WriteOutcome::kCommitted});
+    return handle;
+  }
+  auto deadline = deadlines_.emplace(now_ + timeout, handle);
+  waiters_.emplace(handle, Waiter{id, w, deadline});
+  by_concern_[w].emplace(id, handle);
+  return handle;
+}
+
+Replicator::Peer* Replicator::Find(SentinelId sentinel, uint64_t generation) {
+  if (sentinel >= peers_.size()) return nullptr;
+  Peer& peer = peers_[sentinel];
+  if (peer.generation != generation || peer.link == Link::kIdle) return nullptr;
+  return &peer;
+}
+
+void Replicator::Connected(SentinelId sentinel, uint64_t generation, LogId sentinel_last_id) {
+  Peer* peer = Find(sentinel, generation);
+  if (peer == nullptr || peer->link != Link::kConnecting) return;
+  peer->link = Link::kConnected;
+  peer->last_heard = now_;
+  peer->last_sent = now_;
+  peer->backoff.Reset();
+  LogId before = peer->acked;
+  peer->acked = sentinel_last_id;
+  peer->next = std::min(sentinel_last_id, last_appended_) + 1;
+  peer->seq = 0;
+  peer->no_rewind_through_seq = 0;
+  peer->write_outstanding = false;
+  peer->in_flight.clear();
+  if (peer->acked != before) ready_.acks.push_back({sentinel, before, peer->acked});
+  CompleteCommitted();
+  UpdateHealth();
+}
+
+void Replicator::Disconnected(SentinelId sentinel, uint64_t generation) {
+  Peer* peer = Find(sentinel, generation);
+  if (peer == nullptr) return;
+  peer->in_flight.clear();
+  peer->write_outstanding = false;
+  ScheduleRetry(*peer);
+  UpdateHealth();
+}
+
+void Replicator::ScheduleRetry(Peer& peer) {
+  peer.link = Link::kIdle;
+  peer.retry_at = now_ + peer.backoff.NextDelay(random_);
+}
+
+void Replicator::Acked(SentinelId sentinel, uint64_t generation, uint64_t seq,
+                       LogId sentinel_last_id) {
+  Peer* peer = Find(sentinel, generation);
+  if (peer == nullptr || peer->link != Link::kConnected) return;
+  peer->last_heard = now_;
+  LogId through = 0;
+  while (!peer->in_flight.empty() && peer->in_flight.front().seq <= seq) {
+    through = peer->in_flight.front().through;
+    peer->in_flight.pop_front();
+  }
+  if (sentinel_last_id > peer->acked) {
+    ready_.acks.push_back({sentinel, peer->acked, sentinel_last_id});
+    peer->acked = sentinel_last_id;
+    CompleteCommitted();
+  }
+  // Never resend what the sentinel already holds.
+  peer->next = std::max(peer->next, std::min(peer->acked, last_appended_) + 1);
+  // The stream is ordered: by message `seq` the sentinel has seen everything up to `through`.
+  // If it holds less, something was lost on its side; resend from its position.
+  if (seq > peer->no_rewind_through_seq && through > peer->acked) {
+    peer->next = std::min(peer->acked, last_appended_) + 1;
+    peer->in_flight.clear();
+    peer->no_rewind_through_seq = peer->seq;
+  }
+  UpdateHealth();
+}
+
+void Replicator::WriteDone(SentinelId sentinel, uint64_t generation) {
+  Peer* peer = Find(sentinel, generation);
+  if (peer == nullptr) return;
+  peer->write_outstanding = false;
+}
+
+void Replicator::OnTick() {
+  ++now_;
+  for (SentinelId s = 0; s < peers_.size(); ++s) {
+    Peer& peer = peers_[s];
+    if (!peer.member) continue;
+    if (peer.link == Link::kIdle && now_ >= peer.retry_at) {
+      peer.link = Link::kConnecting;
+      peer.generation++;
+      peer.attempt_started = now_;
+      ready_.connects.push_back({s, peer.generation});
+    }
+    // A stream that has said nothing for a whole unhealthy period is presumed dead (a stopped
+    // process, a black-holed link): cancel it and retry with backoff.
+    if (peer.link == Link::kConnecting || peer.link == Link::kConnected) {
+      Tick quiet_since = std::max(peer.last_heard, peer.attempt_started);
+      if (now_ - quiet_since >= options_.health.unhealthy_after) {
+        peer.link = Link::kCancelling;
+        ready_.cancels.push_back({s, peer.generation});
+      }
+    }
+  }
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now_) {
+    Complete(deadlines_.begin()->second, WriteOutcome::kTimedOut);
+  }
+  UpdateHealth();
+}
+
+void Replicator::ExpireAllWrites() {
+  while (!deadlines_.empty()) Complete(deadlines_.begin()->second, WriteOutcome::kTimedOut);
+}
+
+void Replicator::Complete(WriteHandle handle, WriteOutcome outcome) {
+  auto it = waiters_.find(handle);
+  if (it == waiters_.end()) return;
+  const Waiter& waiter = it->second;
+  auto& queue = by_concern_[waiter.w];
+  for (auto q = queue.lower_bound(waiter.id); q != queue.end() && q->first == waiter.id; ++q) {
+    if (q->second == handle) {
+      queue.erase(q);
+      break;
+    }
+  }
+  deadlines_.erase(waiter.deadline);
+  ready_.completions.push_back({handle, waiter.id, outcome});
+  waiters_.erase(it);
+}
+
+void Replicator::CompleteCommitted() {
+  for (auto& [w, queue] : by_concern_) {
+    if (queue.empty()) continue;
+    LogId committed = CommittedAt(w);
+    while (!queue.empty() && queue.begin()->first <= committed) {
+      WriteHandle handle = queue.begin()->second;
+      Complete(handle, WriteOutcome::kCommitted);
+    }
+  }
+}
+
+void Replicator::UpdateHealth() {
+  for (SentinelId s = 0; s < peers_.size(); ++s) {
+    Peer& peer = peers_[s];
+    if (!peer.member) continue;
+    Health health =
+        ClassifyHealth(now_ - peer.last_heard, peer.link == Link::kConnected, options_.health);
+    if (health != peer.health) {
+      ready_.status_changes.push_back({s, peer.health, health});
+      peer.health = health;
+    }
+  }
+  bool read_only = reachable() < majority();
+  if (read_only != read_only_) {
+    ready_.read_only = read_only;
+    read_only_ = read_only;
+  }
+}
+
+void Replicator::CutSends() {
+  for (SentinelId s = 0; s < peers_.size(); ++s) {
+    Peer& peer = peers_[s];
+    if (!peer.member || peer.link != Link::kConnected || peer.write_outstanding) continue;
+    if (peer.next <= last_appended_ && peer.in_flight.size() < options_.window_batches) {
+      LogId last = std::min<LogId>(last_appended_, peer.next + options_.batch_max_entries - 1);
+      if (log_ != nullptr) last = log_->BatchEnd(peer.next, last, options_.batch_max_bytes);
+      Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last};
+      peer.in_flight.push_back({send.seq, last, true});
+      peer.next = last + 1;
+      peer.write_outstanding = true;
+      peer.last_sent = now_;
+      ready_.sends.push_back(send);
+    } else if (peer.in_flight.size() <= options_.window_batches &&
+               now_ - peer.last_sent >= options_.heartbeat_every) {
+      Ready::Send send{s, peer.generation, ++peer.seq, 0, 0};
+      peer.in_flight.push_back({send.seq, peer.next - 1, false});
+      peer.write_outstanding = true;
+      peer.last_sent = now_;
+      ready_.sends.push_back(send);
+    }
+  }
+}
+
+Ready Replicator::TakeReady() {
+  CutSends();
+  Ready out = std::move(ready_);
+  ready_ = Ready{};
+  return out;
+}
+
+std::vector<SentinelStatus> Replicator::Sentinels() const {
+  std::vector<SentinelStatus> out;
+  for (const Peer& peer : peers_) {
+    if (!peer.member) continue;
+    out.push_back({peer.name, peer.health, peer.link == Link::kConnected, peer.acked,
+                   last_appended_ > peer.acked ? last_appended_ - peer.acked : 0,
+                   now_ - peer.last_heard});
+  }
+  return out;
+}
+
+Status Replicator::CheckInvariants() const {
+  if (local_durable_ > last_appended_) return Status::Corruption("durable beyond appended");
+  for (const Peer& peer : peers_) {
+    if (peer.link != Link::kConnected) continue;
+    if (peer.next > last_appended_ + 1) {
+      return Status::Corruption("sentinel " + peer.name + ": next id beyond the log");
+    }
+    if (peer.in_flight.size() > options_.window_batches + 1) {
+      return Status::Corruption("sentinel " + peer.name + ": window overrun");
+    }
+    LogId prev = 0;
+    for (const InFlight& f : peer.in_flight) {
+      if (f.through < prev) return Status::Corruption("sentinel " + peer.name + ": batches out of order");
+      prev = f.through;
+    }
+    if (!peer.in_flight.empty() && peer.in_flight.back().through >= peer.next) {
+      return Status::Corruption("sentinel " + peer.name + ": next id already in flight");
+    }
+  }
+  for (const auto& [handle, waiter] : waiters_) {
+    if (CommittedAt(waiter.w) >= waiter.id) {
+      return Status::Corruption("write " + std::to_string(handle) + " committed but still parked");
+    }
+  }
+  if (read_only_ != (reachable() < majority())) return Status::Corruption("stale read-only");
+  return Status::Ok();
+}
+
+}  // namespace rlog::core
