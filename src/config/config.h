@@ -21,7 +21,7 @@ enum class LogFormat { kText, kJson };
 
 struct Config {
   Role role = Role::kMaster;                  // role / ROLE / --role  (master | sentinel)
-  std::string node_id;                        // node_id / NODE_ID / --node-id (default: host:http_port)
+  std::string node_id;                        // node_id / NODE_ID / --node-id (default: "<role>-<http_port>")
 
   // HTTP (Pistache).
   std::string http_address = "0.0.0.0";       // http.address / HTTP_ADDRESS / --http-address
@@ -79,12 +79,16 @@ struct Config {
 // unreadable file returns InvalidArgument whose message names the key (e.g.
 // "config key 'http.port': expected an integer in 0..65535, got 'abc'").
 // --help / --version: returns NotFound with the help text as message (caller prints it, exits 0).
+// Never throws. Every key, variable and flag: docs/CONFIGURATION.md (or --help).
 Result<Config> LoadConfig(int argc, const char* const* argv,
                           const std::map<std::string, std::string>& env);
 
 // The current process environment as a map (for LoadConfig).
 std::map<std::string, std::string> ProcessEnvironment();
 
+// The spelling LoadConfig accepts for each value ("master", "interval", "json").
 const char* RoleName(Role role);
+const char* FsyncPolicyName(FsyncPolicy policy);
+const char* LogFormatName(LogFormat format);
 
 }  // namespace rlog
