@@ -1,0 +1,114 @@
+"""Sentinel crashes, freezes and injected replication faults under concurrent writes."""
+
+from __future__ import annotations
+
+from harness import (WriteLoad, assert_acked_exactly_once, check_log, wait_until)
+
+
+def _assert_no_failures(load: WriteLoad) -> None:
+    bad = load.failures()
+    assert not bad, f"{len(bad)} of {load.total} writes were not 200, e.g. {bad[:5]}"
+
+
+def _assert_caught_up(c, s):
+    def ok():
+        h = c.master.health(timeout=2.0)
+        e = c.sentinel_health(s, h)
+        return e if (e["status"] == "Healthy" and e["ackedId"] == h["lastId"] and e["lag"] == 0) else None
+    return wait_until(ok, 30, 0.05, f"master /health: {s.name} Healthy, ackedId == lastId, lag 0")
+
+
+def test_kill9_sentinel_under_concurrent_writes_then_restart(make_cluster):
+    c = make_cluster(n_sentinels=2)
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+
+    load = WriteLoad(m, threads=4, per_thread=60, ws=[1, 2], prefix="k9").start()
+    wait_until(lambda: load.done_count() >= 40, 30, 0.01, "40 writes done before the crash")
+    s1.kill9()
+    # Writes keep succeeding with S1 dead (master + S2 are a majority; w=2 is met by S2).
+    at_crash = load.done_count()
+    wait_until(lambda: load.done_count() >= at_crash + 60, 30, 0.01, "60 more writes with S1 dead")
+    s1.start()
+
+    # While S1 catches up (and writes continue) it must only ever expose a contiguous prefix 1..k.
+    polls = []
+
+    def s1_caught_up():
+        log = s1.get_all(timeout=5.0)
+        check_log(log, "s1 during catch-up")
+        polls.append(len(log))
+        return load.done_count() == load.total and len(log) == m.last_id()
+
+    wait_until(s1_caught_up, 150, 0.02, "all writes done and restarted S1 caught up")
+    load.join(10)
+    _assert_no_failures(load)
+
+    ref = c.wait_converged(expected_len=load.total)
+    acked = load.acked()
+    assert len(acked) == load.total
+    for n in c.nodes:
+        assert_acked_exactly_once(n.get_all(), acked, n.name)
+    _assert_caught_up(c, s1)
+    _assert_caught_up(c, s2)
+    assert sorted(e["message"] for e in ref) == sorted(acked)
+
+
+def test_sigstop_sentinel_is_suspected_then_unhealthy_then_recovers(make_cluster):
+    c = make_cluster(n_sentinels=2)
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+    for i in range(5):
+        assert m.insert_ok(f"before-{i}", w=3) == i + 1
+    _assert_caught_up(c, s2)
+
+    s2.stop()
+    statuses: list[str] = []
+
+    def unhealthy():
+        st = c.sentinel_health(s2)["status"]
+        if not statuses or statuses[-1] != st:
+            statuses.append(st)
+        return st == "Unhealthy"
+
+    wait_until(unhealthy, 15, 0.02, "frozen S2 reported Unhealthy")
+    assert statuses in (["Healthy", "Suspected", "Unhealthy"], ["Suspected", "Unhealthy"]), (
+        f"S2 status went {statuses}, expected Healthy -> Suspected -> Unhealthy")
+
+    # Master + S1 are a majority: still writable, w=2 met without S2.
+    h = m.health()
+    assert h["readOnly"] is False, h
+    assert h["quorum"]["clusterSize"] == 3 and h["quorum"]["majority"] == 2, h
+    for i in range(5):
+        assert m.insert_ok(f"during-{i}", w=2) == 6 + i
+    assert c.sentinel_health(s2)["ackedId"] == 5
+
+    s2.cont()
+    e = _assert_caught_up(c, s2)
+    assert e["ackedId"] == 10
+    ref = c.wait_converged(expected_len=10)
+    assert [x["message"] for x in ref] == [f"before-{i}" for i in range(5)] + [f"during-{i}" for i in range(5)]
+    sh = s2.health()
+    assert sh["role"] == "sentinel" and sh["lastId"] == 10 and sh["connected"] is True, sh
+    assert sh["logId"] == m.health()["logId"], sh
+
+
+FAULTS = "fail_after_append=0.05,delay_ms=5,drop_stream=0.01,seed=7"
+
+
+def test_injected_replication_faults_converge_exactly_once(make_cluster):
+    c = make_cluster(n_sentinels=2,
+                     sentinel_args=["--enable-test-faults", "--test-faults", FAULTS])
+    c.start()
+    m = c.master
+    load = WriteLoad(m, threads=4, per_thread=50, ws=[1, 2, 3], prefix="flt").start()
+    load.join(150)
+    _assert_no_failures(load)
+    acked = load.acked()
+    assert sorted(acked.values()) == list(range(1, load.total + 1)), "acknowledged ids are not 1..N"
+    ref = c.wait_converged(expected_len=load.total, timeout=60)
+    for n in c.nodes:
+        assert_acked_exactly_once(n.get_all(), acked, n.name)
+    assert sorted(e["message"] for e in ref) == sorted(acked)
+    for s in c.sentinels:
+        _assert_caught_up(c, s)

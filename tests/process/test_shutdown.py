@@ -1,0 +1,87 @@
+"""SIGTERM: stop taking writes, answer parked writes within the drain timeout, exit 0."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from harness import LONG_HTTP_TIMEOUT, assert_error, json_body, wait_until
+
+N_PARKED = 5
+SLACK = 4.0  # seconds on top of the drain timeout for signal delivery, process exit and reaping
+
+
+def _park(pool, m, prefix):
+    futs = [pool.submit(m.insert, f"{prefix}-{i}", 3, None, None, LONG_HTTP_TIMEOUT)
+            for i in range(N_PARKED)]
+    wait_until(lambda: m.last_id() == N_PARKED, 20, 0.05, f"master stored {N_PARKED} w=3 writes")
+    assert not any(f.done() for f in futs), "w=3 writes answered with a sentinel down"
+    return futs
+
+
+def test_sigterm_drain_refuses_new_writes_and_completes_parked_ones(make_cluster):
+    drain_ms = 6000
+    c = make_cluster(n_sentinels=2, master_args=["--drain-timeout-ms", str(drain_ms)])
+    c.start(sentinels=[0])
+    m, s2 = c.master, c.sentinels[1]
+
+    with ThreadPoolExecutor(max_workers=N_PARKED) as pool:
+        parked = _park(pool, m, "drain")
+        t0 = time.monotonic()
+        m.terminate()
+        # Draining: not ready, still alive, new writes refused with 503 + Retry-After.
+        wait_until(lambda: m.get("/readyz", timeout=2.0).status_code == 503, 5, 0.02, "/readyz 503")
+        assert m.get("/healthz", timeout=2.0).status_code == 200
+        r = m.insert("after-sigterm", w=1, http_timeout=5.0)
+        assert_error(r, 503)
+        assert r.headers.get("Retry-After") is not None, dict(r.headers)
+
+        # The missing sentinel comes back during the drain: the parked writes can now complete.
+        s2.start()
+        results = [f.result(timeout=drain_ms / 1000 + SLACK) for f in parked]
+        rc = m.wait_exit(drain_ms / 1000 + SLACK)
+        elapsed = time.monotonic() - t0
+
+    assert rc == 0, f"master exited with {rc}"
+    assert elapsed <= drain_ms / 1000 + SLACK, f"exit took {elapsed:.2f}s"
+    for res in results:
+        assert res.status_code in (200, 503, 504), (res.status_code, res.content[:300])
+        body = json_body(res)
+        if res.status_code == 200:
+            assert isinstance(body.get("id"), int) and 1 <= body["id"] <= N_PARKED, body
+        else:
+            assert isinstance(body.get("error"), str), body
+    # Whatever was answered, nothing after SIGTERM was appended: the sentinels hold exactly 1..5.
+    wait_until(lambda: [e["id"] for e in s2.get_all()] == list(range(1, N_PARKED + 1)), 10, 0.05,
+               "S2 caught up with the 5 parked writes")
+    assert all(e["message"].startswith("drain-") for e in s2.get_all())
+
+
+def test_sigterm_answers_unfinishable_parked_writes_within_drain_timeout(make_cluster):
+    drain_ms = 1500
+    c = make_cluster(n_sentinels=2, master_args=["--drain-timeout-ms", str(drain_ms)])
+    c.start(sentinels=[0])
+    m = c.master
+
+    with ThreadPoolExecutor(max_workers=N_PARKED) as pool:
+        parked = _park(pool, m, "stuck")
+        t0 = time.monotonic()
+        m.terminate()
+        results = []
+        for f in parked:
+            try:
+                results.append(f.result(timeout=drain_ms / 1000 + SLACK))
+            except requests.RequestException as e:
+                raise AssertionError(f"a parked write got no HTTP answer during the drain: {e!r}")
+        answered = time.monotonic() - t0
+        rc = m.wait_exit(drain_ms / 1000 + SLACK)
+        elapsed = time.monotonic() - t0
+
+    assert rc == 0, f"master exited with {rc}"
+    assert answered <= drain_ms / 1000 + SLACK and elapsed <= drain_ms / 1000 + SLACK, (answered, elapsed)
+    for res in results:
+        # S2 never came back: a w=3 write cannot have been acknowledged with 200.
+        assert res.status_code in (503, 504), (res.status_code, res.content[:300])
+        assert isinstance(json_body(res).get("error"), str), res.content[:300]
