@@ -1,0 +1,133 @@
+// rlog: one binary for both roles. Loads the configuration, starts the node and its HTTP server,
+// and on SIGTERM/SIGINT drains: new writes get 503, parked ones are answered within the drain
+// timeout, then the process exits 0.
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "app/master_node.h"
+#include "app/sentinel_node.h"
+#include "config/config.h"
+#include "http/http_server.h"
+#include "replication/sentinel_service.h"
+
+namespace {
+
+void SetUpLogging(const rlog::Config& config) {
+  auto logger = spdlog::stderr_logger_mt("rlog");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (config.log_format == rlog::LogFormat::kJson) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","node":")" +
+                        config.node_id + R"(","msg":"%v"})");
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node_id + "] %v");
+  }
+}
+
+bool WritePortsFile(const std::string& path, uint16_t http_port, uint16_t grpc_port) {
+  if (path.empty()) return true;
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "{\"http\":" << http_port << ",\"grpc\":" << grpc_port << "}\n";
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rlog::Result<rlog::Config> loaded = rlog::LoadConfig(argc, argv, rlog::ProcessEnvironment());
+  if (!loaded.ok()) {
+    if (loaded.status().code() == rlog::Status::Code::kNotFound) {  // --help / --version
+      std::cout << loaded.status().message() << "\n";
+      return 0;
+    }
+    std::cerr << "rlog: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  rlog::Config config = std::move(loaded).value();
+  SetUpLogging(config);
+
+  rlog::replication::SentinelFaults faults;
+  if (config.enable_test_faults) {
+    auto parsed = rlog::replication::ParseFaults(config.test_faults);
+    if (!parsed.ok()) {
+      std::cerr << "rlog: flag --test-faults: " << parsed.status().message() << "\n";
+      return 2;
+    }
+    faults = parsed.value();
+    spdlog::warn("TEST FAULTS ENABLED: {}", config.test_faults);
+  }
+
+  // Signals are taken by sigwait below, never by whichever thread happens to run.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<rlog::app::MasterNode> master;
+  std::unique_ptr<rlog::app::SentinelNode> sentinel;
+  rlog::http::Service* service = nullptr;
+  uint16_t grpc_port = 0;
+  if (config.role == rlog::Role::kMaster) {
+    master = std::make_unique<rlog::app::MasterNode>(config);
+    rlog::Status st = master->Start();
+    if (!st.ok()) {
+      spdlog::critical("{}", st.message());
+      return 1;
+    }
+    service = master.get();
+  } else {
+    sentinel = std::make_unique<rlog::app::SentinelNode>(config, faults);
+    auto port = sentinel->Start();
+    if (!port.ok()) {
+      spdlog::critical("{}", port.status().message());
+      return 1;
+    }
+    grpc_port = port.value();
+    service = sentinel.get();
+  }
+
+  rlog::http::HttpServer http({.address = config.http_address,
+                               .port = config.http_port,
+                               .threads = config.http_threads,
+                               .max_body_bytes = config.max_body_bytes,
+                               .max_wait_ms = config.max_timeout_ms},
+                              service);
+  auto http_port = http.Start();
+  if (!http_port.ok()) {
+    spdlog::critical("{}", http_port.status().message());
+    return 1;
+  }
+  spdlog::info("{} serving HTTP on {}:{}{}", rlog::RoleName(config.role), config.http_address,
+               http_port.value(),
+               grpc_port ? fmt::format(", gRPC on {}:{}", config.grpc_address, grpc_port) : "");
+  if (!WritePortsFile(config.ports_file, http_port.value(), grpc_port)) {
+    spdlog::critical("cannot write ports file {}", config.ports_file);
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: draining", sig);
+  auto drain = std::chrono::milliseconds(config.drain_timeout_ms);
+  if (master) master->Drain(drain);
+  if (sentinel) sentinel->Drain(drain);
+  // Let the reactors flush the last answers before the endpoint goes away.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  http.Shutdown();
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  // Streams may still be finishing on gRPC threads; do not run destructors under them.
+  std::_Exit(0);
+}

@@ -1,0 +1,83 @@
+// The master: takes appends over HTTP, replicates them through the core to every sentinel, and
+// answers each write once its write concern is met.
+//
+// Threads: Pistache reactors call Insert/Health/...; gRPC threads deliver stream events; one
+// ticker thread advances the core's clock. All of them go through Step(): lock mu_, feed one
+// event to the core, take its Ready, pull out what must be answered or sent, unlock, then do the
+// I/O (build and send batches, answer parked writes). No lock is held across I/O, and no thread
+// waits for a write concern: waiting writes are parked in `parked_`.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "app/node_base.h"
+#include "common/thread_annotations.h"
+#include "config/config.h"
+#include "core/idempotency_cache.h"
+#include "core/replicator.h"
+#include "replication/sentinel_stream.h"
+
+namespace rlog::app {
+
+class MasterNode final : public NodeBase, public replication::StreamEvents {
+ public:
+  explicit MasterNode(const Config& config);
+  ~MasterNode() override;
+
+  // Creates the sentinels' channels and starts the ticker.
+  Status Start();
+  // New writes get 503; parked ones are answered within `timeout`; then everything stops.
+  void Drain(std::chrono::milliseconds timeout);
+
+  // http::Service
+  void Insert(std::string body, http::Responder respond) override;
+  http::HttpReply Health() override;
+  http::HttpReply Ready() override;
+  http::HttpReply Metrics() override;
+
+  // replication::StreamEvents
+  void OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& welcome) override;
+  void OnAck(core::SentinelId s, uint64_t gen, const replication::Ack& ack) override;
+  void OnWriteDone(core::SentinelId s, uint64_t gen) override;
+  void OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) override;
+
+ private:
+  struct Parked {
+    http::Responder respond;
+    core::LogId id;
+    uint64_t w;
+  };
+  struct Link {
+    uint64_t generation = 0;
+    std::shared_ptr<replication::SentinelStream> stream;
+    std::string last_error;
+  };
+
+  void Step(const std::function<void(core::Replicator&)>& event) EXCLUDES(mu_);
+  core::Tick ToTicks(uint64_t ms) const;
+  replication::MasterMessage BuildSend(const core::Ready::Send& send) const;
+
+  // Constant after construction.
+  const Config config_;
+  const std::string log_id_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<replication::Replication::Stub>> stubs_;
+
+  Mutex mu_;
+  core::Replicator core_ GUARDED_BY(mu_);
+  core::IdempotencyCache idempotency_ GUARDED_BY(mu_);
+  std::unordered_map<core::WriteHandle, Parked> parked_ GUARDED_BY(mu_);
+  std::vector<Link> links_ GUARDED_BY(mu_);
+  bool draining_ GUARDED_BY(mu_) = false;
+
+  std::atomic<bool> stop_{false};
+  std::thread ticker_;
+};
+
+}  // namespace rlog::app

@@ -1,0 +1,84 @@
+#include "app/node_base.h"
+
+#include <nlohmann/json.hpp>
+
+namespace rlog::app {
+
+namespace {
+
+// Max payload bytes in one /messages page (at least one entry is always returned).
+constexpr uint64_t kPageBytes = 4 << 20;
+
+nlohmann::json EntriesJson(const std::vector<storage::Entry>& entries) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const storage::Entry& e : entries) {
+    arr.push_back({{"id", e.id}, {"message", e.message}, {"timestamp", e.timestamp_ms}});
+  }
+  return arr;
+}
+
+std::string Dump(const nlohmann::json& j) {
+  // Messages were validated as UTF-8 on insert; replace rather than throw if one is not.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+http::HttpReply NodeBase::GetAll() {
+  auto entries = log_.Read(1, SIZE_MAX, UINT64_MAX);
+  return {200, Dump(EntriesJson(entries)), {}};
+}
+
+http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
+  auto entries = log_.Read(from, limit, kPageBytes);
+  core::LogId next = entries.empty() ? from : entries.back().id + 1;
+  nlohmann::json j = {{"messages", EntriesJson(entries)},
+                      {"next", next},
+                      {"lastId", log_.last_id()}};
+  return {200, Dump(j), {}};
+}
+
+void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms,
+                        http::Responder respond) {
+  if (wait_ms == 0 || log_.last_id() >= from) {
+    respond(Page(from, limit));
+    return;
+  }
+  {
+    std::lock_guard lock(tails_mu_);
+    tails_.emplace(from, Tail{from, limit, Clock::now() + std::chrono::milliseconds(wait_ms),
+                              std::move(respond)});
+  }
+  // The id may have arrived between the check and the parking.
+  NotifyAppended(log_.last_id());
+}
+
+void NodeBase::NotifyAppended(core::LogId last_id) {
+  std::vector<Tail> ready;
+  {
+    std::lock_guard lock(tails_mu_);
+    if (tails_.empty()) return;
+    auto end = tails_.upper_bound(last_id);
+    for (auto it = tails_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    tails_.erase(tails_.begin(), end);
+  }
+  for (Tail& t : ready) t.respond(Page(t.from, t.limit));
+}
+
+void NodeBase::ExpireTails(Clock::time_point now, bool all) {
+  std::vector<Tail> expired;
+  {
+    std::lock_guard lock(tails_mu_);
+    for (auto it = tails_.begin(); it != tails_.end();) {
+      if (all || it->second.deadline <= now) {
+        expired.push_back(std::move(it->second));
+        it = tails_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Tail& t : expired) t.respond(Page(t.from, t.limit));
+}
+
+}  // namespace rlog::app
