@@ -48,7 +48,8 @@ MasterNode::MasterNode(const Config& config)
     : config_(config),
       log_id_(NewLogId()),
       core_(CoreOptions(config), &log_),
-      idempotency_(config.idempotency_keys) {}
+      idempotency_(config.idempotency_keys),
+      append_times_(kAppendTimes) {}
 
 MasterNode::~MasterNode() {
   stop_ = true;
@@ -122,6 +123,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<std::pair<std::shared_ptr<replication::SentinelStream>, core::Ready::Send>> sends;
   std::vector<std::shared_ptr<replication::SentinelStream>> to_start, to_cancel;
   std::vector<std::pair<core::SentinelId, uint64_t>> hellos;
+  std::vector<std::pair<core::SentinelId, Clock::time_point>> replicated;
   core::Ready ready;
   bool draining = false;
   {
@@ -129,6 +131,11 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     event(core_);
     ready = core_.TakeReady();
     draining = draining_;
+    for (const auto& a : ready.acks) {
+      if (a.to > a.from && core_.last_id() - a.to < kAppendTimes) {
+        replicated.emplace_back(a.sentinel, append_times_[a.to % kAppendTimes]);
+      }
+    }
     for (const auto& c : ready.completions) {
       auto it = parked_.find(c.handle);
       if (it == parked_.end()) continue;
@@ -167,7 +174,18 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   }
   for (auto& stream : to_cancel) stream->Cancel();
   for (auto& [stream, send] : sends) stream->Send(BuildSend(send));
+  auto now = Clock::now();
+  for (const auto& [s, appended_at] : replicated) {
+    metrics_.ObserveReplication(names_[s], now - appended_at);
+  }
   for (Answer& a : answers) {
+    metrics::InsertOutcome outcome = a.outcome == core::WriteOutcome::kCommitted
+                                         ? metrics::InsertOutcome::kOk
+                                     : draining ? metrics::InsertOutcome::kDraining
+                                                : metrics::InsertOutcome::kTimeout;
+    metrics_.CountInsert(a.parked.concern, outcome);
+    metrics_.ObserveInsert(a.parked.concern, now - a.parked.start);
+    if (outcome == metrics::InsertOutcome::kOk) metrics_.CountWriteAcks(a.parked.concern, a.parked.w);
     if (a.outcome == core::WriteOutcome::kCommitted) {
       a.parked.respond({200,
                         nlohmann::json{{"id", a.parked.id}, {"writeConcern", a.parked.w}}.dump(),
@@ -201,15 +219,20 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
 void MasterNode::Insert(std::string body, http::Responder respond) {
   Result<http::InsertRequest> parsed = http::ParseInsertRequest(body);
   if (!parsed.ok()) {
+    metrics_.CountInsert("other", metrics::InsertOutcome::kBadRequest);
     respond(http::JsonError(400, parsed.status().message()));
     return;
   }
   http::InsertRequest& req = parsed.value();
+  const std::string concern = req.concern.Label();
+  const Clock::time_point start = Clock::now();
   std::optional<http::HttpReply> reply;
+  metrics::InsertOutcome refused = metrics::InsertOutcome::kBadRequest;
   core::LogId appended = 0;
   int64_t now_ms = UnixMillis();
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     if (draining_) {
+      refused = metrics::InsertOutcome::kDraining;
       reply = http::JsonError(503, "the master is shutting down");
       reply->headers.emplace_back("Retry-After", "1");
       return;
@@ -223,6 +246,7 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
       return;
     }
     if (core.read_only()) {
+      refused = metrics::InsertOutcome::kReadOnly;
       reply = http::JsonError(503,
                               "read-only: fewer than a majority of the cluster is reachable",
                               "\"reachable\":" + std::to_string(core.reachable()) +
@@ -235,6 +259,7 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     if (!id) {
       id = log_.AppendNext(now_ms, std::move(req.message));
       appended = *id;
+      append_times_[*id % kAppendTimes] = start;
       core.Appended(*id);
       core.LocalDurable(*id);  // In memory: held as soon as it is appended.
       if (req.idempotency_key) idempotency_.Insert(*req.idempotency_key, *id);
@@ -242,9 +267,12 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     uint64_t timeout_ms = std::min(req.timeout_ms.value_or(config_.default_timeout_ms),
                                    config_.max_timeout_ms);
     core::WriteHandle handle = core.ParkWrite(*id, static_cast<uint32_t>(w), ToTicks(timeout_ms));
-    parked_.emplace(handle, Parked{std::move(respond), *id, w});
+    parked_.emplace(handle, Parked{std::move(respond), *id, w, concern, start});
   });
-  if (reply) respond(std::move(*reply));
+  if (reply) {
+    metrics_.CountInsert(concern, refused);
+    respond(std::move(*reply));
+  }
   if (appended != 0) NotifyAppended(appended);
 }
 
@@ -285,7 +313,15 @@ http::HttpReply MasterNode::Ready() {
 }
 
 http::HttpReply MasterNode::Metrics() {
-  return http::JsonError(501, "metrics are not implemented yet");
+  {
+    MutexLock lock(mu_);
+    for (const core::SentinelStatus& s : core_.Sentinels()) {
+      metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health), s.connected);
+    }
+    metrics_.SetLastId(core_.last_id());
+    metrics_.SetReadOnly(core_.read_only());
+  }
+  return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 
 void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& w) {

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "core/idempotency_cache.h"
 #include "core/replicator.h"
+#include "metrics/metrics.h"
 #include "replication/sentinel_stream.h"
 
 namespace rlog::app {
@@ -52,7 +53,11 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
     http::Responder respond;
     core::LogId id;
     uint64_t w;
+    std::string concern;  // Metrics label.
+    Clock::time_point start;
   };
+  // Append times of the last kAppendTimes ids, for replication latency.
+  static constexpr size_t kAppendTimes = 1 << 16;
   struct Link {
     uint64_t generation = 0;
     std::shared_ptr<replication::SentinelStream> stream;
@@ -75,6 +80,9 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   std::unordered_map<core::WriteHandle, Parked> parked_ GUARDED_BY(mu_);
   std::vector<Link> links_ GUARDED_BY(mu_);
   bool draining_ GUARDED_BY(mu_) = false;
+  std::vector<Clock::time_point> append_times_ GUARDED_BY(mu_);
+
+  metrics::Metrics metrics_;
 
   std::atomic<bool> stop_{false};
   std::thread ticker_;

@@ -74,7 +74,8 @@ http::HttpReply SentinelNode::Ready() {
 }
 
 http::HttpReply SentinelNode::Metrics() {
-  return http::JsonError(501, "metrics are not implemented yet");
+  metrics_.SetLastId(log_.last_id());
+  return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 
 }  // namespace rlog::app

@@ -10,6 +10,7 @@
 
 #include "app/node_base.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "replication/sentinel_service.h"
 
 namespace rlog::app {
@@ -32,6 +33,7 @@ class SentinelNode final : public NodeBase {
   const Config config_;
   replication::SentinelState state_;
   replication::SentinelService service_;
+  metrics::Metrics metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};

@@ -60,7 +60,7 @@ class Handler final : public Http::Handler {
 
  private:
   static void Send(Http::ResponseWriter& writer, HttpReply reply) {
-    writer.setMime(MIME(Application, Json));
+    writer.setMime(Http::Mime::MediaType::fromString(reply.content_type));
     for (auto& [name, value] : reply.headers) {
       writer.headers().addRaw(Http::Header::Raw(name, value));
     }

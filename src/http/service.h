@@ -14,8 +14,9 @@ namespace rlog::http {
 
 struct HttpReply {
   int status = 200;
-  std::string body;  // JSON.
+  std::string body;  // JSON unless content_type says otherwise.
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type = "application/json";
 };
 
 // Answers one request. Call exactly once, from any thread; it never blocks.

@@ -1,0 +1,161 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace rlog::metrics {
+
+namespace {
+
+const char* OutcomeLabel(InsertOutcome o) {
+  switch (o) {
+    case InsertOutcome::kOk:
+      return "ok";
+    case InsertOutcome::kTimeout:
+      return "timeout";
+    case InsertOutcome::kReadOnly:
+      return "read_only";
+    case InsertOutcome::kBadRequest:
+      return "bad_request";
+    case InsertOutcome::kTooLarge:
+      return "too_large";
+    case InsertOutcome::kDraining:
+      return "draining";
+    case InsertOutcome::kCount:
+      break;
+  }
+  return "other";
+}
+
+// 10 µs .. ~20 s, roughly x2 per bucket, with extra resolution under 1 ms.
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025,
+          0.005,   0.0075,   0.01,    0.025,  0.05,    0.1,    0.25,    0.5,   1,
+          2.5,     5,        10,      20};
+}
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  inserts_ = &prometheus::BuildCounter()
+                  .Name("rlog_inserts_total")
+                  .Help("Inserts answered, by write concern and outcome.")
+                  .Register(*registry_);
+  insert_duration_ = &prometheus::BuildHistogram()
+                          .Name("rlog_insert_duration_seconds")
+                          .Help("Time from receiving an insert to answering it, by write concern.")
+                          .Register(*registry_);
+  write_acks_ = &prometheus::BuildCounter()
+                     .Name("rlog_write_acks_total")
+                     .Help("Node acknowledgements counted toward committed writes (w per write).")
+                     .Register(*registry_);
+  replication_latency_ = &prometheus::BuildHistogram()
+                              .Name("rlog_replication_latency_seconds")
+                              .Help("Time from append on the master to the sentinel's ack.")
+                              .Register(*registry_);
+  sentinel_acked_ = &prometheus::BuildGauge()
+                         .Name("rlog_sentinel_acked_id")
+                         .Help("Highest id the sentinel acknowledged holding contiguously.")
+                         .Register(*registry_);
+  sentinel_lag_ = &prometheus::BuildGauge()
+                       .Name("rlog_sentinel_lag_entries")
+                       .Help("Entries the sentinel lacks: master's last id minus its acked id.")
+                       .Register(*registry_);
+  sentinel_up_ = &prometheus::BuildGauge()
+                      .Name("rlog_sentinel_up")
+                      .Help("1 for the sentinel's current status (Healthy/Suspected/Unhealthy).")
+                      .Register(*registry_);
+  last_id_ = &prometheus::BuildGauge()
+                  .Name("rlog_log_last_id")
+                  .Help("Last id this node exposes.")
+                  .Register(*registry_)
+                  .Add({});
+  read_only_ = &prometheus::BuildGauge()
+                    .Name("rlog_read_only")
+                    .Help("1 while the master refuses writes for lack of a majority.")
+                    .Register(*registry_)
+                    .Add({});
+}
+
+Metrics::~Metrics() = default;
+
+Metrics::ConcernHandles& Metrics::ConcernAt(size_t index, const std::string& label) {
+  if (ConcernHandles* h = concerns_[index].load(std::memory_order_acquire)) return *h;
+  std::lock_guard lock(concerns_mu_);
+  if (ConcernHandles* h = concerns_[index].load(std::memory_order_acquire)) return *h;
+  auto owned = std::make_unique<ConcernHandles>();
+  ConcernHandles& h = *owned;
+  for (int o = 0; o < static_cast<int>(InsertOutcome::kCount); ++o) {
+    h.inserts[o] = &inserts_->Add(
+        {{"write_concern", label}, {"outcome", OutcomeLabel(static_cast<InsertOutcome>(o))}});
+  }
+  h.duration = &insert_duration_->Add({{"write_concern", label}}, LatencyBuckets());
+  h.acks = &write_acks_->Add({{"write_concern", label}});
+  concern_storage_.push_back(std::move(owned));
+  concerns_[index].store(&h, std::memory_order_release);
+  return h;
+}
+
+Metrics::ConcernHandles& Metrics::Concern(const std::string& concern) {
+  if (concern == "majority") return ConcernAt(kMaxNumericConcern, concern);
+  if (concern == "all") return ConcernAt(kMaxNumericConcern + 1, concern);
+  if (concern.size() <= 2 && !concern.empty() && concern[0] >= '1' && concern[0] <= '9' &&
+      (concern.size() == 1 || (concern[1] >= '0' && concern[1] <= '9'))) {
+    int w = std::stoi(concern);
+    if (w >= 1 && w <= kMaxNumericConcern) return ConcernAt(w - 1, concern);
+  }
+  return ConcernAt(kMaxNumericConcern + 2, "other");
+}
+
+Metrics::SentinelHandles& Metrics::Sentinel(const std::string& sentinel) {
+  std::lock_guard lock(sentinels_mu_);
+  auto it = sentinels_.find(sentinel);
+  if (it != sentinels_.end()) return it->second;
+  SentinelHandles h;
+  h.latency = &replication_latency_->Add({{"sentinel", sentinel}}, LatencyBuckets());
+  h.acked = &sentinel_acked_->Add({{"sentinel", sentinel}});
+  h.lag = &sentinel_lag_->Add({{"sentinel", sentinel}});
+  for (const char* status : {"Healthy", "Suspected", "Unhealthy"}) {
+    h.up[status] = &sentinel_up_->Add({{"sentinel", sentinel}, {"status", status}});
+  }
+  return sentinels_.emplace(sentinel, std::move(h)).first->second;
+}
+
+void Metrics::CountInsert(const std::string& concern, InsertOutcome outcome) {
+  Concern(concern).inserts[static_cast<int>(outcome)]->Increment();
+}
+
+void Metrics::ObserveInsert(const std::string& concern, std::chrono::nanoseconds took) {
+  Concern(concern).duration->Observe(Seconds(took));
+}
+
+void Metrics::CountWriteAcks(const std::string& concern, uint64_t acks) {
+  Concern(concern).acks->Increment(static_cast<double>(acks));
+}
+
+void Metrics::ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took) {
+  Sentinel(sentinel).latency->Observe(Seconds(took));
+}
+
+void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
+                          const std::string& status, bool /*connected*/) {
+  SentinelHandles& h = Sentinel(sentinel);
+  h.acked->Set(static_cast<double>(acked_id));
+  h.lag->Set(static_cast<double>(lag));
+  for (auto& [name, gauge] : h.up) gauge->Set(name == status ? 1 : 0);
+}
+
+void Metrics::SetLastId(uint64_t id) { last_id_->Set(static_cast<double>(id)); }
+
+void Metrics::SetReadOnly(bool read_only) { read_only_->Set(read_only ? 1 : 0); }
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace rlog::metrics

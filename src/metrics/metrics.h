@@ -1,0 +1,88 @@
+// rlog's Prometheus metrics (prometheus-cpp), served at GET /metrics by each node.
+//
+// Names and labels follow DESIGN.md "Metrics"; label values are bounded (write concern "1".."16",
+// "majority", "all"; sentinel names from configuration; a fixed set of outcomes). Handles are
+// created up front so the hot path only touches atomics (no Family::Add per request).
+// Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace rlog::metrics {
+
+enum class InsertOutcome { kOk, kTimeout, kReadOnly, kBadRequest, kTooLarge, kDraining, kCount };
+
+class Metrics {
+ public:
+  static constexpr int kMaxNumericConcern = 16;
+
+  Metrics();
+  ~Metrics();
+
+  // `concern` is the label: "1".."16", "majority" or "all" (anything else counts as "other").
+  void CountInsert(const std::string& concern, InsertOutcome outcome);
+  void ObserveInsert(const std::string& concern, std::chrono::nanoseconds took);
+  void CountWriteAcks(const std::string& concern, uint64_t acks);
+  void ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took);
+  void SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
+                   const std::string& status, bool connected);
+  void SetLastId(uint64_t id);
+  void SetReadOnly(bool read_only);
+
+  // The exposition text (Prometheus text format 0.0.4).
+  std::string Serialize() const;
+
+ private:
+  struct ConcernHandles {
+    std::array<prometheus::Counter*, static_cast<int>(InsertOutcome::kCount)> inserts{};
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Counter* acks = nullptr;
+  };
+  struct SentinelHandles {
+    prometheus::Histogram* latency = nullptr;
+    prometheus::Gauge* acked = nullptr;
+    prometheus::Gauge* lag = nullptr;
+    std::map<std::string, prometheus::Gauge*> up;  // By status.
+  };
+
+  ConcernHandles& Concern(const std::string& concern);
+  SentinelHandles& Sentinel(const std::string& sentinel);
+  ConcernHandles& ConcernAt(size_t index, const std::string& label);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* inserts_;
+  prometheus::Family<prometheus::Histogram>* insert_duration_;
+  prometheus::Family<prometheus::Counter>* write_acks_;
+  prometheus::Family<prometheus::Histogram>* replication_latency_;
+  prometheus::Family<prometheus::Gauge>* sentinel_acked_;
+  prometheus::Family<prometheus::Gauge>* sentinel_lag_;
+  prometheus::Family<prometheus::Gauge>* sentinel_up_;
+  prometheus::Gauge* last_id_;
+  prometheus::Gauge* read_only_;
+
+  // 1..16, majority, all, other: created on first use (so unused concerns export no series),
+  // then read without a lock.
+  std::mutex concerns_mu_;
+  std::array<std::atomic<ConcernHandles*>, kMaxNumericConcern + 3> concerns_{};
+  std::vector<std::unique_ptr<ConcernHandles>> concern_storage_;  // Guarded by concerns_mu_.
+  std::mutex sentinels_mu_;
+  std::map<std::string, SentinelHandles> sentinels_;  // Guarded by sentinels_mu_.
+};
+
+}  // namespace rlog::metrics

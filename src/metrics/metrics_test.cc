@@ -1,0 +1,65 @@
+#include "metrics/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+
+namespace rlog::metrics {
+namespace {
+
+// Parses the exposition into "name{labels}" -> value (series come out in hash order).
+std::map<std::string, double> Parse(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+TEST(Metrics, InsertsAreCountedByConcernAndOutcome) {
+  Metrics m;
+  m.CountInsert("3", InsertOutcome::kOk);
+  m.CountInsert("3", InsertOutcome::kOk);
+  m.CountInsert("majority", InsertOutcome::kTimeout);
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_inserts_total{outcome="ok",write_concern="3"})"), 2);
+  EXPECT_EQ(s.at(R"(rlog_inserts_total{outcome="timeout",write_concern="majority"})"), 1);
+  EXPECT_EQ(s.count(R"(rlog_inserts_total{outcome="ok",write_concern="1"})"), 0u)
+      << "unused concerns export no series";
+}
+
+TEST(Metrics, HistogramsResolveTensOfMicroseconds) {
+  Metrics m;
+  m.ObserveInsert("1", std::chrono::microseconds(20));
+  m.ObserveReplication("s1", std::chrono::microseconds(300));
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_insert_duration_seconds_bucket{write_concern="1",le="1e-05"})"), 0);
+  EXPECT_EQ(s.at(R"(rlog_insert_duration_seconds_bucket{write_concern="1",le="2.5e-05"})"), 1);
+  EXPECT_EQ(s.at(R"(rlog_replication_latency_seconds_count{sentinel="s1"})"), 1);
+}
+
+TEST(Metrics, SentinelStatusIsOneHot) {
+  Metrics m;
+  m.SetSentinel("s1", 10, 2, "Suspected", true);
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_sentinel_up{sentinel="s1",status="Suspected"})"), 1);
+  EXPECT_EQ(s.at(R"(rlog_sentinel_up{sentinel="s1",status="Healthy"})"), 0);
+  EXPECT_EQ(s.at(R"(rlog_sentinel_acked_id{sentinel="s1"})"), 10);
+  EXPECT_EQ(s.at(R"(rlog_sentinel_lag_entries{sentinel="s1"})"), 2);
+}
+
+TEST(Metrics, UnboundedConcernLabelsFoldIntoOther) {
+  Metrics m;
+  m.CountInsert("999", InsertOutcome::kBadRequest);
+  m.CountInsert("garbage", InsertOutcome::kBadRequest);
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_inserts_total{outcome="bad_request",write_concern="other"})"), 2);
+}
+
+}  // namespace
+}  // namespace rlog::metrics
