@@ -263,7 +263,14 @@ void Replicator::CutSends() {
   for (SentinelId s = 0; s < peers_.size(); ++s) {
     Peer& peer = peers_[s];
     if (!peer.member || peer.link != Link::kConnected || peer.write_outstanding) continue;
-    if (peer.next <= last_appended_ && peer.in_flight.size() < options_.window_batches) {
+    LogId waiting = last_appended_ + 1 - std::min(peer.next, last_appended_ + 1);
+    bool batch_in_flight = std::any_of(peer.in_flight.begin(), peer.in_flight.end(),
+                                       [](const InFlight& f) { return f.batch; });
+    uint64_t min_batch = batch_in_flight ? std::min(options_.min_pipelined_batch,
+                                                    options_.batch_max_entries)
+                                         : 1;
+    if (waiting >= std::max<uint64_t>(min_batch, 1) &&
+        peer.in_flight.size() < options_.window_batches) {
       LogId last = std::min<LogId>(last_appended_, peer.next + options_.batch_max_entries - 1);
       if (log_ != nullptr) last = log_->BatchEnd(peer.next, last, options_.batch_max_bytes);
       Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last};

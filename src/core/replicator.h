@@ -36,6 +36,11 @@ struct ReplicatorOptions {
   uint32_t batch_max_entries = 512;
   uint64_t batch_max_bytes = 1 << 20;
   uint32_t window_batches = 8;
+  // While a batch is unacknowledged, another is cut only once this many entries wait (capped at
+  // batch_max_entries). Small writes then ride together on the next ack ("ack clocking", like
+  // Nagle's algorithm) instead of costing one gRPC message each; a backlog (catch-up) still fills
+  // the whole window with full batches.
+  uint32_t min_pipelined_batch = 64;
   Tick heartbeat_every = 20;  // Idle streams carry a heartbeat this often.
   HealthThresholds health;    // Also bounds how long a silent stream is kept before it is cancelled.
   Tick backoff_initial = 5;

@@ -34,6 +34,7 @@ ReplicatorOptions SmallOptions() {
   o.batch_max_entries = 4;
   o.batch_max_bytes = 1000;
   o.window_batches = 2;
+  o.min_pipelined_batch = 1;
   o.heartbeat_every = 5;
   o.health = {10, 30};
   o.backoff_initial = 2;
@@ -326,6 +327,7 @@ class Simulation {
     ReplicatorOptions o = SmallOptions();
     o.seed = seed;
     o.window_batches = 1 + seed % 4;
+    o.min_pipelined_batch = 1 + static_cast<uint32_t>(seed % 3) * 2;
     return o;
   }
 
