@@ -425,16 +425,19 @@ class Cluster:
     """A master plus `n_sentinels` sentinels on loopback. Nothing runs until start()."""
 
     def __init__(self, workdir: pathlib.Path, n_sentinels: int = 2,
-                 master_args: Iterable[str] = (), sentinel_args: Iterable[str] = ()):
+                 master_args: Iterable[str] = (),
+                 sentinel_args: Iterable[str] | Callable[[int], list[str]] = ()):
+        """sentinel_args: extra flags for every sentinel, or a function of the sentinel's index."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.master_args = list(master_args)
-        self.sentinel_args = list(sentinel_args)
+        self.sentinel_args = sentinel_args if callable(sentinel_args) else (
+            lambda i, a=list(sentinel_args): list(a))
         self.sentinels: list[Node] = []
         for i in range(n_sentinels):
             name = f"s{i + 1}"
             node = Node(name, "sentinel", workdir, lambda: [])
-            node._args_fn = self._sentinel_args_fn(node)
+            node._args_fn = self._sentinel_args_fn(node, i)
             self.sentinels.append(node)
         self.master = Node("master", "master", workdir, lambda: [])
         self.master._args_fn = self._master_args
@@ -469,14 +472,14 @@ class Cluster:
             "--drain-timeout-ms", str(DRAIN_TIMEOUT_MS),
         ] + self.master_args
 
-    def _sentinel_args_fn(self, node: Node) -> Callable[[], list[str]]:
+    def _sentinel_args_fn(self, node: Node, index: int) -> Callable[[], list[str]]:
         def args() -> list[str]:
             return [
                 "--role", "sentinel",
                 "--node-id", node.name,
                 "--http-address", "127.0.0.1", "--port", str(node.http_port),
                 "--grpc-address", "127.0.0.1", "--grpc-port", str(node.grpc_port),
-            ] + self.sentinel_args
+            ] + self.sentinel_args(index)
         return args
 
     # -- lifecycle
@@ -549,16 +552,22 @@ class WriteLoad:
 
     Message i of thread t is f"{prefix}-t{t}-{i}" with writeConcern ws[(t + i) % len(ws)].
     Results are (message, w, status or None, body or exception text), in completion order.
+    With retry_503 > 0, a 503 (read-only for a moment: nothing was appended) is re-sent, the same
+    message, up to retry_503 more times, `retry_pause` apart; every 503 is counted in `refused`.
     """
 
     def __init__(self, node: Node, threads: int, per_thread: int, ws: Iterable[Any], prefix: str,
-                 http_timeout: float = LONG_HTTP_TIMEOUT):
+                 http_timeout: float = LONG_HTTP_TIMEOUT, retry_503: int = 0,
+                 retry_pause: float = 0.02):
         self.node = node
         self.threads = threads
         self.per_thread = per_thread
         self.ws = list(ws)
         self.prefix = prefix
         self.http_timeout = http_timeout
+        self.retry_503 = retry_503
+        self.retry_pause = retry_pause
+        self.refused = 0
         self.results: list[tuple[str, Any, Optional[int], Any]] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -572,7 +581,14 @@ class WriteLoad:
             msg = f"{self.prefix}-t{t}-{i}"
             w = self.ws[(t + i) % len(self.ws)]
             try:
-                r = self.node.insert(msg, w, http_timeout=self.http_timeout)
+                for attempt in range(self.retry_503 + 1):
+                    r = self.node.insert(msg, w, http_timeout=self.http_timeout)
+                    if r.status_code != 503 or attempt == self.retry_503:
+                        break
+                    assert_error(r, 503)
+                    with self._lock:
+                        self.refused += 1
+                    time.sleep(self.retry_pause)  # pacing between retries, not a wait for a condition
                 try:
                     body: Any = r.json()
                 except ValueError:

@@ -54,7 +54,8 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_yaml_file_is_rejected_naming_the_key(spawned, tmp_path, case):
     extra, key = BAD_FILES[case]
-    cfg = _yaml(tmp_path, "role: sentinel\n" + textwrap.dedent(_ports()) + extra)
+    role = "" if extra.startswith("role:") else "role: sentinel\n"  # no duplicate YAML keys
+    cfg = _yaml(tmp_path, role + textwrap.dedent(_ports()) + extra)
     rc, out = _run_expect_exit(spawned, tmp_path, f"cfg-{case}", ["--config", str(cfg)])
     assert rc != 0, f"rlog accepted a bad config ({case}):\n{out}"
     assert key in out, f"error does not name {key!r}:\n{out}"

@@ -52,7 +52,10 @@ def test_write_concern_larger_than_cluster_is_rejected_at_once(make_cluster):
     assert r.status_code == 200 and json_body(r)["id"] == 2, r.content
     r = m.post("/insert", {"message": "default-w"})
     assert r.status_code == 200 and json_body(r)["id"] == 3, r.content
-    assert [e["message"] for e in m.get_all()] == ["maj", "alias", "default-w"]
+    # "all" is 3 here: with S2 down it waits, and times out.
+    r = m.insert("all", w="all", timeout_ms=200)
+    assert assert_error(r, 504).get("id") == 4
+    assert [e["message"] for e in m.get_all()] == ["maj", "alias", "default-w", "all"]
 
 
 def test_parked_w3_writes_do_not_block_w1_writes(make_cluster):
@@ -134,3 +137,35 @@ def test_idempotency_key_retry_returns_same_id_and_appends_once(make_cluster):
     assert m.insert_ok("after", w=1) == 4
     ref = c.wait_converged(expected_len=4)
     assert [(e["id"], e["message"]) for e in ref] == [(1, "before"), (2, "idem"), (3, "idem"), (4, "after")]
+
+
+def test_idempotency_key_retry_of_a_timed_out_write_appends_nothing(make_cluster):
+    c = make_cluster(n_sentinels=2)
+    c.start(sentinels=[0])
+    m, s2 = c.master, c.sentinels[1]
+    r = m.insert("idem-parked", w=3, timeout_ms=200, key="key-P")
+    assert assert_error(r, 504).get("id") == 1
+    # Retried while it still cannot complete: the same id again, nothing new appended.
+    r = m.insert("idem-parked", w=3, timeout_ms=200, key="key-P")
+    assert assert_error(r, 504).get("id") == 1
+    assert m.last_id() == 1
+    s2.start()
+    # Once S2 is back the retry succeeds, still with the first id.
+    r = m.insert("idem-parked", w=3, key="key-P", http_timeout=30.0)
+    assert r.status_code == 200 and json_body(r)["id"] == 1, r.content
+    ref = c.wait_converged(expected_len=1)
+    assert [(e["id"], e["message"]) for e in ref] == [(1, "idem-parked")]
+
+
+def test_concurrent_retries_with_one_idempotency_key_append_once(make_cluster):
+    c = make_cluster(n_sentinels=2)
+    c.start()
+    m = c.master
+    n = 16
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        results = list(pool.map(lambda _: m.insert("race", w=2, key="key-R", http_timeout=30.0), range(n)))
+    assert all(r.status_code == 200 for r in results), [(r.status_code, r.content) for r in results]
+    assert {json_body(r)["id"] for r in results} == {1}
+    assert m.insert_ok("next", w=1) == 2
+    ref = c.wait_converged(expected_len=2)
+    assert [(e["id"], e["message"]) for e in ref] == [(1, "race"), (2, "next")]

@@ -85,3 +85,24 @@ def test_sigterm_answers_unfinishable_parked_writes_within_drain_timeout(make_cl
         # S2 never came back: a w=3 write cannot have been acknowledged with 200.
         assert res.status_code in (503, 504), (res.status_code, res.content[:300])
         assert isinstance(json_body(res).get("error"), str), res.content[:300]
+
+
+def test_sigterm_with_nothing_parked_exits_0_promptly(make_cluster):
+    drain_ms, sentinel_drain_ms = 5000, 1000
+    c = make_cluster(n_sentinels=2, master_args=["--drain-timeout-ms", str(drain_ms)],
+                     sentinel_args=["--drain-timeout-ms", str(sentinel_drain_ms)])
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+    assert m.insert_ok("one", w=3) == 1
+    # A sentinel exits 0 on SIGTERM (within its drain timeout, though the master's stream is open).
+    s1.terminate()
+    assert s1.wait_exit(sentinel_drain_ms / 1000 + SLACK) == 0
+    # Nothing parked on the master: it need not wait for the drain timeout.
+    t0 = time.monotonic()
+    m.terminate()
+    rc = m.wait_exit(drain_ms / 1000 + SLACK)
+    elapsed = time.monotonic() - t0
+    assert rc == 0, f"master exited with {rc}"
+    assert elapsed < drain_ms / 1000, f"idle master took {elapsed:.2f}s to exit (drain timeout {drain_ms} ms)"
+    s2.terminate()
+    assert s2.wait_exit(sentinel_drain_ms / 1000 + SLACK) == 0
