@@ -42,7 +42,9 @@ Result<uint16_t> SentinelNode::Start() {
 void SentinelNode::Drain(std::chrono::milliseconds timeout) {
   draining_ = true;
   ExpireTails(Clock::now(), /*all=*/true);
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + timeout);
+  // Replication streams never end by themselves: give in-flight acks a moment, then cancel them.
+  auto grace = std::min<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(200));
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
 }

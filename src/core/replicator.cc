@@ -55,7 +55,9 @@ uint32_t Replicator::cluster_size() const {
 uint32_t Replicator::reachable() const {
   uint32_t n = 1;
   for (const Peer& peer : peers_) {
-    if (peer.member && peer.link == Link::kConnected && peer.health != Health::kUnhealthy) ++n;
+    // A stream that just dropped is Suspected, not gone: counting it until it turns Unhealthy
+    // keeps one reconnect from flipping the master read-only and back.
+    if (peer.member && peer.health != Health::kUnhealthy) ++n;
   }
   return n;
 }
@@ -121,6 +123,7 @@ void Replicator::Connected(SentinelId sentinel, uint64_t generation, LogId senti
   Peer* peer = Find(sentinel, generation);
   if (peer == nullptr || peer->link != Link::kConnecting) return;
   peer->link = Link::kConnected;
+  peer->heard = true;
   peer->last_heard = now_;
   peer->last_sent = now_;
   peer->backoff.Reset();
@@ -246,7 +249,9 @@ void Replicator::UpdateHealth() {
     Peer& peer = peers_[s];
     if (!peer.member) continue;
     Health health =
-        ClassifyHealth(now_ - peer.last_heard, peer.link == Link::kConnected, options_.health);
+        peer.heard
+            ? ClassifyHealth(now_ - peer.last_heard, peer.link == Link::kConnected, options_.health)
+            : Health::kUnhealthy;
     if (health != peer.health) {
       ready_.status_changes.push_back({s, peer.health, health});
       peer.health = health;

@@ -155,7 +155,7 @@ class Replicator {
   // The master plus every sentinel that is a member.
   uint32_t cluster_size() const;
   uint32_t majority() const { return cluster_size() / 2 + 1; }
-  // Members (master included) that can be reached: a live stream, not Unhealthy.
+  // Members (master included) that are not Unhealthy (heard from within unhealthy_after).
   uint32_t reachable() const;
   bool read_only() const { return read_only_; }
   LogId CommittedAt(uint32_t w) const;
@@ -191,7 +191,8 @@ class Replicator {
     Tick attempt_started = 0;
     Tick retry_at = 0;
     Backoff backoff;
-    Health health = Health::kSuspected;
+    bool heard = false;  // Ever heard from: until then it counts as Unhealthy (unreachable).
+    Health health = Health::kUnhealthy;
   };
 
   struct Waiter {

@@ -20,6 +20,24 @@ HttpReply JsonError(int status, const std::string& message, const std::string& e
 
 namespace {
 
+// Pistache 0.0.5 writes only typed headers and silently drops Raw ones: this typed header carries
+// any name and value (Retry-After, Allow, ...).
+class NamedHeader final : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& os) const override { os << value_; }
+#ifdef SAFE_HEADER_CAST
+  uint64_t hash() const override { return 0; }
+#endif
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
 // A parsed unsigned integer query parameter, or an error naming it.
 Result<std::optional<uint64_t>> QueryNumber(const Http::Request& req, const char* name) {
   auto value = req.query().get(name);
@@ -62,7 +80,7 @@ class Handler final : public Http::Handler {
   static void Send(Http::ResponseWriter& writer, HttpReply reply) {
     writer.setMime(Http::Mime::MediaType::fromString(reply.content_type));
     for (auto& [name, value] : reply.headers) {
-      writer.headers().addRaw(Http::Header::Raw(name, value));
+      writer.headers().add(std::make_shared<NamedHeader>(name, value));
     }
     // Fire and forget: never chain .then() from a non-reactor thread (STACK-NOTES).
     writer.send(static_cast<Http::Code>(reply.status), reply.body);
