@@ -57,7 +57,8 @@ MasterNode::~MasterNode() {
   if (ticker_.joinable()) ticker_.join();
 }
 
-Status MasterNode::Start() {
+std::shared_ptr<replication::Replication::Stub> MasterNode::NewStub(
+    const std::string& address) const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -68,18 +69,62 @@ Status MasterNode::Start() {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(config_.backoff_max_ms));
   args.SetMaxSendMessageSize(-1);
   args.SetMaxReceiveMessageSize(-1);
-  {
-    MutexLock lock(mu_);
-    for (const std::string& target : config_.sentinels) {
-      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-      stubs_.push_back(replication::Replication::NewStub(channel));
-      names_.push_back(target);
-      core_.AddSentinel(target);
-      links_.emplace_back();
+  // One channel per sentinel, even for equal addresses: a stream's failure stays its own.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return std::shared_ptr<replication::Replication::Stub>(
+      replication::Replication::NewStub(channel));
+}
+
+void MasterNode::ApplyMembership(const std::vector<discovery::Change>& changes) {
+  Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
+    for (const discovery::Change& change : changes) {
+      auto known = by_identity_.find(change.identity);
+      switch (change.kind) {
+        case discovery::Change::Kind::kAdded: {
+          if (known != by_identity_.end()) break;
+          core::SentinelId id = core.AddSentinel(change.identity);
+          if (members_.size() <= id) members_.resize(id + 1);
+          members_[id].name = change.identity;
+          members_[id].stub = NewStub(change.address);
+          by_identity_[change.identity] = id;
+          spdlog::info("sentinel {} joined at {}", change.identity, change.address);
+          break;
+        }
+        case discovery::Change::Kind::kAddressChanged: {
+          if (known == by_identity_.end()) break;
+          Member& m = members_[known->second];
+          m.stub = NewStub(change.address);
+          if (m.stream) to_cancel_.push_back(m.stream);  // Reconnects through the new stub.
+          spdlog::info("sentinel {} moved to {}", change.identity, change.address);
+          break;
+        }
+        case discovery::Change::Kind::kRemoved: {
+          if (known == by_identity_.end()) break;
+          core.RemoveSentinel(known->second);
+          members_[known->second].removed = true;
+          by_identity_.erase(known);
+          spdlog::info("sentinel {} left the cluster", change.identity);
+          break;
+        }
+      }
     }
-  }
-  spdlog::info("master of log {} with {} sentinel(s): {}", log_id_, names_.size(),
-               fmt::join(names_, ", "));
+  });
+}
+
+Status MasterNode::Start() {
+  discovery::DiscoveryOptions options;
+  options.dns_server = config_.dns_server;
+  options.refresh_ms = config_.discovery_refresh_ms;
+  options.grace_ms = config_.discovery_grace_ms;
+  options.backoff_initial_ms = config_.backoff_initial_ms;
+  options.backoff_max_ms = std::max(config_.backoff_max_ms, config_.backoff_initial_ms);
+  discovery_ = std::make_unique<discovery::Discovery>(
+      config_.sentinels, options,
+      [this](const std::vector<discovery::Change>& changes) { ApplyMembership(changes); });
+  Status started = discovery_->Start();
+  if (!started.ok()) return started;
+  spdlog::info("master of log {}; sentinels from: {}", log_id_, fmt::join(config_.sentinels, ", "));
   ticker_ = std::thread([this] {
     auto period = std::chrono::milliseconds(config_.tick_ms);
     auto next = std::chrono::steady_clock::now() + period;
@@ -122,9 +167,15 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   };
   std::vector<Answer> answers;
   std::vector<std::pair<std::shared_ptr<replication::SentinelStream>, core::Ready::Send>> sends;
-  std::vector<std::shared_ptr<replication::SentinelStream>> to_start, to_cancel;
-  std::vector<std::pair<core::SentinelId, uint64_t>> hellos;
-  std::vector<std::pair<core::SentinelId, Clock::time_point>> replicated;
+  struct Start {
+    std::shared_ptr<replication::SentinelStream> stream;
+    std::shared_ptr<replication::Replication::Stub> stub;
+    std::string name;
+  };
+  std::vector<Start> to_start;
+  std::vector<std::shared_ptr<replication::SentinelStream>> to_cancel;
+  std::vector<std::pair<std::string, Clock::time_point>> replicated;
+  std::vector<std::string> notes;
   core::Ready ready;
   bool draining = false;
   {
@@ -132,9 +183,10 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     event(core_);
     ready = core_.TakeReady();
     draining = draining_;
+    to_cancel.swap(to_cancel_);
     for (const auto& a : ready.acks) {
       if (a.to > a.from && core_.last_id() - a.to < kAppendTimes) {
-        replicated.emplace_back(a.sentinel, append_times_[a.to % kAppendTimes]);
+        replicated.emplace_back(members_[a.sentinel].name, append_times_[a.to % kAppendTimes]);
       }
     }
     for (const auto& c : ready.completions) {
@@ -145,39 +197,40 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     }
     for (const auto& c : ready.connects) {
       // Created (and stored) before it starts, so its first events find it here.
-      Link& link = links_[c.sentinel];
-      link.generation = c.generation;
-      link.stream = std::make_shared<replication::SentinelStream>(c.sentinel, c.generation, this);
-      hellos.emplace_back(c.sentinel, c.generation);
-      to_start.push_back(link.stream);
+      Member& m = members_[c.sentinel];
+      m.generation = c.generation;
+      m.stream = std::make_shared<replication::SentinelStream>(c.sentinel, c.generation, this);
+      to_start.push_back({m.stream, m.stub, m.name});
     }
     for (const auto& c : ready.cancels) {
-      if (links_[c.sentinel].generation == c.generation && links_[c.sentinel].stream) {
-        to_cancel.push_back(links_[c.sentinel].stream);
-      }
+      const Member& m = members_[c.sentinel];
+      if (m.generation == c.generation && m.stream) to_cancel.push_back(m.stream);
     }
     for (const auto& s : ready.sends) {
-      const Link& link = links_[s.sentinel];
-      if (link.generation == s.generation && link.stream) sends.emplace_back(link.stream, s);
+      const Member& m = members_[s.sentinel];
+      if (m.generation == s.generation && m.stream) sends.emplace_back(m.stream, s);
+    }
+    for (const auto& c : ready.status_changes) {
+      notes.push_back(fmt::format("sentinel {} is {} (was {})", members_[c.sentinel].name,
+                                  core::HealthName(c.to), core::HealthName(c.from)));
     }
   }
 
-  for (size_t i = 0; i < to_start.size(); ++i) {
-    auto [s, gen] = hellos[i];
+  for (Start& start : to_start) {
     replication::MasterMessage hello;
     replication::Hello* h = hello.mutable_hello();
     h->set_log_id(log_id_);
     h->set_epoch(1);
     h->set_master_last_id(log_.last_id());
     h->set_master_http(config_.advertise_http);
-    h->set_sentinel_name(names_[s]);
-    to_start[i]->Start(stubs_[s].get(), std::move(hello));
+    h->set_sentinel_name(start.name);
+    start.stream->Start(start.stub.get(), std::move(hello));
   }
   for (auto& stream : to_cancel) stream->Cancel();
   for (auto& [stream, send] : sends) stream->Send(BuildSend(send));
   auto now = Clock::now();
-  for (const auto& [s, appended_at] : replicated) {
-    metrics_.ObserveReplication(names_[s], now - appended_at);
+  for (const auto& [name, appended_at] : replicated) {
+    metrics_.ObserveReplication(name, now - appended_at);
   }
   for (Answer& a : answers) {
     metrics::InsertOutcome outcome = a.outcome == core::WriteOutcome::kCommitted
@@ -204,10 +257,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
           "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     }
   }
-  for (const auto& c : ready.status_changes) {
-    spdlog::info("sentinel {} is {} (was {})", names_[c.sentinel], core::HealthName(c.to),
-                 core::HealthName(c.from));
-  }
+  for (const std::string& note : notes) spdlog::info("{}", note);
   if (ready.read_only) {
     if (*ready.read_only) {
       spdlog::warn("read-only: fewer than a majority of the cluster is reachable");
@@ -291,16 +341,14 @@ http::HttpReply MasterNode::Health() {
                  {"majority", core_.majority()}};
   j["parkedWrites"] = core_.parked_writes();
   nlohmann::json sentinels = nlohmann::json::array();
-  auto statuses = core_.Sentinels();
-  for (size_t i = 0; i < statuses.size(); ++i) {
-    const core::SentinelStatus& s = statuses[i];
+  for (const core::SentinelStatus& s : core_.Sentinels()) {
     nlohmann::json o = {{"name", s.name},
                         {"status", core::HealthName(s.health)},
                         {"connected", s.connected},
                         {"ackedId", s.acked},
                         {"lag", s.lag},
                         {"lastHeardMs", s.silent_for * config_.tick_ms}};
-    if (i < links_.size() && !links_[i].last_error.empty()) o["lastError"] = links_[i].last_error;
+    if (!members_[s.id].last_error.empty()) o["lastError"] = members_[s.id].last_error;
     sentinels.push_back(o);
   }
   j["sentinels"] = sentinels;
@@ -327,7 +375,7 @@ http::HttpReply MasterNode::Metrics() {
 
 void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& w) {
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
-    links_[s].last_error.clear();
+    members_[s].last_error.clear();
     core.Connected(s, gen, w.last_id());
   });
 }
@@ -341,18 +389,24 @@ void MasterNode::OnWriteDone(core::SentinelId s, uint64_t gen) {
 }
 
 void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) {
+  std::string name;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
-    Link& link = links_[s];
-    if (link.generation == gen) {
-      link.stream.reset();
-      if (!status.ok()) link.last_error = status.error_message();
+    Member& m = members_[s];
+    name = m.name;
+    if (m.generation == gen) {
+      m.stream.reset();
+      if (!status.ok()) m.last_error = status.error_message();
     }
     core.Disconnected(s, gen);
   });
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-    spdlog::error("sentinel {} refused replication: {}", names_[s], status.error_message());
+    spdlog::error("sentinel {} refused replication: {}", name, status.error_message());
   } else {
-    spdlog::debug("stream to sentinel {} closed: {}", names_[s], status.error_message());
+    spdlog::debug("stream to sentinel {} closed: {}", name, status.error_message());
+  }
+  // gRPC's own re-resolution can lag; ask discovery to look again soon (rate-limited there).
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && discovery_) {
+    discovery_->RequestRefresh();
   }
 }
 
@@ -375,9 +429,10 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   ExpireTails(Clock::now(), /*all=*/true);
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
+  if (discovery_) discovery_->Stop();
   MutexLock lock(mu_);
-  for (Link& link : links_) {
-    if (link.stream) link.stream->Cancel();
+  for (Member& m : members_) {
+    if (m.stream) m.stream->Cancel();
   }
 }
 

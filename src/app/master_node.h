@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "config/config.h"
 #include "core/idempotency_cache.h"
 #include "core/replicator.h"
+#include "discovery/discovery.h"
 #include "metrics/metrics.h"
 #include "replication/sentinel_stream.h"
 
@@ -58,27 +60,36 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   };
   // Append times of the last kAppendTimes ids, for replication latency.
   static constexpr size_t kAppendTimes = 1 << 16;
-  struct Link {
+  // One per SentinelId (the core never reuses ids, so this only grows).
+  struct Member {
+    std::string name;  // Stable identity (host:port, ip:port or SRV target:port).
+    std::shared_ptr<replication::Replication::Stub> stub;  // Rebuilt when the address changes.
     uint64_t generation = 0;
     std::shared_ptr<replication::SentinelStream> stream;
     std::string last_error;
+    bool removed = false;
   };
 
   void Step(const std::function<void(core::Replicator&)>& event) EXCLUDES(mu_);
   core::Tick ToTicks(uint64_t ms) const;
   replication::MasterMessage BuildSend(const core::Ready::Send& send) const;
 
+  void ApplyMembership(const std::vector<discovery::Change>& changes) EXCLUDES(mu_);
+  std::shared_ptr<replication::Replication::Stub> NewStub(const std::string& address) const;
+
   // Constant after construction.
   const Config config_;
   const std::string log_id_;
-  std::vector<std::string> names_;
-  std::vector<std::unique_ptr<replication::Replication::Stub>> stubs_;
+  std::unique_ptr<discovery::Discovery> discovery_;
 
   Mutex mu_;
   core::Replicator core_ GUARDED_BY(mu_);
   core::IdempotencyCache idempotency_ GUARDED_BY(mu_);
   std::unordered_map<core::WriteHandle, Parked> parked_ GUARDED_BY(mu_);
-  std::vector<Link> links_ GUARDED_BY(mu_);
+  std::vector<Member> members_ GUARDED_BY(mu_);
+  std::map<std::string, core::SentinelId> by_identity_ GUARDED_BY(mu_);
+  // Streams to cancel at the end of the current Step (their sentinel moved or left).
+  std::vector<std::shared_ptr<replication::SentinelStream>> to_cancel_ GUARDED_BY(mu_);
   bool draining_ GUARDED_BY(mu_) = false;
   std::vector<Clock::time_point> append_times_ GUARDED_BY(mu_);
 

@@ -37,6 +37,11 @@ struct Config {
   // Master only: the sentinels, each "host:port", "dns:///name:port" or "srv:///_grpc._tcp.name".
   std::vector<std::string> sentinels;         // sentinels (YAML list or comma string) / SENTINELS / --sentinels (comma-separated)
 
+  // Discovery of dns:/// and srv:/// sentinels.
+  std::string dns_server;                     // discovery.dns_server / DNS_SERVER / --dns-server (ip[:port]; empty = system resolver)
+  uint64_t discovery_refresh_ms = 5000;       // discovery.refresh_ms
+  uint64_t discovery_grace_ms = 30000;        // discovery.grace_ms
+
   // Replication.
   uint32_t batch_max_entries = 512;           // replication.batch_max_entries (1..65536)
   uint64_t batch_max_bytes = 1 << 20;         // replication.batch_max_bytes (>= 1024)

@@ -218,6 +218,15 @@ std::vector<OptionSpec> BuildOptions() {
       SentinelList({"sentinels", "SENTINELS", "--sentinels",
                     "the master's sentinels: host:port, dns:///name:port or srv:///name"}),
 
+      Text({"discovery.dns_server", "DNS_SERVER", "--dns-server",
+            "ip[:port] of the DNS server for dns:/// and srv:/// sentinels (empty: system resolver)"},
+           &C::dns_server, true),
+      Millis({"discovery.refresh_ms", "", "", "how often sentinel names are re-resolved"},
+             &C::discovery_refresh_ms, 1),
+      Millis({"discovery.grace_ms", "", "",
+              "how long a sentinel may be missing from DNS before it leaves the cluster"},
+             &C::discovery_grace_ms, 0),
+
       Integer({"replication.batch_max_entries", "", "", "most entries in one batch"},
               &C::batch_max_entries, 1, 65536),
       Integer({"replication.batch_max_bytes", "", "", "most message bytes in one batch"},

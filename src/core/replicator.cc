@@ -304,9 +304,10 @@ Ready Replicator::TakeReady() {
 
 std::vector<SentinelStatus> Replicator::Sentinels() const {
   std::vector<SentinelStatus> out;
-  for (const Peer& peer : peers_) {
+  for (SentinelId s = 0; s < peers_.size(); ++s) {
+    const Peer& peer = peers_[s];
     if (!peer.member) continue;
-    out.push_back({peer.name, peer.health, peer.link == Link::kConnected, peer.acked,
+    out.push_back({s, peer.name, peer.health, peer.link == Link::kConnected, peer.acked,
                    last_appended_ > peer.acked ? last_appended_ - peer.acked : 0,
                    now_ - peer.last_heard});
   }

@@ -111,6 +111,7 @@ struct Ready {
 };
 
 struct SentinelStatus {
+  SentinelId id;
   std::string name;
   Health health;
   bool connected;
