@@ -1,0 +1,131 @@
+"""Discovery through a real DNS server: dnsmasq on a loopback port serves the sentinels' SRV and
+A records; the master follows them (srv:///) while the cluster runs: scale 2 -> 3, move one
+sentinel to a new address, remove one."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+from harness import Node, free_port, wait_until
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+SERVICE = "_grpc._tcp.rlog.test"
+
+pytestmark = pytest.mark.skipif(not pathlib.Path(DNSMASQ).exists(), reason="dnsmasq not installed")
+
+
+class Dns:
+    """dnsmasq on 127.0.0.1:<port> answering only from records we give it."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.port = free_port()
+        self.conf = workdir / "dnsmasq.conf"
+        self.log = workdir / "dnsmasq.log"
+        self.proc: subprocess.Popen | None = None
+
+    def serve(self, records: dict[str, tuple[str, int]]) -> None:
+        """records: SRV target host -> (A address, port). Restarts dnsmasq with exactly these."""
+        lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
+                 f"port={self.port}", "local=/rlog.test/", "local-ttl=0"]
+        for host, (addr, port) in sorted(records.items()):
+            lines.append(f"host-record={host},{addr}")
+            lines.append(f"srv-host={SERVICE},{host},{port},0,10")
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.stop()
+        self.proc = harness.spawn([DNSMASQ, "--keep-in-foreground", "--log-facility=-",
+                                   f"--conf-file={self.conf}"], self.log)
+        wait_until(lambda: self._answers(), 10, 0.05, "dnsmasq answering")
+
+    def _answers(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"dnsmasq exited: {self.log.read_text()[-2000:]}")
+        out = subprocess.run(["bash", "-c", f"exec 3<>/dev/udp/127.0.0.1/{self.port}"],
+                             capture_output=True)
+        return out.returncode == 0 and "started" in self.log.read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            harness.kill_proc(self.proc)
+            self.proc = None
+
+
+def sentinel(workdir: pathlib.Path, name: str, grpc_ip: str = "127.0.0.1",
+             grpc_port: int | None = None) -> Node:
+    node = Node(name, "sentinel", workdir, lambda: [], grpc_port=grpc_port)
+    node._args_fn = lambda: ["--role", "sentinel", "--node-id", name,
+                             "--http-address", "127.0.0.1", "--port", str(node.http_port),
+                             "--grpc-address", grpc_ip, "--grpc-port", str(node.grpc_port)]
+    return node
+
+
+def sentinels_of(master: Node) -> dict[str, dict]:
+    return {s["name"]: s for s in master.health()["sentinels"]}
+
+
+@pytest.fixture
+def dns(tmp_path):
+    d = Dns(tmp_path)
+    yield d
+    d.stop()
+
+
+def test_master_follows_srv_records(tmp_path, dns, request):
+    s1, s2, s3 = (sentinel(tmp_path, f"s{i}") for i in (1, 2, 3))
+    nodes = [s1, s2, s3]
+    request.addfinalizer(lambda: [n.shutdown() for n in nodes])
+    ident = {n.name: f"{n.name}.rlog.test:{n.grpc_port}" for n in nodes}
+
+    dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.1", s2.grpc_port)})
+    s1.start()
+    s2.start()
+    master = Node("master", "master", tmp_path, lambda: [])
+    nodes.append(master)
+    master._args_fn = lambda: [
+        "--role", "master", "--node-id", "master",
+        "--http-address", "127.0.0.1", "--port", str(master.http_port),
+        "--sentinels", f"srv:///{SERVICE}", "--dns-server", f"127.0.0.1:{dns.port}",
+        "--set", "discovery.refresh_ms=200", "--set", "discovery.grace_ms=1500",
+        "--heartbeat-ms", "50", "--suspect-after-ms", "300", "--unhealthy-after-ms", "800"]
+    master.start()
+
+    # Two sentinels found through SRV, named by their stable target names.
+    wait_until(lambda: set(sentinels_of(master)) == {ident["s1"], ident["s2"]}, 15, 0.1,
+               "master found s1 and s2 through SRV")
+    wait_until(lambda: master.health()["readOnly"] is False, 15, 0.05, "writable")
+    for i in range(5):
+        master.insert_ok(f"before-{i}", w=3)
+    assert master.post("/insert", {"message": "x", "writeConcern": 4}).status_code == 400
+
+    # Scale 2 -> 3: the new sentinel is added, catches up and counts toward writeConcern.
+    s3.start()
+    dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.1", s2.grpc_port),
+               "s3.rlog.test": ("127.0.0.1", s3.grpc_port)})
+    wait_until(lambda: master.health()["quorum"]["clusterSize"] == 4, 15, 0.1, "s3 joined")
+    assert master.insert_ok("with-s3", w=4) == 6
+    wait_until(lambda: s3.get_all() == master.get_all(), 15, 0.05, "s3 caught up")
+
+    # Move s2 to a new address (same name and port, another loopback IP): replication follows.
+    s2.shutdown()
+    s2b = sentinel(tmp_path, "s2b", grpc_ip="127.0.0.2", grpc_port=s2.grpc_port)
+    nodes.append(s2b)
+    s2b.start()
+    dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.2", s2.grpc_port),
+               "s3.rlog.test": ("127.0.0.1", s3.grpc_port)})
+    assert master.insert_ok("after-move", w=4, timeout_ms=20000) == 7
+    assert s2b.get_all() == master.get_all()
+    assert set(sentinels_of(master)) == {ident["s1"], ident["s2"], ident["s3"]}
+
+    # Remove s3: after the grace period it leaves quorum and writeConcern limits.
+    s3.shutdown()
+    dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.2", s2.grpc_port)})
+    wait_until(lambda: master.health()["quorum"]["clusterSize"] == 3, 20, 0.1, "s3 left")
+    assert master.post("/insert", {"message": "x", "writeConcern": 4}).status_code == 400
+    assert master.insert_ok("after-remove", w=3) == 8
+    entries = master.get_all()
+    harness.check_log(entries)
+    assert [e["message"] for e in entries][-3:] == ["with-s3", "after-move", "after-remove"]
