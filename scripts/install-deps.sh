@@ -10,7 +10,7 @@ build_pkgs=(
   libc-ares-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev
 )
 # Process-level tests: a real HTTP client, a real DNS server, a real Prometheus.
-test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck)
+test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck yamllint)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--with-tests" ]]; then
