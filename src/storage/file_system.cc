@@ -1,0 +1,47 @@
+#include "storage/file_system.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace rlog::storage {
+
+Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path) {
+  auto file = fs.OpenForRead(path);
+  if (!file.ok()) return file.status();
+  auto size = file.value()->Size();
+  if (!size.ok()) return size.status();
+  std::string data(size.value(), '\0');
+  auto got = file.value()->ReadAt(0, data.data(), data.size());
+  if (!got.ok()) return got.status();
+  data.resize(got.value());
+  return data;
+}
+
+std::string JoinPath(const std::string& dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string path = dir;
+  if (path.back() != '/') path += '/';
+  path += name;
+  return path;
+}
+
+std::string ParentDir(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
+Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
+  std::string message(op);
+  message += ' ';
+  message += path;
+  message += ": ";
+  message += std::strerror(err);
+  if (err == ENOENT) return Status::NotFound(std::move(message));
+  return Status::IOError(std::move(message));
+}
+
+}  // namespace rlog::storage

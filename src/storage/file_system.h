@@ -1,0 +1,95 @@
+// The small file-system interface every byte of the WAL goes through (STYLE.md 2), so tests can
+// swap in FaultInjectionFileSystem (power loss, ENOSPC, EIO, failed fsync, torn writes).
+//
+// Every call returns a Status/Result whose message names the operation, the path and the errno
+// text ("fdatasync /data/wal-...log: Input/output error"). Nothing here retries: a failed fsync
+// in particular must not be retried (after one, Linux may already have dropped the dirty pages).
+//
+// Thread-safety: a FileSystem may be used from several threads; each WritableFile/ReadableFile is
+// used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace rlog::storage {
+
+// A file opened for appending. Writes go to the OS; nothing is durable before Sync() returns ok.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+
+  // Writes all of `data` at the end of the file. On error a prefix of `data` may have reached the
+  // file (size() says how much); the caller truncates it away or treats the file as torn.
+  virtual Status Append(std::string_view data) = 0;
+  // fdatasync: the data and size written so far are durable. On error nothing is known durable
+  // since the previous successful Sync, and the file must not be synced again (stop instead).
+  virtual Status Sync() = 0;
+  // Cuts the file to `size` bytes (<= size()); the next Append writes there. Not durable until
+  // Sync().
+  virtual Status Truncate(uint64_t size) = 0;
+  virtual Status Close() = 0;
+
+  // Bytes in the file as seen by this handle (including a failed Append's prefix).
+  virtual uint64_t size() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+// A file opened for positional reads.
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // Reads up to n bytes at `offset` into dst; fewer only at end of file. Returns bytes read.
+  virtual Result<size_t> ReadAt(uint64_t offset, char* dst, size_t n) = 0;
+  virtual Result<uint64_t> Size() = 0;
+};
+
+class FileSystem {
+ public:
+  enum class OpenMode {
+    kCreateNew,     // The file must not exist (O_CREAT | O_EXCL); creating it changes the
+                    // directory, which is durable only after SyncDir.
+    kOpenExisting,  // The file must exist; appends go after its current end.
+  };
+
+  virtual ~FileSystem() = default;
+
+  virtual Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path,
+                                                              OpenMode mode) = 0;
+  virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) = 0;
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  // Atomically replaces `to` with `from`. Durable only after SyncDir of the directory.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Durable only after SyncDir of the directory.
+  virtual Status Remove(const std::string& path) = 0;
+  // Names (not paths) of the directory's entries, sorted; NotFound if it does not exist.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // Creates one directory (its parent must exist); ok if it already exists.
+  virtual Status CreateDir(const std::string& dir) = 0;
+  // fsync of the directory: creations, renames and removals in it become durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+};
+
+// The whole file as a string (one open, reads in large chunks).
+Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path);
+
+// "dir/name" (no doubled slash).
+std::string JoinPath(const std::string& dir, std::string_view name);
+// The directory holding `path` ("." for a bare name).
+std::string ParentDir(const std::string& path);
+
+// The Status for a failed system call: "<op> <path>: <strerror(err)>". ENOENT gives NotFound,
+// everything else IOError. Shared by the POSIX and the fault-injecting file systems so tests see
+// the messages production would print.
+Status ErrnoStatus(std::string_view op, const std::string& path, int err);
+
+// A FileSystem over the real POSIX calls. Stateless; one instance can be shared by everything.
+FileSystem& PosixFileSystem();
+
+}  // namespace rlog::storage

@@ -1,0 +1,167 @@
+// The two file systems: the POSIX one against a real temporary directory, and the fault-injecting
+// one's durability model (the WAL tests are only as good as it is).
+#include "storage/file_system.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+
+#include "storage/fault_injection_file_system.h"
+
+namespace rlog::storage {
+namespace {
+
+using Tail = FaultInjectionFileSystem::PowerLoss::Tail;
+
+std::unique_ptr<WritableFile> Create(FileSystem& fs, const std::string& path) {
+  auto file = fs.OpenForAppend(path, FileSystem::OpenMode::kCreateNew);
+  EXPECT_TRUE(file.ok()) << file.status().message();
+  return file.ok() ? std::move(file.value()) : nullptr;
+}
+
+std::string Read(FileSystem& fs, const std::string& path) {
+  auto data = ReadFileToString(fs, path);
+  return data.ok() ? data.value() : "<" + data.status().message() + ">";
+}
+
+TEST(PathHelpers, JoinAndParent) {
+  EXPECT_EQ(JoinPath("/data", "a"), "/data/a");
+  EXPECT_EQ(JoinPath("/data/", "a"), "/data/a");
+  EXPECT_EQ(ParentDir("/data/a"), "/data");
+  EXPECT_EQ(ParentDir("/a"), "/");
+  EXPECT_EQ(ParentDir("a"), ".");
+  EXPECT_EQ(ParentDir("x/y/"), "x");
+}
+
+class PosixFileSystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = (std::filesystem::temp_directory_path() / "rlog-fs-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(PosixFileSystemTest, WritesSyncsReadsRenamesAndRemoves) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string a = JoinPath(dir_, "a");
+  auto file = Create(fs, a);
+  ASSERT_TRUE(file);
+  ASSERT_TRUE(file->Append("hello ").ok());
+  ASSERT_TRUE(file->Append("world").ok());
+  EXPECT_EQ(file->size(), 11u);
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Truncate(5).ok());
+  ASSERT_TRUE(file->Append("!").ok());
+  ASSERT_TRUE(file->Close().ok());
+  EXPECT_EQ(Read(fs, a), "hello!");
+  EXPECT_EQ(fs.FileSize(a).value(), 6u);
+
+  auto reader = fs.OpenForRead(a);
+  ASSERT_TRUE(reader.ok());
+  char buf[8];
+  EXPECT_EQ(reader.value()->ReadAt(2, buf, sizeof(buf)).value(), 4u);
+  EXPECT_EQ(std::string(buf, 4), "llo!");
+
+  const std::string b = JoinPath(dir_, "b");
+  ASSERT_TRUE(fs.Rename(a, b).ok());
+  ASSERT_TRUE(fs.CreateDir(JoinPath(dir_, "sub")).ok());
+  ASSERT_TRUE(fs.CreateDir(JoinPath(dir_, "sub")).ok());  // Already there: fine.
+  ASSERT_TRUE(fs.SyncDir(dir_).ok());
+  EXPECT_EQ(fs.ListDir(dir_).value(), (std::vector<std::string>{"b", "sub"}));
+  auto again = fs.OpenForAppend(b, FileSystem::OpenMode::kOpenExisting);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value()->size(), 6u);
+  ASSERT_TRUE(fs.Remove(b).ok());
+  EXPECT_EQ(fs.ListDir(dir_).value(), (std::vector<std::string>{"sub"}));
+}
+
+TEST_F(PosixFileSystemTest, ErrorsNameTheCallThePathAndTheErrno) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string missing = JoinPath(dir_, "missing");
+  auto file = fs.OpenForRead(missing);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(file.status().message(), "open " + missing + ": No such file or directory");
+  EXPECT_EQ(fs.ListDir(missing).status().code(), Status::Code::kNotFound);
+  ASSERT_TRUE(Create(fs, JoinPath(dir_, "x")));
+  auto twice = fs.OpenForAppend(JoinPath(dir_, "x"), FileSystem::OpenMode::kCreateNew);
+  EXPECT_EQ(twice.status().code(), Status::Code::kIOError);
+  EXPECT_NE(twice.status().message().find("File exists"), std::string::npos);
+}
+
+TEST(FaultInjectionFileSystem, PowerLossKeepsOnlySyncedBytesAndSyncedDirectoryEntries) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDir("/d").ok());
+  auto old_file = Create(fs, "/d/old");
+  ASSERT_TRUE(old_file->Append("durable").ok());
+  ASSERT_TRUE(old_file->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/d").ok());
+  ASSERT_TRUE(old_file->Append(" not yet").ok());
+  auto fresh = Create(fs, "/d/new");  // Synced data, unsynced directory entry.
+  ASSERT_TRUE(fresh->Append("x").ok());
+  ASSERT_TRUE(fresh->Sync().ok());
+  EXPECT_EQ(Read(fs, "/d/old"), "durable not yet");
+
+  fs.DropUnsyncedData();
+  EXPECT_EQ(Read(fs, "/d/old"), "durable");
+  EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"old"}));
+  EXPECT_FALSE(old_file->Append("more").ok());  // Handles from before the power loss are dead.
+}
+
+TEST(FaultInjectionFileSystem, UnsyncedRenameAndRemoveAreUndone) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDir("/d").ok());
+  ASSERT_TRUE(Create(fs, "/d/a")->Sync().ok());
+  ASSERT_TRUE(Create(fs, "/d/b")->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/d").ok());
+  ASSERT_TRUE(fs.Rename("/d/a", "/d/c").ok());
+  ASSERT_TRUE(fs.Remove("/d/b").ok());
+  EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"c"}));
+  fs.DropUnsyncedData();
+  EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(FaultInjectionFileSystem, ZeroFilledAndRandomTails) {
+  for (Tail tail : {Tail::kZeroFilled, Tail::kRandomPrefix}) {
+    FaultInjectionFileSystem fs;
+    auto file = Create(fs, "/f");
+    ASSERT_TRUE(fs.SyncDir("/").ok());
+    ASSERT_TRUE(file->Append("abc").ok());
+    ASSERT_TRUE(file->Sync().ok());
+    ASSERT_TRUE(file->Append("defgh").ok());
+    fs.DropUnsyncedData({tail, false, 3});
+    const std::string after = Read(fs, "/f");
+    ASSERT_GE(after.size(), 3u);
+    ASSERT_LE(after.size(), 8u);
+    EXPECT_EQ(after.substr(0, 3), "abc");
+    for (size_t i = 3; i < after.size(); ++i) {
+      EXPECT_TRUE(after[i] == '\0' || after[i] == "abcdefgh"[i]) << i;
+    }
+    if (tail == Tail::kZeroFilled) {
+      EXPECT_EQ(after, std::string("abc\0\0\0\0\0", 8));
+    }
+  }
+}
+
+TEST(FaultInjectionFileSystem, InjectedWriteErrorLandsATornPrefix) {
+  FaultInjectionFileSystem fs;
+  auto file = Create(fs, "/f");
+  fs.InjectError(FaultInjectionFileSystem::Op::kWrite, 2, ENOSPC, 2);
+  ASSERT_TRUE(file->Append("one").ok());
+  const Status s = file->Append("two");
+  EXPECT_EQ(s.message(), "write /f: No space left on device");
+  EXPECT_EQ(Read(fs, "/f"), "onetw");
+  EXPECT_TRUE(file->Append("three").ok());  // Only the nth call fails.
+  fs.InjectError(FaultInjectionFileSystem::Op::kSync, 1, EIO);
+  EXPECT_EQ(file->Sync().message(), "fdatasync /f: Input/output error");
+  EXPECT_EQ(fs.sync_count(), 0u);
+}
+
+}  // namespace
+}  // namespace rlog::storage

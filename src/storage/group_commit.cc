@@ -1,0 +1,127 @@
+#include "storage/group_commit.h"
+
+#include <iterator>
+#include <utility>
+
+namespace rlog::storage {
+
+const char* FsyncPolicyName(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kInterval:
+      return "interval";
+    case FsyncPolicy::kNever:
+      return "never";
+  }
+  return "?";
+}
+
+std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view name) {
+  for (FsyncPolicy p : {FsyncPolicy::kAlways, FsyncPolicy::kInterval, FsyncPolicy::kNever}) {
+    if (name == FsyncPolicyName(p)) return p;
+  }
+  return std::nullopt;
+}
+
+GroupCommitter::GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCallback on_durable,
+                               ErrorCallback on_error)
+    : wal_(wal),
+      options_(options),
+      on_durable_(std::move(on_durable)),
+      on_error_(std::move(on_error)),
+      has_identity_(!wal.log_id().empty()),
+      next_id_(wal.last_id() + 1),
+      written_id_(wal.last_id()),
+      synced_id_(wal.synced_id()),
+      thread_([this] { Run(); }) {}
+
+GroupCommitter::~GroupCommitter() {
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<LogId> GroupCommitter::Append(std::vector<Entry> entries) {
+  if (!has_identity_) return Status::FailedPrecondition("WAL has no log identity yet");
+  MutexLock lock(mu_);
+  if (!failed_.ok()) return failed_;
+  if (stop_) return Status::Unavailable("WAL group commit is shutting down");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].id != next_id_ + i) {
+      return Status::InvalidArgument("group commit of id " + std::to_string(entries[i].id) +
+                                     " where id " + std::to_string(next_id_ + i) + " was expected");
+    }
+  }
+  next_id_ += entries.size();
+  const LogId last = next_id_ - 1;
+  const bool was_empty = pending_.empty();
+  pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),
+                  std::make_move_iterator(entries.end()));
+  if (was_empty) cv_.notify_one();
+  return last;
+}
+
+Status GroupCommitter::status() const {
+  MutexLock lock(mu_);
+  return failed_;
+}
+
+void GroupCommitter::Run() {
+  using Clock = std::chrono::steady_clock;
+  const bool interval = options_.policy == FsyncPolicy::kInterval;
+  const bool ack_after_sync =
+      options_.policy == FsyncPolicy::kAlways && !options_.ack_before_sync_for_testing;
+  LogId written = written_id_.load();
+  LogId synced = synced_id_.load();
+  Clock::time_point sync_due;  // kInterval: when the oldest unsynced write must be synced.
+  std::vector<Entry> batch;
+  while (true) {
+    bool stopping = false;
+    {
+      MutexLock lock(mu_);
+      while (pending_.empty() && !stop_) {
+        if (!interval || written == synced) {
+          cv_.wait(mu_);
+        } else if (cv_.wait_until(mu_, sync_due) == std::cv_status::timeout) {
+          break;
+        }
+      }
+      batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
+      stopping = stop_;
+    }
+    if (!batch.empty()) {
+      if (Status s = wal_.Append(batch); !s.ok()) return Stop(s);
+      if (written == synced) sync_due = Clock::now() + options_.interval;
+      written = batch.back().id;
+      written_id_.store(written);
+      if (!ack_after_sync && on_durable_) on_durable_(written);
+    }
+    const bool sync_now = options_.policy == FsyncPolicy::kAlways || stopping ||
+                          (interval && Clock::now() >= sync_due);
+    if (sync_now && written > synced) {
+      const auto start = Clock::now();
+      if (Status s = wal_.Sync(); !s.ok()) return Stop(s);
+      if (options_.observe_sync) options_.observe_sync(Clock::now() - start);
+      synced = written;
+      synced_id_.store(synced);
+    }
+    if (!batch.empty() && ack_after_sync && on_durable_) on_durable_(written);
+    batch.clear();
+    if (stopping) return;
+  }
+}
+
+void GroupCommitter::Stop(const Status& error) {
+  {
+    MutexLock lock(mu_);
+    failed_ = error;
+    pending_.clear();
+  }
+  if (on_error_) on_error_(error);
+}
+
+}  // namespace rlog::storage

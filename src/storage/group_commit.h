@@ -1,0 +1,95 @@
+// Group commit: one background thread writes everything queued since its last round to the WAL
+// with one write and covers it with one fsync, so many concurrent appends share each fsync.
+//
+// Callers (HTTP and gRPC threads) Append() and return at once; on_durable(n) later says that every
+// id <= n is covered by the fsync policy:
+//   kAlways   - after a Sync covering n: durable (the only policy that counts toward writeConcern
+//               "durably" in DESIGN.md invariant 4);
+//   kInterval - right after the write; a Sync follows within `interval`;
+//   kNever    - right after the write; synced only at rotation and shutdown.
+// on_error(status) reports the error that stopped the committer: a failed write (those entries
+// are not in the WAL; answer their writers "not acknowledged") or a failed fsync (stop the
+// process; never retry, see wal.h). After it, no on_durable follows and Append fails.
+//
+// Threads: Append and the getters are thread-safe. Callbacks run on the committer thread, in id
+// order, with no lock held (they may call Append). The Wal belongs to the committer thread from
+// construction to destruction: nobody else may touch it meanwhile.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "common/thread_annotations.h"
+#include "storage/entry.h"
+#include "storage/wal.h"
+
+namespace rlog::storage {
+
+enum class FsyncPolicy { kAlways, kInterval, kNever };
+const char* FsyncPolicyName(FsyncPolicy policy);                     // "always", ...
+std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view name);  // nullopt if unknown.
+
+struct GroupCommitOptions {
+  FsyncPolicy policy = FsyncPolicy::kAlways;
+  std::chrono::milliseconds interval{100};  // kInterval: longest time data stays unsynced.
+  // Called on the committer thread with the duration of every successful Wal::Sync (for the
+  // rlog_wal_fsync_duration_seconds histogram). Optional.
+  std::function<void(std::chrono::nanoseconds)> observe_sync = nullptr;
+  // TEST ONLY. Acknowledges before the fsync, as a broken implementation would; exists so the
+  // power-loss tests can show they catch a lost acknowledged write. Never set it in production.
+  bool ack_before_sync_for_testing = false;
+};
+
+class GroupCommitter {
+ public:
+  using DurableCallback = std::function<void(LogId last_covered)>;
+  using ErrorCallback = std::function<void(const Status& error)>;
+
+  // Precondition: the WAL has its identity (Wal::SetLogIdentity) and outlives this object.
+  GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCallback on_durable,
+                 ErrorCallback on_error);
+  // Clean shutdown: writes and syncs everything queued (whatever the policy), then joins.
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Queues entries whose ids continue the ones queued before (the WAL's last id + 1 at first).
+  // Returns the last id of the batch: it is covered once on_durable reports an id >= it.
+  // InvalidArgument for ids out of order; otherwise only the error that stopped the committer.
+  Result<LogId> Append(std::vector<Entry> entries) EXCLUDES(mu_);
+
+  LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
+  LogId synced_id() const { return synced_id_.load(); }    // Covered by an fsync.
+  Status status() const EXCLUDES(mu_);                     // Ok, or what stopped it.
+
+ private:
+  void Run() EXCLUDES(mu_);
+  void Stop(const Status& error) EXCLUDES(mu_);
+
+  // Constant after construction.
+  Wal& wal_;
+  const GroupCommitOptions options_;
+  const DurableCallback on_durable_;
+  const ErrorCallback on_error_;
+  const bool has_identity_;
+
+  mutable Mutex mu_;
+  std::condition_variable_any cv_;
+  std::vector<Entry> pending_ GUARDED_BY(mu_);  // Queued, not yet handed to the WAL.
+  LogId next_id_ GUARDED_BY(mu_);               // Id the next Append must start with.
+  bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
+  Status failed_ GUARDED_BY(mu_);
+
+  std::atomic<LogId> written_id_;
+  std::atomic<LogId> synced_id_;
+  std::thread thread_;  // Last: starts after everything above is initialised.
+};
+
+}  // namespace rlog::storage

@@ -1,0 +1,66 @@
+// Recovery of a WAL directory: reads every segment in id order in large chunks, verifies every
+// record, hands the entries to a sink, and repairs what a crash can legitimately leave behind.
+// Wal::Open runs it; it is a separate unit so the rules below sit in one place.
+//
+// Rules (docs/wal-format.md, "Recovery"):
+// - every segment starts with a valid header; all headers name the same log; the first segment
+//   starts at id 1 and each next one at the previous last id + 1; entry ids are contiguous;
+//   epochs never decrease;
+// - a record that fails verification in a closed (non-last) segment is Corruption;
+// - in the last segment, a bad record followed by no valid record (a torn or zero-filled tail) is
+//   cut off and reported; followed by a valid record it is corruption in the middle: Corruption;
+// - a last segment whose header never reached the disk is removed; leftover *.tmp files too.
+// Every Corruption names the file and the byte offset.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/entry.h"
+#include "storage/file_system.h"
+
+namespace rlog::storage {
+
+struct WalOptions {
+  // A new segment starts once the current one has reached this size (records never straddle
+  // segments, so a segment can exceed it by one Append's worth).
+  uint64_t segment_bytes = 64ull << 20;
+  // Recovery reads segments in chunks of this size (no per-record system calls).
+  size_t read_chunk_bytes = 8u << 20;
+};
+
+// What recovery found and repaired: log it, count it.
+struct WalRecoveryReport {
+  uint64_t segments = 0;           // Segment files recovered.
+  uint64_t entries = 0;            // Entries handed to the sink.
+  uint64_t truncated_bytes = 0;    // Torn or zero-filled tail cut from the last segment.
+  uint64_t truncated_records = 0;  // Records that tail began (see CountRecordStarts).
+  std::string truncated_file;      // Where the cut was made, and why.
+  uint64_t truncated_offset = 0;
+  std::string truncated_reason;
+  uint64_t removed_files = 0;  // Leftover *.tmp files and a last segment without a header.
+};
+
+// Receives recovered entries in id order, in batches (one call per few thousand entries).
+using EntryBatchSink = std::function<void(std::vector<Entry>&& batch)>;
+
+// The state recovery leaves for the writer.
+struct RecoveredWal {
+  std::string log_id;  // Empty: a new log (no segment).
+  uint64_t epoch = 0;  // Highest epoch of any header or record.
+  LogId last_id = 0;
+  std::string last_segment_path;  // Empty when there is no segment.
+  LogId last_segment_first_id = 0;
+  uint64_t last_segment_size = 0;  // After any truncation.
+  WalRecoveryReport report;
+};
+
+// Precondition: `dir` exists. On error (Corruption, IOError) the sink may already have received
+// entries; the caller must discard them (and refuse to start).
+Result<RecoveredWal> RecoverWal(FileSystem& fs, const std::string& dir, const WalOptions& options,
+                                const EntryBatchSink& sink);
+
+}  // namespace rlog::storage

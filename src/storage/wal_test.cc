@@ -1,0 +1,264 @@
+// Writing the WAL through the fault-injecting file system: what Sync makes durable, power loss,
+// rotation, disk errors (issue 3, items 2, 6 and 8); one round trip on the real file system.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "storage/wal_test_fixture.h"
+
+namespace rlog::storage {
+namespace {
+
+using namespace wal_testing;  // NOLINT(google-build-using-namespace): test helpers.
+
+TEST_F(WalTest, NewLogIsEmptyWithoutIdentity) {
+  std::unique_ptr<Wal> wal;
+  REOPEN(wal);
+  EXPECT_EQ(wal->log_id(), "");
+  EXPECT_EQ(wal->last_id(), 0u);
+  EXPECT_EQ(wal->Append(Entries(1, 1)).code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(wal->Sync().ok());
+}
+
+TEST_F(WalTest, AppendedAndSyncedEntriesAreRecovered) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->Append(Entries(1, 3)).ok());
+  ASSERT_TRUE(wal->Append(Entries(4, 97, 100)).ok());
+  EXPECT_EQ(wal->synced_id(), 0u);
+  ASSERT_TRUE(wal->Sync().ok());
+  EXPECT_EQ(wal->synced_id(), 100u);
+  wal.reset();
+  REOPEN(wal);
+  EXPECT_EQ(wal->log_id(), "log-a");
+  EXPECT_EQ(wal->epoch(), 1u);
+  EXPECT_EQ(wal->last_id(), 100u);
+  ASSERT_EQ(recovered_.size(), 100u);
+  EXPECT_EQ(recovered_[99].message, std::string(100, static_cast<char>('a' + 100 % 26)));
+  EXPECT_EQ(recovered_[99].timestamp_ms, 1100);
+  EXPECT_EQ(wal->recovery().entries, 100u);
+  EXPECT_EQ(wal->recovery().truncated_bytes, 0u);
+  ASSERT_TRUE(wal->Append(Entries(101, 1)).ok());  // And it continues where it was.
+}
+
+TEST_F(WalTest, AppendRejectsIdsThatDoNotContinueTheLog) {
+  auto wal = NewLog(5);
+  EXPECT_EQ(wal->Append(Entries(7, 1)).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(wal->Append(Entries(5, 1)).code(), Status::Code::kInvalidArgument);
+  std::vector<Entry> gap = Entries(6, 3);
+  gap[2].id = 9;
+  EXPECT_EQ(wal->Append(gap).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(wal->last_id(), 5u);
+}
+
+TEST_F(WalTest, LogIdentityIsDurableOnReturnAndFixed) {
+  auto wal = NewLog(0);
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(wal->log_id(), "log-a");
+  EXPECT_EQ(wal->SetLogIdentity("log-b", 1).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(wal->SetLogIdentity("log-a", 0).code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(wal->SetLogIdentity("log-a", 1).ok());
+}
+
+TEST_F(WalTest, NewerEpochIsDurableOnReturnAndStampsLaterRecords) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());  // Header-only segment: replaced by rename.
+  EXPECT_EQ(fs_.ListDir(dir_).value(), std::vector<std::string>{SegmentFileName(1)});
+  ASSERT_TRUE(wal->Append(Entries(1, 4)).ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 5).ok());  // Segment with entries: a new segment.
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(wal->epoch(), 5u);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 4));
+  EXPECT_EQ(fs_.ListDir(dir_).value(),
+            (std::vector<std::string>{SegmentFileName(1), SegmentFileName(5)}));
+}
+
+TEST_F(WalTest, UnsyncedDataIsDroppedOnPowerLoss) {
+  auto wal = NewLog(10);
+  ASSERT_TRUE(wal->Append(Entries(11, 5)).ok());
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 10));
+  EXPECT_EQ(wal->recovery().truncated_bytes, 0u);  // A clean cut at the last sync.
+}
+
+TEST_F(WalTest, ProcessCrashWithoutPowerLossKeepsUnsyncedAppends) {
+  auto wal = NewLog(10);
+  ASSERT_TRUE(wal->Append(Entries(11, 5)).ok());
+  wal.reset();  // The page cache survives a crash of the process.
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 15));
+  fs_.DropUnsyncedData();  // Open made what it recovered durable.
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 15));
+}
+
+TEST_F(WalTest, DirectoryEntryNotSyncedLosesNewSegment) {
+  options_.segment_bytes = 200;
+  auto wal = NewLog(0);
+  LogId id = 1;
+  while (fs_.ListDir(dir_).value().size() < 2) ASSERT_TRUE(wal->Append(Entries(id++, 1)).ok());
+  const LogId last_in_first = id - 2;  // The append that rotated went to the new segment.
+  // Rotation synced the first segment; the second one's data is synced, its entry is not.
+  auto second = fs_.OpenForAppend(Segment(last_in_first + 1), FileSystem::OpenMode::kOpenExisting);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second.value()->Sync().ok());
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(fs_.ListDir(dir_).value(), std::vector<std::string>{SegmentFileName(1)});
+  EXPECT_EQ(RecoveredIds(), Ids(1, last_in_first));
+
+  // Sync() covers the directory: a new segment survives once it returns.
+  const uint64_t dir_syncs = fs_.dir_sync_count();
+  id = last_in_first + 1;
+  while (fs_.ListDir(dir_).value().size() < 2) ASSERT_TRUE(wal->Append(Entries(id++, 1)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  EXPECT_EQ(fs_.dir_sync_count(), dir_syncs + 1);
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, id - 1));
+}
+
+TEST_F(WalTest, EnospcFailsAppendWithoutHalfRecord) {
+  auto wal = NewLog(10);
+  const uint64_t size = Size(Segment(1));
+  fs_.InjectError(Op::kWrite, 1, ENOSPC, /*torn_bytes=*/RecordBytes(10) + 17);
+  const Status s = wal->Append(Entries(11, 5));
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_TRUE(Contains(s.message(), "ids 11..15 failed, not written")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "No space left on device"));
+  EXPECT_EQ(wal->last_id(), 10u);
+  EXPECT_EQ(Size(Segment(1)), size);  // Cut back: not even the whole first record stayed.
+  EXPECT_TRUE(wal->failure().ok());   // Space may come back: the WAL goes on.
+  std::vector<Entry> retry = Entries(11, 2);
+  retry[0].message = "retried";
+  ASSERT_TRUE(wal->Append(retry).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 12));
+  EXPECT_EQ(recovered_[10].message, "retried");
+  EXPECT_EQ(wal->recovery().truncated_bytes, 0u);
+}
+
+TEST_F(WalTest, EioOnWriteFailsAppend) {
+  auto wal = NewLog(10);
+  fs_.InjectError(Op::kWrite, 1, EIO, 7);
+  const Status s = wal->Append(Entries(11, 1));
+  EXPECT_TRUE(Contains(s.message(), "Input/output error")) << s.message();
+  EXPECT_EQ(wal->last_id(), 10u);
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 10));
+  EXPECT_EQ(wal->recovery().truncated_bytes, 0u);
+}
+
+TEST_F(WalTest, FailedCutBackStopsWalAndRecoveryDropsTheHalfRecord) {
+  auto wal = NewLog(10);
+  fs_.InjectError(Op::kWrite, 1, EIO, 20);
+  fs_.InjectError(Op::kTruncate, 1, EIO);
+  const Status s = wal->Append(Entries(11, 1));
+  EXPECT_TRUE(Contains(s.message(), "cutting the partial write back failed too")) << s.message();
+  EXPECT_FALSE(wal->failure().ok());
+  EXPECT_EQ(wal->Append(Entries(11, 1)).message(), s.message());  // Stopped for good.
+  wal.reset();
+  REOPEN(wal);  // The checksum catches the 20 bytes that did land.
+  EXPECT_EQ(RecoveredIds(), Ids(1, 10));
+  EXPECT_EQ(wal->recovery().truncated_bytes, 20u);
+  EXPECT_EQ(wal->recovery().truncated_reason, "incomplete record");
+}
+
+TEST_F(WalTest, FailedFsyncIsReported) {
+  auto wal = NewLog(10);
+  ASSERT_TRUE(wal->Append(Entries(11, 1)).ok());
+  fs_.InjectError(Op::kSync, 1, EIO);
+  const Status s = wal->Sync();
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_TRUE(Contains(s.message(), "fdatasync " + Segment(1) + ": Input/output error"));
+  EXPECT_TRUE(Contains(s.message(), "nothing after id 10 is known durable"));
+  EXPECT_TRUE(Contains(s.message(), "never retry a failed fsync"));
+  EXPECT_EQ(wal->synced_id(), 10u);
+  // Sticky: a retry must not be able to report success.
+  EXPECT_EQ(wal->Sync().message(), s.message());
+  EXPECT_EQ(wal->Append(Entries(12, 1)).message(), s.message());
+}
+
+TEST_F(WalTest, FailedDirectorySyncIsReported) {
+  options_.segment_bytes = 100;
+  auto wal = NewLog(0);
+  for (LogId id = 1; id <= 6; ++id) ASSERT_TRUE(wal->Append(Entries(id, 1)).ok());
+  fs_.InjectError(Op::kSyncDir, 1, EIO);
+  const Status s = wal->Sync();
+  EXPECT_TRUE(Contains(s.message(), "fsync " + dir_ + ": Input/output error")) << s.message();
+  EXPECT_FALSE(wal->failure().ok());
+}
+
+TEST_F(WalTest, RotationKeepsIdsContiguous) {
+  options_.segment_bytes = 1000;
+  auto wal = NewLog(0);
+  LogId next = 1;
+  for (size_t batch = 1; next <= 500; batch = batch % 7 + 1) {
+    ASSERT_TRUE(wal->Append(Entries(next, batch, batch * 3)).ok());
+    next += batch;
+  }
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, next - 1));
+  auto names = fs_.ListDir(dir_).value();
+  EXPECT_GT(names.size(), 10u);
+  EXPECT_EQ(wal->recovery().segments, names.size());
+  for (const std::string& name : names) {  // Each segment is named by its first id...
+    auto data = fs_.Contents(JoinPath(dir_, name)).value();
+    Record header;
+    Record first_entry;
+    size_t n = 0;
+    size_t m = 0;
+    ASSERT_EQ(DecodeRecord(data, &header, &n), DecodeStatus::kOk);
+    ASSERT_EQ(DecodeRecord(std::string_view(data).substr(n), &first_entry, &m), DecodeStatus::kOk);
+    EXPECT_EQ(ParseSegmentFileName(name), first_entry.id);
+    EXPECT_EQ(header.id, first_entry.id);
+  }
+}
+
+TEST_F(WalTest, SyncAfterRotationCoversTheClosedSegmentToo) {
+  options_.segment_bytes = 100;
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->Append(Entries(1, 2)).ok());  // Fills the first segment, unsynced.
+  ASSERT_TRUE(wal->Append(Entries(3, 1)).ok());  // Rotates.
+  ASSERT_EQ(fs_.ListDir(dir_).value().size(), 2u);
+  ASSERT_TRUE(wal->Sync().ok());
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 3));
+}
+
+TEST(WalOnPosix, RoundTripAndTornTailOnRealFiles) {
+  std::string templ = (std::filesystem::temp_directory_path() / "rlog-wal-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+  const std::string dir = templ + "/wal";  // Created by Open.
+  std::vector<Entry> got;
+  auto sink = [&got](std::vector<Entry>&& b) { got.insert(got.end(), b.begin(), b.end()); };
+  WalOptions options;
+  options.segment_bytes = 4096;
+  {
+    auto wal = Wal::Open(PosixFileSystem(), dir, options, sink);
+    ASSERT_TRUE(wal.ok()) << wal.status().message();
+    ASSERT_TRUE(wal.value()->SetLogIdentity("log-p", 1).ok());
+    ASSERT_TRUE(wal.value()->Append(Entries(1, 300, 50)).ok());
+    ASSERT_TRUE(wal.value()->Append(Entries(301, 1, 50)).ok());
+    ASSERT_TRUE(wal.value()->Sync().ok());
+  }
+  auto names = PosixFileSystem().ListDir(dir).value();
+  const std::string last = JoinPath(dir, names.back());
+  std::filesystem::resize_file(last, std::filesystem::file_size(last) - 3);
+  auto wal = Wal::Open(PosixFileSystem(), dir, options, sink);
+  ASSERT_TRUE(wal.ok()) << wal.status().message();
+  EXPECT_EQ(wal.value()->last_id(), 300u);
+  ASSERT_EQ(got.size(), 300u);
+  EXPECT_EQ(got[299].id, 300u);
+  std::filesystem::remove_all(templ);
+}
+
+}  // namespace
+}  // namespace rlog::storage
