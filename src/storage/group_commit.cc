@@ -5,25 +5,6 @@
 
 namespace rlog::storage {
 
-const char* FsyncPolicyName(FsyncPolicy policy) {
-  switch (policy) {
-    case FsyncPolicy::kAlways:
-      return "always";
-    case FsyncPolicy::kInterval:
-      return "interval";
-    case FsyncPolicy::kNever:
-      return "never";
-  }
-  return "?";
-}
-
-std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view name) {
-  for (FsyncPolicy p : {FsyncPolicy::kAlways, FsyncPolicy::kInterval, FsyncPolicy::kNever}) {
-    if (name == FsyncPolicyName(p)) return p;
-  }
-  return std::nullopt;
-}
-
 GroupCommitter::GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCallback on_durable,
                                ErrorCallback on_error)
     : wal_(wal),

@@ -20,8 +20,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <optional>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,13 +30,13 @@
 
 namespace rlog::storage {
 
+// Same values as rlog::FsyncPolicy of the config layer, which storage does not depend on; the
+// node maps one to the other.
 enum class FsyncPolicy { kAlways, kInterval, kNever };
-const char* FsyncPolicyName(FsyncPolicy policy);                     // "always", ...
-std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view name);  // nullopt if unknown.
 
 struct GroupCommitOptions {
   FsyncPolicy policy = FsyncPolicy::kAlways;
-  std::chrono::milliseconds interval{100};  // kInterval: longest time data stays unsynced.
+  std::chrono::milliseconds interval{10};  // kInterval: longest time data stays unsynced.
   // Called on the committer thread with the duration of every successful Wal::Sync (for the
   // rlog_wal_fsync_duration_seconds histogram). Optional.
   std::function<void(std::chrono::nanoseconds)> observe_sync = nullptr;
