@@ -2,7 +2,6 @@
 // and on SIGTERM/SIGINT drains: new writes get 503, parked ones are answered within the drain
 // timeout, then the process exits 0.
 #include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "app/logging.h"
 #include "app/master_node.h"
 #include "app/sentinel_node.h"
 #include "config/config.h"
@@ -17,18 +17,6 @@
 #include "replication/sentinel_service.h"
 
 namespace {
-
-void SetUpLogging(const rlog::Config& config) {
-  auto logger = spdlog::stderr_logger_mt("rlog");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  if (config.log_format == rlog::LogFormat::kJson) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","node":")" +
-                        config.node_id + R"(","msg":"%v"})");
-  } else {
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node_id + "] %v");
-  }
-}
 
 bool WritePortsFile(const std::string& path, uint16_t http_port, uint16_t grpc_port) {
   if (path.empty()) return true;
@@ -54,7 +42,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   rlog::Config config = std::move(loaded).value();
-  SetUpLogging(config);
+  rlog::app::SetUpLogging(config);
 
   rlog::replication::SentinelFaults faults;
   if (config.enable_test_faults) {

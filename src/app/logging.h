@@ -1,0 +1,11 @@
+// Process-wide logging set-up: plain text lines by default, or one JSON object per line
+// (`log.format: json`) with the message escaped, for log shippers.
+#pragma once
+
+#include "config/config.h"
+
+namespace rlog::app {
+
+void SetUpLogging(const Config& config);
+
+}  // namespace rlog::app
