@@ -27,7 +27,7 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" -DRLOG_BUILD_TESTS=ON \
  && ninja -C build \
  && ctest --test-dir build --output-on-failure --no-tests=error -j "$(nproc)" \
-      ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"} -LE process \
+      ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"} -LE "process|observability|offline" \
  && install -D -m 0755 -s build/src/app/rlog /out/usr/local/bin/rlog
 # The Debian packages that own every shared library the binary loads (libpistache0,
 # libgrpc++1.51, libprotobuf32, libyaml-cpp0.7, libprometheus-cpp-core1.0, ... as linked):
