@@ -361,6 +361,10 @@ http::HttpReply MasterNode::Ready() {
   return {200, R"({"ready":true})", {}};
 }
 
+void MasterNode::InsertTooLarge() {
+  metrics_.CountInsert("other", metrics::InsertOutcome::kTooLarge);
+}
+
 http::HttpReply MasterNode::Metrics() {
   {
     MutexLock lock(mu_);

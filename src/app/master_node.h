@@ -43,6 +43,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   http::HttpReply Health() override;
   http::HttpReply Ready() override;
   http::HttpReply Metrics() override;
+  void InsertTooLarge() override;
 
   // replication::StreamEvents
   void OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& welcome) override;

@@ -100,6 +100,7 @@ class Handler final : public Http::Handler {
     if (path == "/insert") {
       if (!only(Http::Method::Post)) return;
       if (req.body().size() > max_body_bytes_) {
+        service_->InsertTooLarge();
         respond(JsonError(413, "body of " + std::to_string(req.body().size()) +
                                    " bytes is over the limit of " +
                                    std::to_string(max_body_bytes_)));

@@ -37,6 +37,8 @@ class Service {
   virtual HttpReply Health() = 0;
   virtual HttpReply Ready() = 0;
   virtual HttpReply Metrics() = 0;
+  // An insert was refused with 413 before reaching Insert (for metrics).
+  virtual void InsertTooLarge() {}
 };
 
 }  // namespace rlog::http
