@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import atexit
-import faulthandler
 import os
-import signal
 import sys
 import time
 from typing import Any
@@ -24,6 +22,7 @@ import pytest
 
 import scenario  # first: puts the process-level harness on sys.path
 import harness
+from time_limit import pytest_addoption, pytest_runtest_protocol, pytest_runtest_teardown  # noqa: F401
 import promlib
 from scenario import ALERTS, MASTER_POD, NAMESPACE, SENTINEL_PODS, Observed
 
@@ -38,11 +37,6 @@ if os.environ.get("RLOG_BIN") and not os.path.isabs(os.environ["RLOG_BIN"]):
 # ------------------------------------------------------------------------------------------------
 # Options, skips, time limit (as in tests/process/conftest.py)
 
-
-def pytest_addoption(parser, pluginmanager):
-    if not pluginmanager.has_plugin("timeout"):
-        parser.addoption("--timeout", type=float, default=float(os.environ.get("RLOG_TEST_TIMEOUT", 150)),
-                         help="per-test time limit in seconds (SIGALRM; 0 disables)")
 
 
 def _missing_tools() -> list[str]:
@@ -66,37 +60,6 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="not available: " + ", ".join(missing))
         for item in items:
             item.add_marker(skip)
-
-
-class _TestTimeout(Exception):
-    pass
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    config = item.config
-    own = not config.pluginmanager.has_plugin("timeout")
-    limit = config.getoption("--timeout") if own else None
-    armed = bool(own and limit and limit > 0)
-    if armed:
-        def on_alarm(signum, frame):
-            sys.stderr.write(f"\n*** {item.nodeid} exceeded {limit}s; thread stacks:\n")
-            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-            raise _TestTimeout(f"test exceeded --timeout={limit}s")
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        if armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_teardown(item, nextitem):
-    signal.setitimer(signal.ITIMER_REAL, 0)  # killing children is bounded on its own
-    yield
 
 
 _current: dict[str, Any] = {}
