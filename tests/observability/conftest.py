@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import time
 from typing import Any
 
