@@ -195,6 +195,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
       answers.push_back({std::move(it->second), c.outcome});
       parked_.erase(it);
     }
+    if (draining_ && parked_.empty()) drained_.notify_all();
     for (const auto& c : ready.connects) {
       // Created (and stored) before it starts, so its first events find it here.
       Member& m = members_[c.sentinel];
@@ -369,7 +370,7 @@ http::HttpReply MasterNode::Metrics() {
   {
     MutexLock lock(mu_);
     for (const core::SentinelStatus& s : core_.Sentinels()) {
-      metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health), s.connected);
+      metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
     metrics_.SetLastId(core_.last_id());
     metrics_.SetReadOnly(core_.read_only());
@@ -421,13 +422,9 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   }
   spdlog::info("draining: refusing new writes, waiting up to {} ms for parked ones",
                timeout.count());
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    {
-      MutexLock lock(mu_);
-      if (parked_.empty()) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::unique_lock lock(mu_.native());
+    drained_.wait_for(lock, timeout, [this]() NO_THREAD_SAFETY_ANALYSIS { return parked_.empty(); });
   }
   Step([](core::Replicator& core) { core.ExpireAllWrites(); });
   ExpireTails(Clock::now(), /*all=*/true);

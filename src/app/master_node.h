@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -92,6 +93,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   // Streams to cancel at the end of the current Step (their sentinel moved or left).
   std::vector<std::shared_ptr<replication::SentinelStream>> to_cancel_ GUARDED_BY(mu_);
   bool draining_ GUARDED_BY(mu_) = false;
+  std::condition_variable drained_;  // Signalled when parked_ empties while draining_.
   std::vector<Clock::time_point> append_times_ GUARDED_BY(mu_);
 
   metrics::Metrics metrics_;

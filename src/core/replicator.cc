@@ -63,27 +63,15 @@ uint32_t Replicator::reachable() const {
 }
 
 LogId Replicator::CommittedAt(uint32_t w) const {
-  LogId positions[64];
-  std::vector<LogId> many;
-  size_t n = 0;
-  auto add = [&](LogId p) {
-    if (n < std::size(positions)) {
-      positions[n] = p;
-    } else {
-      if (many.empty()) many.assign(positions, positions + n);
-      many.push_back(p);
-    }
-    ++n;
-  };
-  add(local_durable_);
+  positions_.clear();
+  positions_.push_back(local_durable_);
   for (const Peer& peer : peers_) {
     if (!peer.member) continue;
     // Only a live stream's report counts: a sentinel that went away may come back with less
     // (an in-memory restart), and it cannot hold more of this log than the master appended.
-    add(peer.link == Link::kConnected ? std::min(peer.acked, last_appended_) : 0);
+    positions_.push_back(peer.link == Link::kConnected ? std::min(peer.acked, last_appended_) : 0);
   }
-  if (many.empty()) return ::rlog::core::CommittedAt(std::span<const LogId>(positions, n), w);
-  return ::rlog::core::CommittedAt(many, w);
+  return ::rlog::core::CommittedAt(positions_, w);
 }
 
 void Replicator::Appended(LogId last_id) {

@@ -227,6 +227,7 @@ class Replicator {
   std::multimap<Tick, WriteHandle> deadlines_;
 
   Ready ready_;
+  mutable std::vector<LogId> positions_;  // Scratch for CommittedAt (no allocation per call).
 };
 
 }  // namespace rlog::core

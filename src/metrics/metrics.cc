@@ -143,7 +143,7 @@ void Metrics::ObserveReplication(const std::string& sentinel, std::chrono::nanos
 }
 
 void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
-                          const std::string& status, bool /*connected*/) {
+                          const std::string& status) {
   SentinelHandles& h = Sentinel(sentinel);
   h.acked->Set(static_cast<double>(acked_id));
   h.lag->Set(static_cast<double>(lag));

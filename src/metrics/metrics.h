@@ -41,7 +41,7 @@ class Metrics {
   void CountWriteAcks(const std::string& concern, uint64_t acks);
   void ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took);
   void SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
-                   const std::string& status, bool connected);
+                   const std::string& status);
   void SetLastId(uint64_t id);
   void SetReadOnly(bool read_only);
 

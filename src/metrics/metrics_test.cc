@@ -45,7 +45,7 @@ TEST(Metrics, HistogramsResolveTensOfMicroseconds) {
 
 TEST(Metrics, SentinelStatusIsOneHot) {
   Metrics m;
-  m.SetSentinel("s1", 10, 2, "Suspected", true);
+  m.SetSentinel("s1", 10, 2, "Suspected");
   auto s = Parse(m.Serialize());
   EXPECT_EQ(s.at(R"(rlog_sentinel_up{sentinel="s1",status="Suspected"})"), 1);
   EXPECT_EQ(s.at(R"(rlog_sentinel_up{sentinel="s1",status="Healthy"})"), 0);

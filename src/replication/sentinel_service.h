@@ -26,7 +26,6 @@ struct SentinelFaults {
   double drop_stream = 0;        // Drop the stream before applying a message.
   uint32_t max_delay_ms = 0;     // Sleep up to this long before applying a message.
   uint64_t seed = 1;
-  bool any() const { return fail_after_append > 0 || drop_stream > 0 || max_delay_ms > 0; }
 };
 
 // Parses "fail_after_append=P,drop_stream=P,delay_ms=N,seed=N".
