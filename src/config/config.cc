@@ -283,6 +283,11 @@ Status CheckOrderings(const Config& c) {
         KeyOrigin(o.key) + ": expected " + (o.strict ? "more than " : "at least ") + o.floor_key +
         " (" + std::to_string(o.floor) + "), got '" + std::to_string(o.value) + "'");
   }
+  if (c.wal_on_corruption == OnCorruption::kRefetch && c.role == Role::kMaster) {
+    return Status::InvalidArgument(
+        KeyOrigin("wal.on_corruption") +
+        ": 'refetch' is for sentinels only (a master has nobody to refetch its log from)");
+  }
   return Status::Ok();
 }
 
@@ -342,6 +347,10 @@ const char* RoleName(Role role) {
 
 const char* FsyncPolicyName(FsyncPolicy policy) {
   return config_internal::NameOf(config_internal::kFsyncNames, policy);
+}
+
+const char* OnCorruptionName(OnCorruption action) {
+  return config_internal::NameOf(config_internal::kOnCorruptionNames, action);
 }
 
 const char* LogFormatName(LogFormat format) {

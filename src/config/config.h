@@ -18,6 +18,8 @@ namespace rlog {
 enum class Role { kMaster, kSentinel };
 enum class FsyncPolicy { kAlways, kInterval, kNever };
 enum class LogFormat { kText, kJson };
+// What a node does when recovery finds its write-ahead log corrupt (not merely torn at the end).
+enum class OnCorruption { kFail, kRefetch };
 
 struct Config {
   Role role = Role::kMaster;                  // role / ROLE / --role  (master | sentinel)
@@ -67,6 +69,10 @@ struct Config {
   std::string data_dir;                       // data_dir / DATA_DIR / --data-dir
   FsyncPolicy fsync = FsyncPolicy::kAlways;   // fsync / FSYNC / --fsync (always | interval | never)
   uint32_t fsync_interval_ms = 10;            // fsync_interval_ms / FSYNC_INTERVAL_MS
+  uint64_t wal_segment_bytes = 64ull << 20;   // wal.segment_bytes (>= 4096): a new segment file starts past this size
+  // fail: refuse to start, naming the file and offset. refetch (sentinels only): move the damaged
+  // log aside and fetch the whole log from the master again.
+  OnCorruption wal_on_corruption = OnCorruption::kFail;  // wal.on_corruption / WAL_ON_CORRUPTION
 
   // Logging.
   std::string log_level = "info";             // log.level / LOG_LEVEL / --log-level (trace|debug|info|warn|error|off)
@@ -96,5 +102,6 @@ std::map<std::string, std::string> ProcessEnvironment();
 const char* RoleName(Role role);
 const char* FsyncPolicyName(FsyncPolicy policy);
 const char* LogFormatName(LogFormat format);
+const char* OnCorruptionName(OnCorruption action);
 
 }  // namespace rlog

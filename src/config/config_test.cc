@@ -427,6 +427,12 @@ TEST_F(ConfigTest, CrossFieldChecks) {
               StartsWith("config key 'insert.max_timeout_ms': expected at least "
                          "insert.default_timeout_ms (3600001)"));
   EXPECT_TRUE(Load({"--default-timeout-ms", "3600000"}).ok());
+
+  EXPECT_THAT(Error({"--wal-on-corruption", "refetch"}),
+              StartsWith("config key 'wal.on_corruption': 'refetch' is for sentinels only"));
+  Result<Config> sentinel = Load({"--role", "sentinel", "--wal-on-corruption", "refetch"});
+  ASSERT_TRUE(sentinel.ok()) << sentinel.status().message();
+  EXPECT_EQ(sentinel->wal_on_corruption, OnCorruption::kRefetch);
 }
 
 TEST_F(ConfigTest, ExplicitNodeIdAndAdvertiseAreKept) {

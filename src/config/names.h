@@ -28,6 +28,11 @@ inline constexpr NamedValue<LogFormat> kLogFormatNames[] = {
     {"json", LogFormat::kJson},
 };
 
+inline constexpr NamedValue<OnCorruption> kOnCorruptionNames[] = {
+    {"fail", OnCorruption::kFail},
+    {"refetch", OnCorruption::kRefetch},
+};
+
 // log_level is kept as text in Config; the name is the value.
 inline constexpr NamedValue<const char*> kLogLevelNames[] = {
     {"trace", "trace"}, {"debug", "debug"}, {"info", "info"},

@@ -270,6 +270,11 @@ std::vector<OptionSpec> BuildOptions() {
              kFsyncNames),
       Millis({"fsync_interval_ms", "FSYNC_INTERVAL_MS", "", "fsync period with fsync: interval"},
              &C::fsync_interval_ms, 1),
+      Integer({"wal.segment_bytes", "", "", "size at which a new WAL segment file starts"},
+              &C::wal_segment_bytes, 4096, 1ull << 40),
+      Choice({"wal.on_corruption", "WAL_ON_CORRUPTION", "--wal-on-corruption",
+              "corrupt WAL at start: fail, or (sentinels) refetch from the master"},
+             &C::wal_on_corruption, kOnCorruptionNames),
 
       Choice({"log.level", "LOG_LEVEL", "--log-level", "least severe level logged"}, &C::log_level,
              kLogLevelNames),

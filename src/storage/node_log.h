@@ -1,0 +1,110 @@
+// The log of one node as the master and sentinel shells use it: the in-memory log every read is
+// served from, plus (with a data directory) the write-ahead log and group committer behind it.
+//
+// Without a data directory everything is in memory and an id is "durable" as soon as it is in
+// the memory log. With one, Open() recovers the WAL into memory, new entries are queued for the
+// group committer after they enter the memory log, and on_durable(n) reports (on the committer
+// thread) when every id <= n is covered by the fsync policy. Acknowledge nothing above
+// durable_id().
+//
+// Epochs: every entry carries the epoch of the master that appended it (wal_format.h). The memory
+// log keeps the epoch history (where each epoch's entries start), so a master can send it in its
+// Hello and a sentinel can tell whether its tail diverges from the master's history.
+//
+// Errors: on_error(status) reports what stopped the committer (a failed write: those entries are
+// not durable and never will be; a failed fsync: the caller must stop the process, see wal.h).
+// After it, Append/Apply return that error.
+//
+// Threads: AppendNext/Apply/SetIdentity/Reset are called by one writer at a time (the caller's
+// lock); memory() is safe for concurrent readers; the getters are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/entry.h"
+#include "storage/file_system.h"
+#include "storage/group_commit.h"
+#include "storage/memory_log.h"
+#include "storage/wal_recovery.h"
+
+namespace rlog::storage {
+
+struct NodeLogOptions {
+  std::string data_dir;  // Empty: in memory. The WAL lives in <data_dir>/wal.
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  std::chrono::milliseconds fsync_interval{10};
+  WalOptions wal;
+  // A corrupt WAL (not merely a torn tail): false = Open fails with the Corruption status (file
+  // and offset); true = the damaged directory is renamed to <data_dir>/wal.corrupt-<unix ms>,
+  // logged, and the node starts empty (a sentinel then fetches the log again).
+  bool move_aside_corrupt = false;
+  // File system to use; nullptr = the POSIX one. Tests pass a FaultInjectionFileSystem.
+  FileSystem* fs = nullptr;
+  // Duration of every successful fsync (rlog_wal_fsync_duration_seconds). Optional.
+  std::function<void(std::chrono::nanoseconds)> observe_sync;
+  // TEST ONLY, see GroupCommitOptions.
+  bool ack_before_sync_for_testing = false;
+};
+
+class NodeLog {
+ public:
+  using DurableCallback = GroupCommitter::DurableCallback;
+  using ErrorCallback = GroupCommitter::ErrorCallback;
+
+  // Recovers the data directory (created if missing) into memory. The callbacks are only ever
+  // called with a data directory, on the committer thread, with no NodeLog lock held.
+  static Result<std::unique_ptr<NodeLog>> Open(NodeLogOptions options, DurableCallback on_durable,
+                                               ErrorCallback on_error);
+  ~NodeLog();  // Flushes and syncs what is queued.
+
+  bool persistent() const;
+  // Empty for a new log.
+  std::string log_id() const;
+  // The newest master epoch this node has accepted (0 for a new log).
+  uint64_t epoch() const;
+  // What recovery found (all zero in memory or for a new directory).
+  const WalRecoveryReport& recovery() const;
+  // True if Open found an existing log (entries or at least an identity) on disk.
+  bool recovered_existing() const;
+  // Set when Open moved a corrupt WAL aside: the Corruption it found.
+  const Status& moved_aside() const;
+
+  // Records the log id and epoch, durably with a data directory. A new log adopts them; an
+  // existing one: FailedPrecondition for another log id or an older epoch.
+  Status SetIdentity(const std::string& log_id, uint64_t epoch);
+
+  // Master: appends one entry with id last_id() + 1 and the given epoch; returns the id. With a
+  // data directory the entry is queued for the WAL; the error that stopped the committer, if any.
+  Result<LogId> AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message);
+
+  // Sentinel, and a master copying entries from a sentinel: applies entries in any order (see
+  // MemoryLog::Apply); the ones that become contiguous are queued for the WAL. Returns the new
+  // contiguous last id.
+  Result<LogId> Apply(std::vector<Entry> entries);
+
+  // Drops every entry (memory and disk, durably) but keeps the identity. For a sentinel whose
+  // tail diverges from the master's history: it fetches the log again.
+  Status Reset();
+
+  MemoryLog& memory() { return memory_; }
+  const MemoryLog& memory() const { return memory_; }
+  LogId last_id() const { return memory_.last_id(); }
+  // Highest id covered by the fsync policy (= last_id() in memory).
+  LogId durable_id() const;
+  // Ok, or what stopped the committer.
+  Status status() const;
+
+ private:
+  NodeLog() = default;
+  struct Impl;
+  MemoryLog memory_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rlog::storage
