@@ -1,0 +1,40 @@
+// Epoch history arithmetic: which part of a sentinel's log the master's log still contains.
+//
+// Every master that takes over a log bumps the epoch and stamps it on the entries it appends
+// (proto/rlog/replication.proto). Its history is the list of (epoch, first id appended in it),
+// ascending in both. The entries of epochs <= E in the master's log are exactly the ids below the
+// first id of the first later epoch. A sentinel whose last entry has epoch E and id n holds the
+// master's log up to n only if n is within that range; past it, its tail was never part of the
+// master's log (the unacknowledged tail of a master that crashed) and must be dropped. This is
+// the check of Kafka's leader epochs (OffsetsForLeaderEpoch), reduced to a sentinel that drops
+// its whole log and fetches it again.
+//
+// Pure: no I/O, no clocks. Preconditions: `history` ascending by epoch and by first_id.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/types.h"
+
+namespace rlog::core {
+
+struct EpochStart {
+  uint64_t epoch = 0;
+  LogId first_id = 0;  // First id appended in `epoch` (the next step's first_id - 1 is its last).
+
+  bool operator==(const EpochStart&) const = default;
+};
+
+// The last id of the master's log that belongs to an epoch <= `epoch`: the first_id of the first
+// step with a newer epoch, minus 1; `master_last_id` when there is none.
+LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master_last_id);
+
+// True when a sentinel whose last entry is (sentinel_last_epoch, sentinel_last_id) holds entries
+// the master's log does not have at those ids. An empty sentinel (id 0) never diverges. With an
+// empty history every entry is taken to be of the current epoch: the sentinel diverges only when
+// it is ahead of the master.
+bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
+              uint64_t sentinel_last_epoch, LogId sentinel_last_id);
+
+}  // namespace rlog::core
