@@ -48,9 +48,11 @@ int64_t UnixMillis() {
 MasterNode::MasterNode(const Config& config)
     : config_(config),
       log_id_(NewLogId()),
-      core_(CoreOptions(config), &log_),
+      core_(CoreOptions(config), &memory_),
       idempotency_(config.idempotency_keys),
-      append_times_(kAppendTimes) {}
+      append_times_(kAppendTimes) {
+  log_ = &memory_;
+}
 
 MasterNode::~MasterNode() {
   stop_ = true;
@@ -146,17 +148,17 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
   replication::MasterMessage msg;
   msg.set_seq(send.seq);
   if (send.heartbeat()) {
-    msg.mutable_heartbeat()->set_master_last_id(log_.last_id());
+    msg.mutable_heartbeat()->set_master_last_id(memory_.last_id());
     return msg;
   }
   replication::Batch* batch = msg.mutable_batch();
-  for (storage::Entry& e : log_.Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
+  for (storage::Entry& e : memory_.Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
     replication::Entry* out = batch->add_entries();
     out->set_id(e.id);
     out->set_timestamp_ms(e.timestamp_ms);
     out->set_message(std::move(e.message));
   }
-  batch->set_master_last_id(log_.last_id());
+  batch->set_master_last_id(memory_.last_id());
   return msg;
 }
 
@@ -222,7 +224,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     replication::Hello* h = hello.mutable_hello();
     h->set_log_id(log_id_);
     h->set_epoch(1);
-    h->set_master_last_id(log_.last_id());
+    h->set_master_last_id(memory_.last_id());
     h->set_master_http(config_.advertise_http);
     h->set_sentinel_name(start.name);
     start.stream->Start(start.stub.get(), std::move(hello));
@@ -309,7 +311,7 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     std::optional<core::LogId> id;
     if (req.idempotency_key) id = idempotency_.Find(*req.idempotency_key);
     if (!id) {
-      id = log_.AppendNext(now_ms, std::move(req.message));
+      id = memory_.AppendNext(now_ms, std::move(req.message));
       appended = *id;
       append_times_[*id % kAppendTimes] = start;
       core.Appended(*id);

@@ -81,6 +81,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   // Constant after construction.
   const Config config_;
+  storage::MemoryLog memory_;
   const std::string log_id_;
   std::unique_ptr<discovery::Discovery> discovery_;
 

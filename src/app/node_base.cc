@@ -25,22 +25,22 @@ std::string Dump(const nlohmann::json& j) {
 }  // namespace
 
 http::HttpReply NodeBase::GetAll() {
-  auto entries = log_.Read(1, SIZE_MAX, UINT64_MAX);
+  auto entries = log_->Read(1, SIZE_MAX, UINT64_MAX);
   return {200, Dump(EntriesJson(entries)), {}};
 }
 
 http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
-  auto entries = log_.Read(from, limit, kPageBytes);
+  auto entries = log_->Read(from, limit, kPageBytes);
   core::LogId next = entries.empty() ? from : entries.back().id + 1;
   nlohmann::json j = {{"messages", EntriesJson(entries)},
                       {"next", next},
-                      {"lastId", log_.last_id()}};
+                      {"lastId", log_->last_id()}};
   return {200, Dump(j), {}};
 }
 
 void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms,
                         http::Responder respond) {
-  if (wait_ms == 0 || log_.last_id() >= from) {
+  if (wait_ms == 0 || log_->last_id() >= from) {
     respond(Page(from, limit));
     return;
   }
@@ -50,7 +50,7 @@ void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms,
                               std::move(respond)});
   }
   // The id may have arrived between the check and the parking.
-  NotifyAppended(log_.last_id());
+  NotifyAppended(log_->last_id());
 }
 
 void NodeBase::NotifyAppended(core::LogId last_id) {

@@ -29,7 +29,9 @@ class NodeBase : public http::Service {
   void ExpireTails(Clock::time_point now, bool all = false);
   http::HttpReply Page(core::LogId from, size_t limit) const;
 
-  storage::MemoryLog log_;
+  // The log reads are served from; set by the node before it serves HTTP (with a data
+  // directory it is the memory side of the node's storage::NodeLog).
+  const storage::MemoryLog* log_ = nullptr;
 
  private:
   struct Tail {

@@ -7,7 +7,8 @@
 namespace rlog::app {
 
 SentinelNode::SentinelNode(const Config& config, replication::SentinelFaults faults)
-    : config_(config), service_(&log_, &state_, config.node_id, faults) {
+    : config_(config), service_(&memory_, &state_, config.node_id, faults) {
+  log_ = &memory_;
   service_.set_on_applied([this](core::LogId last) { NotifyAppended(last); });
 }
 
@@ -60,8 +61,8 @@ http::HttpReply SentinelNode::Health() {
   nlohmann::json j = {{"role", "sentinel"},
                       {"nodeId", config_.node_id},
                       {"logId", state_.log_id()},
-                      {"lastId", log_.last_id()},
-                      {"heldBack", log_.held_back()},
+                      {"lastId", memory_.last_id()},
+                      {"heldBack", memory_.held_back()},
                       {"connected", state_.connected()}};
   std::string master = state_.master_http();
   j["master"] = master.empty() ? nlohmann::json(nullptr) : nlohmann::json(master);
@@ -76,7 +77,7 @@ http::HttpReply SentinelNode::Ready() {
 }
 
 http::HttpReply SentinelNode::Metrics() {
-  metrics_.SetLastId(log_.last_id());
+  metrics_.SetLastId(memory_.last_id());
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

@@ -31,6 +31,7 @@ class SentinelNode final : public NodeBase {
 
  private:
   const Config config_;
+  storage::MemoryLog memory_;
   replication::SentinelState state_;
   replication::SentinelService service_;
   metrics::Metrics metrics_;

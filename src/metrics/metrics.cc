@@ -84,6 +84,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 Metrics::~Metrics() = default;
 
+void Metrics::EnableWal(uint64_t recovered_entries, uint64_t truncated_bytes,
+                        uint64_t truncated_records) {
+  auto gauge = [&](const char* name, const char* help, uint64_t value) {
+    prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({}).Set(
+        static_cast<double>(value));
+  };
+  gauge("rlog_wal_recovered_entries", "Entries read back from the write-ahead log at start-up.",
+        recovered_entries);
+  gauge("rlog_wal_truncated_bytes",
+        "Bytes of a torn or zero-filled tail cut from the last WAL segment at start-up.",
+        truncated_bytes);
+  gauge("rlog_wal_truncated_records", "Records the tail cut at start-up had begun.",
+        truncated_records);
+  wal_fsync_.store(&prometheus::BuildHistogram()
+                        .Name("rlog_wal_fsync_duration_seconds")
+                        .Help("Duration of each fsync of the write-ahead log (group commit).")
+                        .Register(*registry_)
+                        .Add({}, LatencyBuckets()),
+                   std::memory_order_release);
+}
+
+void Metrics::ObserveWalSync(std::chrono::nanoseconds took) {
+  if (prometheus::Histogram* h = wal_fsync_.load(std::memory_order_acquire)) {
+    h->Observe(Seconds(took));
+  }
+}
+
 Metrics::ConcernHandles& Metrics::ConcernAt(size_t index, const std::string& label) {
   if (ConcernHandles* h = concerns_[index].load(std::memory_order_acquire)) return *h;
   std::lock_guard lock(concerns_mu_);

@@ -45,6 +45,12 @@ class Metrics {
   void SetLastId(uint64_t id);
   void SetReadOnly(bool read_only);
 
+  // With a data directory: registers the WAL metrics (nodes in memory export none of them) and
+  // records what start-up recovery found. Call once, before ObserveWalSync.
+  void EnableWal(uint64_t recovered_entries, uint64_t truncated_bytes, uint64_t truncated_records);
+  // One fsync of the write-ahead log (rlog_wal_fsync_duration_seconds). No-op before EnableWal.
+  void ObserveWalSync(std::chrono::nanoseconds took);
+
   // The exposition text (Prometheus text format 0.0.4).
   std::string Serialize() const;
 
@@ -73,6 +79,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* sentinel_acked_;
   prometheus::Family<prometheus::Gauge>* sentinel_lag_;
   prometheus::Family<prometheus::Gauge>* sentinel_up_;
+  std::atomic<prometheus::Histogram*> wal_fsync_{nullptr};
   prometheus::Gauge* last_id_;
   prometheus::Gauge* read_only_;
 

@@ -43,6 +43,22 @@ TEST(Metrics, HistogramsResolveTensOfMicroseconds) {
   EXPECT_EQ(s.at(R"(rlog_replication_latency_seconds_count{sentinel="s1"})"), 1);
 }
 
+TEST(Metrics, WalMetricsOnlyWithADataDirectory) {
+  Metrics m;
+  m.ObserveWalSync(std::chrono::microseconds(50));  // Before EnableWal: ignored.
+  EXPECT_EQ(m.Serialize().find("rlog_wal_"), std::string::npos);
+  m.EnableWal(1000, 37, 1);
+  m.ObserveWalSync(std::chrono::microseconds(50));
+  m.ObserveWalSync(std::chrono::milliseconds(3));
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at("rlog_wal_fsync_duration_seconds_count"), 2);
+  EXPECT_EQ(s.at(R"(rlog_wal_fsync_duration_seconds_bucket{le="5e-05"})"), 1);
+  EXPECT_EQ(s.at(R"(rlog_wal_fsync_duration_seconds_bucket{le="0.005"})"), 2);
+  EXPECT_EQ(s.at("rlog_wal_recovered_entries"), 1000);
+  EXPECT_EQ(s.at("rlog_wal_truncated_bytes"), 37);
+  EXPECT_EQ(s.at("rlog_wal_truncated_records"), 1);
+}
+
 TEST(Metrics, SentinelStatusIsOneHot) {
   Metrics m;
   m.SetSentinel("s1", 10, 2, "Suspected");
