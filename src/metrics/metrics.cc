@@ -24,6 +24,10 @@ const char* OutcomeLabel(InsertOutcome o) {
       return "too_large";
     case InsertOutcome::kDraining:
       return "draining";
+    case InsertOutcome::kRecovering:
+      return "recovering";
+    case InsertOutcome::kStorageError:
+      return "storage_error";
     case InsertOutcome::kCount:
       break;
   }

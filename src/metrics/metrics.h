@@ -26,7 +26,17 @@ class Family;
 
 namespace rlog::metrics {
 
-enum class InsertOutcome { kOk, kTimeout, kReadOnly, kBadRequest, kTooLarge, kDraining, kCount };
+enum class InsertOutcome {
+  kOk,
+  kTimeout,
+  kReadOnly,
+  kBadRequest,
+  kTooLarge,
+  kDraining,
+  kRecovering,    // The master is still recovering its log from the sentinels (503).
+  kStorageError,  // The write-ahead log failed; not acknowledged (500).
+  kCount
+};
 
 class Metrics {
  public:
