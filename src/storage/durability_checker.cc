@@ -14,6 +14,17 @@ void DurabilityChecker::Appended(LogId last) {
   appended_ = std::max(appended_, last);
 }
 
+void DurabilityChecker::ResetStarted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  appended_ = acknowledged_ = 0;
+}
+
+void DurabilityChecker::ResetDone() {
+  std::lock_guard<std::mutex> lock(mu_);
+  content_.clear();
+  appended_ = acknowledged_ = 0;
+}
+
 void DurabilityChecker::Acknowledged(LogId n) {
   std::lock_guard<std::mutex> lock(mu_);
   acknowledged_ = std::max(acknowledged_, n);
@@ -43,7 +54,7 @@ std::vector<std::string> DurabilityChecker::Check(const std::vector<Entry>& reco
     }
     auto it = content_.find(got.id);
     if (it == content_.end() || it->second.message != got.message ||
-        it->second.timestamp_ms != got.timestamp_ms) {
+        it->second.timestamp_ms != got.timestamp_ms || it->second.epoch != got.epoch) {
       problems.push_back("id " + std::to_string(got.id) + " recovered with content never written");
     }
   }

@@ -25,6 +25,10 @@ class DurabilityChecker {
   void Written(std::span<const Entry> entries);
   // Their append succeeded: after a process crash (page cache intact) they must be there.
   void Appended(LogId last);
+  // The log is being dropped (Wal::Reset): until that returns, a crash may leave any prefix.
+  void ResetStarted();
+  // The drop returned: nothing written before it may come back.
+  void ResetDone();
   // Every id <= n was acknowledged as durable.
   void Acknowledged(LogId n);
   bool WaitAcknowledged(LogId n, std::chrono::milliseconds timeout);
@@ -32,7 +36,7 @@ class DurabilityChecker {
 
   enum class Crash { kPowerLoss, kProcessOnly };
   // Problems with `recovered` (empty when it is correct): lost acknowledged ids, gaps, entries
-  // whose content was never written for their id.
+  // whose content (message, timestamp, epoch) was never written for their id.
   std::vector<std::string> Check(const std::vector<Entry>& recovered, Crash crash) const;
   // Adopts `recovered` as the new truth (after a recovery, all of it is durable).
   void Recovered(const std::vector<Entry>& recovered);

@@ -14,6 +14,9 @@ struct Entry {
   LogId id = 0;
   int64_t timestamp_ms = 0;  // Unix time when the master appended it.
   std::string message;
+  // Epoch of the master that appended it. In a log, epochs never decrease from one id to the
+  // next. Last member, so that {id, timestamp_ms, message} still builds an entry (of epoch 0).
+  uint64_t epoch = 0;
 };
 
 }  // namespace rlog::storage

@@ -12,7 +12,9 @@ GroupCommitter::GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCall
       on_durable_(std::move(on_durable)),
       on_error_(std::move(on_error)),
       has_identity_(!wal.log_id().empty()),
+      epoch_(wal.epoch()),
       next_id_(wal.last_id() + 1),
+      last_epoch_(wal.last_epoch()),
       written_id_(wal.last_id()),
       synced_id_(wal.synced_id()),
       thread_([this] { Run(); }) {}
@@ -31,13 +33,10 @@ Result<LogId> GroupCommitter::Append(std::vector<Entry> entries) {
   MutexLock lock(mu_);
   if (!failed_.ok()) return failed_;
   if (stop_) return Status::Unavailable("WAL group commit is shutting down");
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].id != next_id_ + i) {
-      return Status::InvalidArgument("group commit of id " + std::to_string(entries[i].id) +
-                                     " where id " + std::to_string(next_id_ + i) + " was expected");
-    }
-  }
+  if (Status s = CheckEntriesContinue(entries, next_id_, last_epoch_, epoch_); !s.ok()) return s;
+  if (entries.empty()) return next_id_ - 1;
   next_id_ += entries.size();
+  last_epoch_ = entries.back().epoch;
   const LogId last = next_id_ - 1;
   const bool was_empty = pending_.empty();
   pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),

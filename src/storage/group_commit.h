@@ -58,9 +58,11 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Queues entries whose ids continue the ones queued before (the WAL's last id + 1 at first).
-  // Returns the last id of the batch: it is covered once on_durable reports an id >= it.
-  // InvalidArgument for ids out of order; otherwise only the error that stopped the committer.
+  // Queues entries that continue the ones queued before (the WAL's last entry at first), by the
+  // rules of CheckEntriesContinue (ids in order, epochs not decreasing and not newer than the
+  // WAL's). Returns the last id of the batch: it is covered once on_durable reports an id >= it.
+  // InvalidArgument for a batch that does not continue (nothing queued); otherwise only the error
+  // that stopped the committer.
   Result<LogId> Append(std::vector<Entry> entries) EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
@@ -77,11 +79,13 @@ class GroupCommitter {
   const DurableCallback on_durable_;
   const ErrorCallback on_error_;
   const bool has_identity_;
+  const uint64_t epoch_;  // The WAL's; it cannot change while this object owns the WAL.
 
   mutable Mutex mu_;
   std::condition_variable_any cv_;
   std::vector<Entry> pending_ GUARDED_BY(mu_);  // Queued, not yet handed to the WAL.
   LogId next_id_ GUARDED_BY(mu_);               // Id the next Append must start with.
+  uint64_t last_epoch_ GUARDED_BY(mu_);         // Epoch of the last entry queued.
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
   Status failed_ GUARDED_BY(mu_);
 

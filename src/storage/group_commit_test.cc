@@ -154,6 +154,24 @@ TEST_F(GroupCommitTest, AppendRejectsIdsOutOfOrder) {
   EXPECT_EQ(gc->Append({E(3)}).value(), 3u);
 }
 
+// The committer refuses at once what its WAL would refuse later: a refused batch must not stop
+// it (which would fail every later append too).
+TEST_F(GroupCommitTest, AppendRejectsEpochsTheWalWouldRefuseAndGoesOn) {
+  auto gc = Start();  // The WAL accepted epoch 1.
+  auto at = [](LogId id, uint64_t epoch) {
+    Entry e = E(id);
+    e.epoch = epoch;
+    return e;
+  };
+  EXPECT_EQ(gc->Append({at(1, 2)}).status().code(), Status::Code::kInvalidArgument);
+  ASSERT_EQ(gc->Append({at(1, 1)}).value(), 1u);
+  EXPECT_EQ(gc->Append({at(2, 0)}).status().code(), Status::Code::kInvalidArgument);
+  ASSERT_EQ(gc->Append({at(2, 1)}).value(), 2u);
+  ASSERT_TRUE(acks_.WaitDurable(2));
+  EXPECT_TRUE(gc->status().ok());
+  EXPECT_TRUE(acks_.errors().empty());
+}
+
 TEST_F(GroupCommitTest, WriteErrorIsReportedAndNothingMoreIsAcknowledged) {
   auto gc = Start();
   ASSERT_TRUE(gc->Append({E(1)}).ok());

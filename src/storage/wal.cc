@@ -1,5 +1,7 @@
 #include "storage/wal.h"
 
+#include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "storage/wal_format.h"
@@ -21,6 +23,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptio
   wal->log_id_ = std::move(r.log_id);
   wal->epoch_ = r.epoch;
   wal->last_id_ = r.last_id;
+  wal->last_epoch_ = r.last_entry_epoch;
   if (!r.last_segment_path.empty()) {
     auto segment = fs.OpenForAppend(r.last_segment_path, FileSystem::OpenMode::kOpenExisting);
     if (!segment.ok()) return segment.status();
@@ -44,7 +47,9 @@ Wal::~Wal() {
 
 Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {
   if (!failed_.ok()) return failed_;
-  if (log_id.empty()) return Status::InvalidArgument("empty log id");
+  if (Status s = CheckLogIdentity(log_id_, epoch_, last_id_ > 0, log_id, epoch); !s.ok()) {
+    return s;
+  }
   if (log_id_.empty()) {  // A new log: its first segment.
     const LogId first = last_id_ + 1;
     auto segment = CreateSegment(JoinPath(dir_, SegmentFileName(first)), {first, epoch, log_id});
@@ -55,20 +60,16 @@ Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {
     segment_first_id_ = first;
     return Sync();
   }
-  if (log_id != log_id_) {
-    return Status::FailedPrecondition("WAL in " + dir_ + " belongs to log '" + log_id_ +
-                                      "', not '" + log_id + "'");
-  }
-  if (epoch < epoch_) {
-    return Status::FailedPrecondition("epoch " + std::to_string(epoch) +
-                                      " is older than the WAL's epoch " + std::to_string(epoch_));
-  }
-  if (epoch == epoch_) return Status::Ok();
-  const uint64_t old_epoch = epoch_;
-  epoch_ = epoch;
+  if (log_id == log_id_ && epoch == epoch_) return Status::Ok();
+  // A newer epoch, or (with no entry yet) another log: a header saying so.
+  std::string old_log_id = std::exchange(log_id_, log_id);
+  const uint64_t old_epoch = std::exchange(epoch_, epoch);
   Status s = segment_first_id_ <= last_id_ ? Rotate() : ReplaceSegment();
   if (s.ok()) s = Sync();
-  if (!s.ok() && failed_.ok()) epoch_ = old_epoch;
+  if (!s.ok() && failed_.ok()) {
+    log_id_ = std::move(old_log_id);
+    epoch_ = old_epoch;
+  }
   return s;
 }
 
@@ -76,23 +77,15 @@ Status Wal::Append(std::span<const Entry> entries) {
   if (!failed_.ok()) return failed_;
   if (entries.empty()) return Status::Ok();
   if (!segment_) return Status::FailedPrecondition("WAL has no log identity yet");
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].id != last_id_ + 1 + i) {
-      return Status::InvalidArgument("WAL append of id " + std::to_string(entries[i].id) +
-                                     " where id " + std::to_string(last_id_ + 1 + i) +
-                                     " was expected");
-    }
-    if (entries[i].message.size() > kMaxPayloadBytes) {
-      return Status::InvalidArgument("message of id " + std::to_string(entries[i].id) +
-                                     " is larger than the WAL's record limit");
-    }
+  if (Status s = CheckEntriesContinue(entries, last_id_ + 1, last_epoch_, epoch_); !s.ok()) {
+    return s;
   }
   if (segment_->size() >= options_.segment_bytes && segment_first_id_ <= last_id_) {
     if (Status s = Rotate(); !s.ok()) return s;
   }
   buffer_.clear();
   for (const Entry& e : entries) {
-    EncodeRecord({RecordType::kEntry, e.id, epoch_, e.timestamp_ms, e.message}, &buffer_);
+    EncodeRecord({RecordType::kEntry, e.id, e.epoch, e.timestamp_ms, e.message}, &buffer_);
   }
   const uint64_t good = segment_->size();
   if (Status s = segment_->Append(buffer_); !s.ok()) {
@@ -106,6 +99,7 @@ Status Wal::Append(std::span<const Entry> entries) {
     return Status::IOError(what);
   }
   last_id_ = entries.back().id;
+  last_epoch_ = entries.back().epoch;
   return Status::Ok();
 }
 
@@ -119,6 +113,35 @@ Status Wal::Sync() {
   }
   synced_id_ = last_id_;
   return Status::Ok();
+}
+
+Status Wal::Reset() {
+  if (!failed_.ok()) return failed_;
+  if (!segment_) return Status::Ok();  // No identity yet, so no entry either.
+  auto names = fs_.ListDir(dir_);
+  if (!names.ok()) return names.status();
+  auto temp = WriteReplacement(1);
+  if (!temp.ok()) return temp.status();
+  // From here on the files no longer match this object: any error stops the WAL (recovery then
+  // finds a prefix of the old log, see below).
+  (void)segment_->Close();
+  segment_.reset();
+  std::vector<LogId> later;  // Every segment but the first.
+  for (const std::string& name : names.value()) {
+    if (auto first = ParseSegmentFileName(name); first && *first != 1) later.push_back(*first);
+  }
+  // Newest first, and made durable before the first segment is replaced: whatever part of this a
+  // crash keeps, the segments left are a prefix of the log (recovery refuses a gap).
+  std::sort(later.begin(), later.end(), std::greater<>());
+  for (const LogId first : later) {
+    if (Status s = fs_.Remove(JoinPath(dir_, SegmentFileName(first))); !s.ok()) return Fail(s);
+  }
+  if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
+  if (Status s = InstallReplacement(temp.value(), 1); !s.ok()) return Fail(s);
+  last_id_ = 0;
+  last_epoch_ = 0;
+  synced_id_ = 0;
+  return Sync();
 }
 
 Result<std::unique_ptr<WritableFile>> Wal::CreateSegment(const std::string& path,
@@ -148,24 +171,36 @@ Status Wal::Rotate() {
   return Status::Ok();
 }
 
-// The current segment holds only its header: write a new one (with the new epoch) beside it,
-// sync it, and rename it into place.
+// The current segment holds only its header: write a new one (with the new identity) beside
+// it, sync it, and rename it into place.
 Status Wal::ReplaceSegment() {
-  const std::string path = segment_->path();
-  const std::string temp = path + std::string(kTempSuffix);
+  auto temp = WriteReplacement(segment_first_id_);
+  if (!temp.ok()) return temp.status();
+  return InstallReplacement(temp.value(), segment_first_id_);
+}
+
+Result<std::string> Wal::WriteReplacement(LogId first_id) {
+  const std::string temp = JoinPath(dir_, SegmentFileName(first_id)) + std::string(kTempSuffix);
   (void)fs_.Remove(temp);  // Left by an earlier failed attempt, if any.
-  auto file = CreateSegment(temp, {segment_first_id_, epoch_, log_id_});
+  auto file = CreateSegment(temp, {first_id, epoch_, log_id_});
   if (!file.ok()) return file.status();
   if (Status s = file.value()->Sync(); !s.ok()) return Fail(s);
   (void)file.value()->Close();
+  return temp;
+}
+
+Status Wal::InstallReplacement(const std::string& temp, LogId first_id) {
+  const std::string path = JoinPath(dir_, SegmentFileName(first_id));
   if (Status s = fs_.Rename(temp, path); !s.ok()) {
     (void)fs_.Remove(temp);
     return s;
   }
+  dir_dirty_ = true;
   auto reopened = fs_.OpenForAppend(path, FileSystem::OpenMode::kOpenExisting);
   if (!reopened.ok()) return Fail(reopened.status());
-  (void)segment_->Close();
+  if (segment_) (void)segment_->Close();
   segment_ = std::move(reopened.value());
+  segment_first_id_ = first_id;
   return Status::Ok();
 }
 
@@ -175,6 +210,49 @@ Status Wal::Fail(const Status& cause) {
                             " is known durable. Stop the process and restart it (recovery "
                             "repairs the files); never retry a failed fsync.");
   return failed_;
+}
+
+Status CheckEntriesContinue(std::span<const Entry> entries, LogId next_id, uint64_t last_epoch,
+                            uint64_t epoch) {
+  for (const Entry& e : entries) {
+    const std::string which = "entry " + std::to_string(e.id);
+    if (e.id != next_id) {
+      return Status::InvalidArgument(which + " where id " + std::to_string(next_id) +
+                                     " was expected");
+    }
+    if (e.epoch < last_epoch) {
+      return Status::InvalidArgument(which + " has epoch " + std::to_string(e.epoch) +
+                                     ", older than the entry before it (" +
+                                     std::to_string(last_epoch) + ")");
+    }
+    if (e.epoch > epoch) {
+      return Status::InvalidArgument(which + " has epoch " + std::to_string(e.epoch) +
+                                     ", newer than the log's epoch " + std::to_string(epoch) +
+                                     " (adopt the master's epoch first)");
+    }
+    if (e.message.size() > kMaxPayloadBytes) {
+      return Status::InvalidArgument(which + " is larger than the WAL's record limit");
+    }
+    ++next_id;
+    last_epoch = e.epoch;
+  }
+  return Status::Ok();
+}
+
+Status CheckLogIdentity(const std::string& log_id, uint64_t epoch, bool holds_entries,
+                        const std::string& new_log_id, uint64_t new_epoch) {
+  if (new_log_id.empty()) return Status::InvalidArgument("empty log id");
+  if (log_id.empty()) return Status::Ok();
+  if (new_log_id != log_id) {
+    if (!holds_entries) return Status::Ok();
+    return Status::FailedPrecondition("this node holds entries of log '" + log_id + "', not '" +
+                                      new_log_id + "'");
+  }
+  if (new_epoch < epoch) {
+    return Status::FailedPrecondition("epoch " + std::to_string(new_epoch) +
+                                      " is older than the accepted epoch " + std::to_string(epoch));
+  }
+  return Status::Ok();
 }
 
 }  // namespace rlog::storage

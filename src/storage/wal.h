@@ -5,6 +5,11 @@
 // the caller can rebuild its in-memory log; then Append() writes new entries and Sync() makes
 // them durable. A new log needs SetLogIdentity() before its first Append.
 //
+// Epochs: epoch() is the newest master epoch the node has accepted (SetLogIdentity, kept in the
+// segment headers); every record carries its entry's own epoch, which may be older (a node
+// copying old entries after accepting a newer master) but never newer, and never decreases from
+// one entry to the next.
+//
 // Durability: Append returns once the records are written to the OS, NOT durable; Sync returns
 // once everything appended is on disk (fdatasync of the segment, plus fsync of the directory
 // after a segment was created, renamed or removed). Acknowledge an id only after a Sync that
@@ -44,24 +49,32 @@ class Wal {
   // Empty for a new log.
   const std::string& log_id() const { return log_id_; }
   uint64_t epoch() const { return epoch_; }
-  LogId last_id() const { return last_id_; }      // Last id appended (or recovered).
-  LogId synced_id() const { return synced_id_; }  // Last id known durable.
+  LogId last_id() const { return last_id_; }           // Last id appended (or recovered).
+  uint64_t last_epoch() const { return last_epoch_; }  // Epoch of that entry (0: none).
+  LogId synced_id() const { return synced_id_; }       // Last id known durable.
   const WalRecoveryReport& recovery() const { return recovery_; }
   // Ok, or the error that stopped the WAL.
   const Status& failure() const { return failed_; }
 
-  // A new log: records its identity in a first segment, durable on return. An existing log:
-  // FailedPrecondition for another log id or an older epoch; a newer epoch is made durable in a
-  // fresh segment header and stamped on every later record.
+  // A new log: records its identity in a first segment, durable on return. An existing log: the
+  // rules of CheckLogIdentity (FailedPrecondition for another log id while it holds entries, or
+  // an older epoch); a newer epoch, or another log id while it holds no entry, is made durable in
+  // a fresh segment header.
   Status SetLogIdentity(const std::string& log_id, uint64_t epoch);
 
-  // Writes the entries, whose ids must be last_id() + 1, + 2, ... (else InvalidArgument).
-  // Not durable on return. On error nothing of this call will be read back and last_id() is
-  // unchanged. FailedPrecondition before SetLogIdentity.
+  // Writes the entries, which must continue the log (CheckEntriesContinue, else
+  // InvalidArgument). Not durable on return. On error nothing of this call will be read back and
+  // last_id() is unchanged. FailedPrecondition before SetLogIdentity.
   Status Append(std::span<const Entry> entries);
 
   // Makes everything appended durable. An error is fatal (see above).
   Status Sync();
+
+  // Drops every entry, keeping the identity; durable on return, and the next Append starts again
+  // at id 1. Crash-safe: a crash part-way leaves a prefix of the old log or the empty one, never
+  // a log without its identity (see docs/wal-format.md, "Reset"). An error once files have
+  // started to change stops the WAL (restart; recovery then finds such a prefix).
+  Status Reset();
 
  private:
   Wal(FileSystem& fs, std::string dir, WalOptions options);
@@ -72,6 +85,10 @@ class Wal {
                                                       const SegmentHeader& header);
   Status Rotate();
   Status ReplaceSegment();
+  // The two halves of replacing a segment by a header-only one: write the new header beside it
+  // (synced; returns the temporary path), then rename it into place and append to it.
+  Result<std::string> WriteReplacement(LogId first_id);
+  Status InstallReplacement(const std::string& temp, LogId first_id);
   Status Fail(const Status& cause);
 
   // Constant after Open.
@@ -83,6 +100,7 @@ class Wal {
   std::string log_id_;
   uint64_t epoch_ = 0;
   LogId last_id_ = 0;
+  uint64_t last_epoch_ = 0;                // Of entry last_id_; <= epoch_.
   LogId synced_id_ = 0;                    // <= last_id_.
   std::unique_ptr<WritableFile> segment_;  // The last segment; null until the log has an identity.
   LogId segment_first_id_ = 0;             // Segment has entries iff segment_first_id_ <= last_id_.
@@ -90,5 +108,19 @@ class Wal {
   Status failed_;                          // Sticky: once set, every call returns it.
   std::string buffer_;                     // Reused encoding buffer.
 };
+
+// InvalidArgument unless `entries` can follow a log whose next id is `next_id` and whose last
+// entry has epoch `last_epoch`: consecutive ids, epochs never decreasing and none newer than the
+// log's `epoch`, messages within the record limit. Wal::Append and GroupCommitter::Append both
+// check with it, so the committer refuses at once what its WAL would refuse later.
+Status CheckEntriesContinue(std::span<const Entry> entries, LogId next_id, uint64_t last_epoch,
+                            uint64_t epoch);
+
+// Whether a log currently named `log_id` (empty: none yet) at `epoch`, holding entries or not,
+// may adopt `new_log_id` at `new_epoch`: InvalidArgument for an empty id; FailedPrecondition for
+// another log id while it holds entries, or an older epoch of the same log. Another log id on an
+// empty log starts over, whatever its epoch.
+Status CheckLogIdentity(const std::string& log_id, uint64_t epoch, bool holds_entries,
+                        const std::string& new_log_id, uint64_t new_epoch);
 
 }  // namespace rlog::storage

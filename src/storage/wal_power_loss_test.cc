@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <iterator>
 #include <random>
 
 #include "storage/durability_checker.h"
@@ -27,6 +28,8 @@ struct Coverage {
   uint64_t failed_appends = 0;
   uint64_t stopped_wals = 0;
   uint64_t lost_unsynced = 0;  // Recoveries that ended before the last appended id.
+  uint64_t resets = 0;
+  uint64_t failed_resets = 0;
 };
 
 class RandomWalRun {
@@ -64,6 +67,8 @@ class RandomWalRun {
         fs_.ClearInjectedErrors();
       } else if (dice < 29) {
         if (!wal_->SetLogIdentity("log-r", wal_->epoch() + 1).ok()) continue;
+      } else if (dice < 30) {
+        Reset();
       } else {
         Append();
       }
@@ -79,7 +84,11 @@ class RandomWalRun {
     for (size_t i = 0; i < n; ++i) {
       std::string message(rng_() % 200, '\0');
       for (char& c : message) c = static_cast<char>(rng_());
-      batch.push_back({wal_->last_id() + 1 + i, static_cast<int64_t>(rng_()), std::move(message)});
+      // Epochs between the last entry's and the accepted one: never decreasing.
+      const uint64_t low = i == 0 ? wal_->last_epoch() : batch.back().epoch;
+      const uint64_t epoch = low + rng_() % (wal_->epoch() - low + 1);
+      batch.push_back(
+          {wal_->last_id() + 1 + i, static_cast<int64_t>(rng_()), std::move(message), epoch});
     }
     const bool fail = rng_() % 8 == 0;
     if (fail) {
@@ -94,6 +103,21 @@ class RandomWalRun {
       coverage_.rotations += fs_.ListDir("/data/wal").value().size() > segments ? 1 : 0;
     } else {
       ++coverage_.failed_appends;
+    }
+    fs_.ClearInjectedErrors();
+  }
+
+  void Reset() {
+    static constexpr Op kReset[] = {Op::kCreate, Op::kWrite,  Op::kSync,
+                                    Op::kRemove, Op::kRename, Op::kSyncDir};
+    if (rng_() % 3 == 0) fs_.InjectError(kReset[rng_() % std::size(kReset)], 1, EIO);
+    checker_.ResetStarted();
+    if (wal_->Reset().ok()) {
+      checker_.ResetDone();
+      last_appended_ = 0;
+      ++coverage_.resets;
+    } else {
+      ++coverage_.failed_resets;
     }
     fs_.ClearInjectedErrors();
   }
@@ -136,15 +160,18 @@ TEST(WalPowerLoss, RandomAppendsSyncsAndPowerLossesNeverLoseAcknowledgedEntries)
   }
   std::printf(
       "power losses %lu, torn tails %lu, zero-filled tails %lu, rotations %lu, failed "
-      "appends %lu, stopped WALs %lu, recoveries that lost unsynced entries %lu\n",
+      "appends %lu, stopped WALs %lu, recoveries that lost unsynced entries %lu, resets %lu, "
+      "failed resets %lu\n",
       c.power_losses, c.torn_tails, c.zero_filled_tails, c.rotations, c.failed_appends,
-      c.stopped_wals, c.lost_unsynced);
+      c.stopped_wals, c.lost_unsynced, c.resets, c.failed_resets);
   EXPECT_GT(c.torn_tails, 100u);
   EXPECT_GT(c.zero_filled_tails, 100u);
   EXPECT_GT(c.rotations, 1000u);
   EXPECT_GT(c.failed_appends, 1000u);
   EXPECT_GT(c.stopped_wals, 100u);
   EXPECT_GT(c.lost_unsynced, 100u);
+  EXPECT_GT(c.resets, 100u);
+  EXPECT_GT(c.failed_resets, 50u);
 }
 
 TEST(WalPowerLoss, CheckerReportsLostAcknowledgedIdsGapsAndForeignContent) {
@@ -159,6 +186,19 @@ TEST(WalPowerLoss, CheckerReportsLostAcknowledgedIdsGapsAndForeignContent) {
   EXPECT_FALSE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
   EXPECT_FALSE(checker.Check({{1, 1, "a"}, {3, 3, "c"}}, Crash::kPowerLoss).empty());
   EXPECT_FALSE(checker.Check({{1, 1, "a"}, {2, 2, "X"}}, Crash::kPowerLoss).empty());
+  EXPECT_FALSE(checker.Check({{1, 1, "a"}, {2, 2, "b", 7}}, Crash::kPowerLoss).empty());
+}
+
+TEST(WalPowerLoss, CheckerAcceptsAnyPrefixDuringAResetAndNothingOldAfterIt) {
+  DurabilityChecker checker;
+  using Crash = DurabilityChecker::Crash;
+  checker.Written(std::vector<Entry>{{1, 1, "a"}, {2, 2, "b"}});
+  checker.Acknowledged(2);
+  checker.ResetStarted();
+  EXPECT_TRUE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
+  EXPECT_TRUE(checker.Check({}, Crash::kPowerLoss).empty());
+  checker.ResetDone();
+  EXPECT_FALSE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
 }
 
 }  // namespace

@@ -164,9 +164,14 @@ class Recovery {
           path, 0,
           "segment of log '" + header.log_id + "' among segments of log '" + state_.log_id + "'");
     }
-    if (header.epoch < state_.epoch) return Corrupt(path, 0, "epoch goes backwards");
+    if (header.epoch < header_epoch_) {
+      return Corrupt(path, 0,
+                     "header epoch " + std::to_string(header.epoch) +
+                         " is older than the previous segment's " + std::to_string(header_epoch_));
+    }
     state_.log_id = header.log_id;
-    state_.epoch = header.epoch;
+    header_epoch_ = header.epoch;
+    state_.epoch = std::max(state_.epoch, header.epoch);
     return Status::Ok();
   }
 
@@ -178,9 +183,16 @@ class Recovery {
                      "entry id " + std::to_string(record.id) + " where id " +
                          std::to_string(next_id_) + " was expected");
     }
-    if (record.epoch < state_.epoch) return Corrupt(path, offset, "epoch goes backwards");
-    state_.epoch = record.epoch;
-    batch_.push_back(Entry{record.id, record.timestamp_ms, std::string(record.payload)});
+    if (record.epoch < state_.last_entry_epoch) {
+      return Corrupt(path, offset,
+                     "entry " + std::to_string(record.id) + " has epoch " +
+                         std::to_string(record.epoch) + ", older than the entry before it (" +
+                         std::to_string(state_.last_entry_epoch) + ")");
+    }
+    state_.last_entry_epoch = record.epoch;
+    state_.epoch = std::max(state_.epoch, record.epoch);
+    batch_.push_back(
+        Entry{record.id, record.timestamp_ms, std::string(record.payload), record.epoch});
     ++next_id_;
     ++state_.report.entries;
     if (batch_.size() >= kSinkBatch) {
@@ -230,6 +242,7 @@ class Recovery {
   const EntryBatchSink& sink_;
   RecoveredWal state_;
   LogId next_id_ = 1;
+  uint64_t header_epoch_ = 0;  // Of the last segment header read.
   std::vector<Entry> batch_;
   bool dir_dirty_ = false;
 };

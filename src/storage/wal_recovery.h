@@ -5,7 +5,9 @@
 // Rules (docs/wal-format.md, "Recovery"):
 // - every segment starts with a valid header; all headers name the same log; the first segment
 //   starts at id 1 and each next one at the previous last id + 1; entry ids are contiguous;
-//   epochs never decrease;
+//   header epochs never decrease from segment to segment, entry epochs never decrease from entry
+//   to entry (an entry's epoch may be older than its segment header's: a node copying old
+//   entries after it accepted a newer master);
 // - a record that fails verification in a closed (non-last) segment is Corruption;
 // - in the last segment, a bad record followed by no valid record (a torn or zero-filled tail) is
 //   cut off and reported; followed by a valid record it is corruption in the middle: Corruption;
@@ -52,6 +54,7 @@ struct RecoveredWal {
   std::string log_id;  // Empty: a new log (no segment).
   uint64_t epoch = 0;  // Highest epoch of any header or record.
   LogId last_id = 0;
+  uint64_t last_entry_epoch = 0;  // Epoch of entry last_id (0 without entries).
   std::string last_segment_path;  // Empty when there is no segment.
   LogId last_segment_first_id = 0;
   uint64_t last_segment_size = 0;  // After any truncation.

@@ -108,6 +108,57 @@ TEST_F(WalTest, EntryIdOutOfSequenceIsCorruption) {
                                              ": entry id 10 where id 11 was expected");
 }
 
+TEST_F(WalTest, DecreasingEntryEpochsAreCorruptionNamingFileAndOffset) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());
+  ASSERT_TRUE(wal->Append(Entries(1, 5, 10, 3)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  wal.reset();
+  const std::string path = Segment(1);
+  const uint64_t size = Size(path);
+  // Id 6 goes back to epoch 2, and a valid id 7 follows it (so it is no torn tail).
+  ASSERT_TRUE(fs_.Corrupt(path, size, EntryRecord(6, 2) + EntryRecord(7, 3)).ok());
+  auto reopened = Open();
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(reopened.status().message(),
+            "WAL segment " + path + " at offset " + std::to_string(size) +
+                ": entry 6 has epoch 2, older than the entry before it (3)");
+}
+
+TEST_F(WalTest, EntryEpochBelowItsHeaderIsFineAndTheLogEpochIsTheHighestSeen) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 5).ok());
+  ASSERT_TRUE(wal->Append(Entries(1, 2, 10, 2)).ok());  // Below the header's epoch 5.
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredEpochs(), (std::vector<uint64_t>{2, 2}));
+  EXPECT_EQ(wal->epoch(), 5u);
+  wal.reset();
+  // A record above every header (not something this writer produces) raises the log's epoch.
+  ASSERT_TRUE(fs_.Corrupt(Segment(1), Size(Segment(1)), EntryRecord(3, 9)).ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredEpochs(), (std::vector<uint64_t>{2, 2, 9}));
+  EXPECT_EQ(wal->epoch(), 9u);
+  EXPECT_EQ(wal->last_epoch(), 9u);
+}
+
+TEST_F(WalTest, HeaderEpochGoingBackwardsIsCorruption) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 4).ok());
+  ASSERT_TRUE(wal->Append(Entries(1, 2, 10, 4)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  wal.reset();
+  auto file = fs_.OpenForAppend(Segment(3), FileSystem::OpenMode::kCreateNew).value();
+  ASSERT_TRUE(file->Append(EncodeSegmentHeader({3, 2, "log-a"}) + EntryRecord(3, 4)).ok());
+  ASSERT_TRUE(file->Sync().ok());
+  auto reopened = Open();
+  EXPECT_EQ(reopened.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(reopened.status().message(),
+            "WAL segment " + Segment(3) +
+                " at offset 0: header epoch 2 is older than the previous segment's 4");
+}
+
 TEST_F(WalTest, MissingMiddleSegmentIsCorruption) {
   options_.segment_bytes = 100;
   auto wal = NewLog(0);

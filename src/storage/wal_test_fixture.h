@@ -14,12 +14,19 @@
 
 namespace rlog::storage::wal_testing {
 
-inline std::vector<Entry> Entries(LogId first, size_t n, size_t bytes = 10) {
+inline std::vector<Entry> Entries(LogId first, size_t n, size_t bytes = 10, uint64_t epoch = 0) {
   std::vector<Entry> out;
   for (LogId id = first; id < first + n; ++id) {
     out.push_back({id, static_cast<int64_t>(1000 + id),
-                   std::string(bytes, static_cast<char>('a' + id % 26))});
+                   std::string(bytes, static_cast<char>('a' + id % 26)), epoch});
   }
+  return out;
+}
+
+// One encoded entry record, for planting records the writer would refuse.
+inline std::string EntryRecord(LogId id, uint64_t epoch, std::string_view message = "planted") {
+  std::string out;
+  EncodeRecord({RecordType::kEntry, id, epoch, 0, message}, &out);
   return out;
 }
 
@@ -66,6 +73,11 @@ class WalTest : public ::testing::Test {
   }
   std::string Segment(LogId first) const { return JoinPath(dir_, SegmentFileName(first)); }
   uint64_t Size(const std::string& path) { return fs_.FileSize(path).value(); }
+  std::vector<uint64_t> RecoveredEpochs() const {
+    std::vector<uint64_t> epochs;
+    for (const Entry& e : recovered_) epochs.push_back(e.epoch);
+    return epochs;
+  }
   std::vector<LogId> RecoveredIds() const {
     std::vector<LogId> ids;
     for (const Entry& e : recovered_) ids.push_back(e.id);
