@@ -9,20 +9,34 @@ LogId MemoryLog::last_id() const {
   return entries_.size();
 }
 
-LogId MemoryLog::AppendNext(int64_t timestamp_ms, std::string message) {
-  std::unique_lock lock(mu_);
-  LogId id = entries_.size() + 1;
-  entries_.push_back(Entry{id, timestamp_ms, std::move(message)});
-  return id;
+uint64_t MemoryLog::LastEpoch() const {
+  std::shared_lock lock(mu_);
+  return LastEpochLocked();
 }
 
-LogId MemoryLog::Apply(std::vector<Entry> entries) {
+std::vector<std::pair<uint64_t, LogId>> MemoryLog::EpochStarts() const {
+  std::shared_lock lock(mu_);
+  return epoch_starts_;
+}
+
+LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
   std::unique_lock lock(mu_);
+  const LogId id = entries_.size() + 1;
+  return Extend(Entry{id, timestamp_ms, std::move(message), epoch}) ? id : 0;
+}
+
+LogId MemoryLog::Apply(std::vector<Entry> entries, LogId* refused) {
+  std::unique_lock lock(mu_);
+  LogId first_refused = 0;
+  auto take = [&](Entry&& e) {
+    const LogId id = e.id;
+    if (!Extend(std::move(e)) && first_refused == 0) first_refused = id;
+  };
   for (Entry& e : entries) {
     LogId last = entries_.size();
     if (e.id <= last) continue;  // Already held: a resend.
     if (e.id == last + 1) {
-      entries_.push_back(std::move(e));
+      take(std::move(e));
     } else {
       held_back_.emplace(e.id, std::move(e));
       if (held_back_.size() > kMaxHeldBack) held_back_.erase(std::prev(held_back_.end()));
@@ -32,16 +46,26 @@ LogId MemoryLog::Apply(std::vector<Entry> entries) {
   while (!held_back_.empty()) {
     auto first = held_back_.begin();
     LogId last = entries_.size();
-    if (first->first <= last) {
-      held_back_.erase(first);
-    } else if (first->first == last + 1) {
-      entries_.push_back(std::move(first->second));
-      held_back_.erase(first);
-    } else {
-      break;
-    }
+    if (first->first > last + 1) break;
+    if (first->first == last + 1) take(std::move(first->second));
+    held_back_.erase(first);  // Taken, stale, or refused (then the next one waits: a gap).
   }
+  if (refused != nullptr) *refused = first_refused;
   return entries_.size();
+}
+
+void MemoryLog::TruncateAfter(LogId last) {
+  std::unique_lock lock(mu_);
+  if (last >= entries_.size()) return;
+  entries_.resize(last);
+  while (!epoch_starts_.empty() && epoch_starts_.back().second > last) epoch_starts_.pop_back();
+}
+
+void MemoryLog::Clear() {
+  std::unique_lock lock(mu_);
+  entries_.clear();
+  held_back_.clear();
+  epoch_starts_.clear();
 }
 
 std::vector<Entry> MemoryLog::Read(LogId from, size_t max_entries, uint64_t max_bytes) const {
@@ -74,6 +98,19 @@ LogId MemoryLog::BatchEnd(LogId first, LogId last, uint64_t max_bytes) const {
 size_t MemoryLog::held_back() const {
   std::shared_lock lock(mu_);
   return held_back_.size();
+}
+
+bool MemoryLog::Extend(Entry&& e) {
+  if (e.epoch < LastEpochLocked()) return false;
+  if (epoch_starts_.empty() || epoch_starts_.back().first != e.epoch) {
+    epoch_starts_.emplace_back(e.epoch, e.id);
+  }
+  entries_.push_back(std::move(e));
+  return true;
+}
+
+uint64_t MemoryLog::LastEpochLocked() const {
+  return epoch_starts_.empty() ? 0 : epoch_starts_.back().first;
 }
 
 }  // namespace rlog::storage

@@ -2,14 +2,17 @@
 // entries that arrived ahead of a gap and are held back until the gap is filled.
 //
 // Invariants: ids exposed by Read are exactly 1..last_id() with no gaps (DESIGN invariant 2);
-// Apply ignores ids it already holds (invariant 3). Thread-safe: one writer at a time (the
-// master's append path or the sentinel's stream), any number of concurrent readers.
+// Apply ignores ids it already holds (invariant 3); epochs never decrease from one id to the next
+// (no master writes such a history), so the epoch history is a short ascending list of where each
+// epoch's run starts, kept as entries are added. Thread-safe: one writer at a time (the master's
+// append path or the sentinel's stream), any number of concurrent readers.
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <map>
 #include <shared_mutex>
+#include <utility>
 #include <vector>
 
 #include "core/replicator.h"
@@ -24,13 +27,27 @@ class MemoryLog : public core::LogView {
   static constexpr size_t kMaxHeldBack = 100000;
 
   LogId last_id() const;
+  // Epoch of entry last_id() (0 if empty).
+  uint64_t LastEpoch() const;
+  // (epoch, first id of that epoch's run) for 1..last_id(), ascending in both; empty if empty.
+  // Entries first..next start - 1 (or last_id()) all have that epoch.
+  std::vector<std::pair<uint64_t, LogId>> EpochStarts() const;
 
-  // Master: appends one entry with the next id and returns it.
-  LogId AppendNext(int64_t timestamp_ms, std::string message);
+  // Master: appends one entry with the next id and returns it. An epoch older than LastEpoch()
+  // is refused: nothing is appended and 0 returned.
+  LogId AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message);
 
   // Sentinel: applies replicated entries in any order. Ids at or below last_id() are ignored;
-  // ids beyond last_id() + 1 wait for the gap to close. Returns the new last_id().
-  LogId Apply(std::vector<Entry> entries);
+  // ids beyond last_id() + 1 wait for the gap to close. An entry that would follow one of a newer
+  // epoch is refused (dropped; its id stays missing) and, if `refused` is given, the first such
+  // id is stored there (0 if none). Returns the new last_id().
+  LogId Apply(std::vector<Entry> entries, LogId* refused = nullptr);
+
+  // Drops the entries after `last` (nothing if last >= last_id()); held-back ones stay. For
+  // entries that turned out never to be durable (NodeLog).
+  void TruncateAfter(LogId last);
+  // Drops every entry, held-back ones included.
+  void Clear();
 
   // Up to max_entries entries from `from` (at least one if it exists), stopping before
   // max_bytes of messages would be exceeded.
@@ -42,9 +59,16 @@ class MemoryLog : public core::LogView {
   size_t held_back() const;
 
  private:
+  // Appends `e` (id last_id() + 1) unless its epoch is older than the last entry's. Requires a
+  // unique lock on mu_.
+  bool Extend(Entry&& e);
+  uint64_t LastEpochLocked() const;
+
   mutable std::shared_mutex mu_;
-  std::deque<Entry> entries_;           // entries_[i].id == i + 1. Guarded by mu_.
-  std::map<LogId, Entry> held_back_;    // Ids > last_id() + 1. Guarded by mu_.
+  std::deque<Entry> entries_;         // entries_[i].id == i + 1. Guarded by mu_.
+  std::map<LogId, Entry> held_back_;  // Ids > last_id() + 1. Guarded by mu_.
+  // One element per run of equal epochs in entries_, ascending. Guarded by mu_.
+  std::vector<std::pair<uint64_t, LogId>> epoch_starts_;
 };
 
 }  // namespace rlog::storage

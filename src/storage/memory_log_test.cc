@@ -8,16 +8,113 @@
 namespace rlog::storage {
 namespace {
 
-Entry E(LogId id) { return Entry{id, 1000 + static_cast<int64_t>(id), "m" + std::to_string(id)}; }
+using EpochStarts = std::vector<std::pair<uint64_t, LogId>>;
+
+Entry E(LogId id, uint64_t epoch = 0) {
+  return Entry{id, 1000 + static_cast<int64_t>(id), "m" + std::to_string(id), epoch};
+}
+
+// The reference EpochStarts is checked against: a scan of every entry.
+EpochStarts NaiveEpochStarts(const MemoryLog& log) {
+  EpochStarts starts;
+  for (const Entry& e : log.Read(1, SIZE_MAX, UINT64_MAX)) {
+    if (starts.empty() || starts.back().first != e.epoch) starts.emplace_back(e.epoch, e.id);
+  }
+  return starts;
+}
 
 TEST(MemoryLog, AppendNextGivesDenseIds) {
   MemoryLog log;
-  EXPECT_EQ(log.AppendNext(1, "a"), 1u);
-  EXPECT_EQ(log.AppendNext(2, "b"), 2u);
+  EXPECT_EQ(log.AppendNext(0, 1, "a"), 1u);
+  EXPECT_EQ(log.AppendNext(0, 2, "b"), 2u);
   EXPECT_EQ(log.last_id(), 2u);
   auto all = log.Read(1, 10, 1 << 20);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].message, "b");
+  EXPECT_EQ(all[1].timestamp_ms, 2);
+}
+
+TEST(MemoryLog, EntriesCarryTheirEpoch) {
+  MemoryLog log;
+  EXPECT_EQ(log.LastEpoch(), 0u);
+  log.AppendNext(2, 1, "a");
+  log.AppendNext(5, 2, "b");
+  auto all = log.Read(1, 10, 1 << 20);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].epoch, 2u);
+  EXPECT_EQ(all[1].epoch, 5u);
+  EXPECT_EQ(log.LastEpoch(), 5u);
+}
+
+TEST(MemoryLog, AppendNextRefusesAnOlderEpoch) {
+  MemoryLog log;
+  ASSERT_EQ(log.AppendNext(3, 1, "a"), 1u);
+  EXPECT_EQ(log.AppendNext(2, 2, "b"), 0u);
+  EXPECT_EQ(log.last_id(), 1u);
+  EXPECT_EQ(log.AppendNext(3, 3, "c"), 2u);
+}
+
+TEST(MemoryLog, EpochStartsSaysWhereEachEpochsRunBegins) {
+  MemoryLog log;
+  EXPECT_EQ(log.EpochStarts(), EpochStarts{});
+  for (uint64_t epoch : {1, 1, 3, 3, 3, 4}) log.AppendNext(epoch, 0, "m");
+  EXPECT_EQ(log.EpochStarts(), (EpochStarts{{1, 1}, {3, 3}, {4, 6}}));
+  EXPECT_EQ(log.LastEpoch(), 4u);
+}
+
+TEST(MemoryLog, HeldBackEntriesCountOnlyOnceContiguous) {
+  MemoryLog log;
+  log.Apply({E(1, 1), E(2, 1), E(4, 3)});
+  EXPECT_EQ(log.LastEpoch(), 1u);
+  EXPECT_EQ(log.EpochStarts(), (EpochStarts{{1, 1}}));
+  log.Apply({E(3, 2)});
+  EXPECT_EQ(log.LastEpoch(), 3u);
+  EXPECT_EQ(log.EpochStarts(), (EpochStarts{{1, 1}, {2, 3}, {3, 4}}));
+}
+
+TEST(MemoryLog, ApplyRefusesAnEntryWhoseEpochGoesBackwards) {
+  MemoryLog log;
+  log.Apply({E(1, 2), E(2, 2)});
+  LogId refused = 99;
+  EXPECT_EQ(log.Apply({E(3, 1), E(4, 2)}, &refused), 2u);
+  EXPECT_EQ(refused, 3u);
+  EXPECT_EQ(log.held_back(), 1u);  // Id 4 waits for a valid id 3.
+  EXPECT_EQ(log.Apply({E(3, 2)}, &refused), 4u);
+  EXPECT_EQ(refused, 0u);
+  // A held-back entry is checked when it becomes contiguous.
+  log.Apply({E(6, 1)});
+  EXPECT_EQ(log.Apply({E(5, 3)}, &refused), 5u);
+  EXPECT_EQ(refused, 6u);
+  EXPECT_EQ(log.held_back(), 0u);
+  EXPECT_EQ(log.EpochStarts(), (EpochStarts{{2, 1}, {3, 5}}));
+}
+
+TEST(MemoryLog, TruncateAfterDropsTheTailAndItsEpochStarts) {
+  MemoryLog log;
+  for (uint64_t epoch : {1, 1, 2, 2, 3}) log.AppendNext(epoch, 0, "m");
+  log.Apply({E(8, 3)});
+  log.TruncateAfter(3);
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.EpochStarts(), (EpochStarts{{1, 1}, {2, 3}}));
+  EXPECT_EQ(log.LastEpoch(), 2u);
+  EXPECT_EQ(log.held_back(), 1u);
+  log.TruncateAfter(10);  // Beyond the end: nothing.
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.AppendNext(2, 0, "again"), 4u);
+  log.TruncateAfter(0);
+  EXPECT_EQ(log.last_id(), 0u);
+  EXPECT_EQ(log.EpochStarts(), EpochStarts{});
+}
+
+TEST(MemoryLog, ClearDropsEntriesAndHeldBackOnes) {
+  MemoryLog log;
+  log.Apply({E(1, 4), E(2, 4), E(5, 4)});
+  log.Clear();
+  EXPECT_EQ(log.last_id(), 0u);
+  EXPECT_EQ(log.held_back(), 0u);
+  EXPECT_EQ(log.LastEpoch(), 0u);
+  EXPECT_EQ(log.EpochStarts(), EpochStarts{});
+  EXPECT_EQ(log.Apply({E(1, 1)}), 1u);  // Any history may follow.
 }
 
 TEST(MemoryLog, GapIsNeverExposedUntilFilled) {
@@ -39,34 +136,46 @@ TEST(MemoryLog, ResentEntriesAreIgnored) {
   EXPECT_EQ(log.Read(2, 1, 1 << 20)[0].message, "m2");
 }
 
-TEST(MemoryLog, AnyDeliveryOrderWithDuplicatesYieldsExactlyOnce) {
+// Random delivery orders of random epoch histories: exactly once, in order, and EpochStarts equal
+// to a scan of the entries after every batch.
+TEST(MemoryLog, AnyDeliveryOrderWithDuplicatesYieldsExactlyOnceAndTheEpochHistory) {
   std::mt19937_64 rng(5);
   for (int trial = 0; trial < 200; ++trial) {
     std::vector<Entry> stream;
+    uint64_t epoch = rng() % 3;
     for (LogId id = 1; id <= 50; ++id) {
-      stream.push_back(E(id));
-      if (rng() % 4 == 0) stream.push_back(E(id));
+      if (rng() % 6 == 0) epoch += 1 + rng() % 3;
+      stream.push_back(E(id, epoch));
+      if (rng() % 4 == 0) stream.push_back(E(id, epoch));
     }
     std::shuffle(stream.begin(), stream.end(), rng);
     MemoryLog log;
     for (size_t i = 0; i < stream.size(); i += 1 + rng() % 5) {
       std::vector<Entry> batch(stream.begin() + i,
                                stream.begin() + std::min(stream.size(), i + 1 + rng() % 5));
-      LogId last = log.Apply(batch);
+      LogId refused = 0;
+      LogId last = log.Apply(batch, &refused);
+      ASSERT_EQ(refused, 0u);
       auto visible = log.Read(1, 1000, 1 << 30);
       ASSERT_EQ(visible.size(), last);
       for (size_t k = 0; k < visible.size(); ++k) ASSERT_EQ(visible[k].id, k + 1);
+      ASSERT_EQ(log.EpochStarts(), NaiveEpochStarts(log));
+      ASSERT_EQ(log.LastEpoch(), visible.empty() ? 0 : visible.back().epoch);
     }
     log.Apply(stream);
     ASSERT_EQ(log.last_id(), 50u);
+    if (trial % 10 == 0) {
+      log.TruncateAfter(rng() % 50);
+      ASSERT_EQ(log.EpochStarts(), NaiveEpochStarts(log));
+    }
   }
 }
 
 TEST(MemoryLog, ReadAndBatchEndStopAtByteBudgetButReturnAtLeastOne) {
   MemoryLog log;
-  log.AppendNext(0, std::string(100, 'a'));
-  log.AppendNext(0, std::string(100, 'b'));
-  log.AppendNext(0, std::string(100, 'c'));
+  log.AppendNext(0, 0, std::string(100, 'a'));
+  log.AppendNext(0, 0, std::string(100, 'b'));
+  log.AppendNext(0, 0, std::string(100, 'c'));
   EXPECT_EQ(log.Read(1, 10, 250).size(), 2u);
   EXPECT_EQ(log.Read(1, 10, 10).size(), 1u);
   EXPECT_EQ(log.BatchEnd(1, 3, 250), 2u);
