@@ -8,6 +8,8 @@
                                       polls last-id every 20 ms until it reaches TARGET; prints
                                       "SECONDS_TO_FIRST_ENTRY SECONDS_TO_TARGET" since START
   probe.py table DIR                  the markdown table of run_all.sh from DIR/*.json
+  probe.py durability-table DIR MODE...
+                                      the table of durability.sh from DIR/MODE.json
 """
 import json
 import re
@@ -95,6 +97,25 @@ def table(directory):
     print(f"| insert w=3 / insert w=1 | {ratio('w3', 'w1'):.2f} |")
 
 
+def durability_table(directory, modes):
+    runs = {}
+    print("| w=3 with | req/s (2xx) | p50 ms | p99 ms | max ms | 4xx / 5xx / io |")
+    print("|---|---:|---:|---:|---:|---|")
+    for mode in modes:
+        with open(f"{directory}/{mode}.json") as f:
+            r = runs[mode] = json.load(f)
+        print(f"| {mode} | {r['throughput_rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+              f"{r['max_ms']:.3f} | {r['errors_4xx']} / {r['errors_5xx']} / {r['errors_io']} |")
+    if "memory" in runs and runs["memory"]["throughput_rps"]:
+        print()
+        print("| ratio | value |")
+        print("|---|---:|")
+        for mode in modes:
+            if mode != "memory":
+                value = runs[mode]["throughput_rps"] / runs["memory"]["throughput_rps"]
+                print(f"| fsync {mode} / memory | {value:.2f} |")
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "free-ports" and len(argv) == 3:
@@ -105,6 +126,8 @@ def main(argv):
         wait_last_id(argv[2], int(argv[3]), float(argv[4]), float(argv[5]))
     elif cmd == "table" and len(argv) == 3:
         table(argv[2])
+    elif cmd == "durability-table" and len(argv) >= 4:
+        durability_table(argv[2], argv[3:])
     else:
         raise SystemExit(__doc__)
 
