@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <random>
 
 namespace rlog::storage {
@@ -10,6 +11,42 @@ namespace {
 Status LostPower(std::string_view op, const std::string& path) {
   return Status::IOError(std::string(op) + " " + path +
                          ": handle opened before a simulated power loss");
+}
+
+// `path` with the directory prefix `from` replaced by `to`; nullopt if it is not under `from`.
+std::optional<std::string> Moved(const std::string& path, const std::string& from,
+                                 const std::string& to) {
+  if (path == from) return to;
+  if (path.size() > from.size() && path.starts_with(from) && path[from.size()] == '/') {
+    return to + path.substr(from.size());
+  }
+  return std::nullopt;
+}
+
+// Moves every file and directory under `from` to the same place under `to`.
+template <typename Value>
+void MoveUnder(std::map<std::string, Value>* files, std::set<std::string>* dirs,
+               const std::string& from, const std::string& to) {
+  std::map<std::string, Value> moved_files;
+  for (auto it = files->begin(); it != files->end();) {
+    if (auto target = Moved(it->first, from, to)) {
+      moved_files.emplace(*target, std::move(it->second));
+      it = files->erase(it);
+    } else {
+      ++it;
+    }
+  }
+  files->insert(moved_files.begin(), moved_files.end());
+  std::set<std::string> moved_dirs;
+  for (auto it = dirs->begin(); it != dirs->end();) {
+    if (auto target = Moved(*it, from, to)) {
+      moved_dirs.insert(*target);
+      it = dirs->erase(it);
+    } else {
+      ++it;
+    }
+  }
+  dirs->insert(moved_dirs.begin(), moved_dirs.end());
 }
 }  // namespace
 
@@ -96,7 +133,7 @@ class FaultReadableFile : public ReadableFile {
   const std::shared_ptr<Inode> inode_;
 };
 
-FaultInjectionFileSystem::FaultInjectionFileSystem() : dirs_{"/", "."} {}
+FaultInjectionFileSystem::FaultInjectionFileSystem() : dirs_{"/", "."}, durable_dirs_(dirs_) {}
 FaultInjectionFileSystem::~FaultInjectionFileSystem() = default;
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::OpenForAppend(
@@ -134,11 +171,33 @@ Result<uint64_t> FaultInjectionFileSystem::FileSize(const std::string& path) {
 
 Status FaultInjectionFileSystem::Rename(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (dirs_.contains(from)) return RenameDir(from, to);
   auto it = files_.find(from);
   if (it == files_.end()) return ErrnoStatus("rename", from, ENOENT);
   if (auto fault = TakeFault(Op::kRename)) return ErrnoStatus("rename", from, fault->err);
   DirChange change{Op::kRename, from, to, it->second};
-  ApplyChange(change, &files_);
+  ApplyChange(change, &files_, &dirs_);
+  Journal(std::move(change));
+  return Status::Ok();
+}
+
+Status FaultInjectionFileSystem::RenameDir(const std::string& from, const std::string& to) {
+  if (dirs_.contains(to) || files_.contains(to)) return ErrnoStatus("rename", from, EEXIST);
+  if (!dirs_.contains(ParentDir(to))) return ErrnoStatus("rename", from, ENOENT);
+  if (auto fault = TakeFault(Op::kRename)) return ErrnoStatus("rename", from, fault->err);
+  DirChange change{Op::kRename, from, to, nullptr, /*directory=*/true};
+  ApplyChange(change, &files_, &dirs_);
+  // Changes pending inside the moved tree are now changes under its new name.
+  std::map<std::string, std::vector<DirChange>> journal;
+  for (auto& [dir, changes] : journal_) {
+    for (DirChange& c : changes) {
+      if (auto moved = Moved(c.path, from, to)) c.path = *moved;
+      if (auto moved = Moved(c.to, from, to)) c.to = *moved;
+    }
+    auto& target = journal[Moved(dir, from, to).value_or(dir)];
+    target.insert(target.end(), changes.begin(), changes.end());
+  }
+  journal_ = std::move(journal);
   Journal(std::move(change));
   return Status::Ok();
 }
@@ -148,7 +207,7 @@ Status FaultInjectionFileSystem::Remove(const std::string& path) {
   if (!files_.contains(path)) return ErrnoStatus("unlink", path, ENOENT);
   if (auto fault = TakeFault(Op::kRemove)) return ErrnoStatus("unlink", path, fault->err);
   DirChange change{Op::kRemove, path, "", nullptr};
-  ApplyChange(change, &files_);
+  ApplyChange(change, &files_, &dirs_);
   Journal(std::move(change));
   return Status::Ok();
 }
@@ -172,7 +231,14 @@ Result<std::vector<std::string>> FaultInjectionFileSystem::ListDir(const std::st
 Status FaultInjectionFileSystem::CreateDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!dirs_.contains(ParentDir(dir))) return ErrnoStatus("mkdir", dir, ENOENT);
+  // Durable at once, so the changes before it in the parent must be too (a new directory named
+  // like one renamed away must not be moved by that rename later).
+  for (const DirChange& change : journal_[ParentDir(dir)]) {
+    ApplyChange(change, &durable_, &durable_dirs_);
+  }
+  journal_.erase(ParentDir(dir));
   dirs_.insert(dir);
+  durable_dirs_.insert(dir);
   return Status::Ok();
 }
 
@@ -180,7 +246,7 @@ Status FaultInjectionFileSystem::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!dirs_.contains(dir)) return ErrnoStatus("open", dir, ENOENT);
   if (auto fault = TakeFault(Op::kSyncDir)) return ErrnoStatus("fsync", dir, fault->err);
-  for (const DirChange& change : journal_[dir]) ApplyChange(change, &durable_);
+  for (const DirChange& change : journal_[dir]) ApplyChange(change, &durable_, &durable_dirs_);
   journal_.erase(dir);
   ++dir_syncs_;
   return Status::Ok();
@@ -204,10 +270,11 @@ void FaultInjectionFileSystem::DropUnsyncedData(const PowerLoss& how) {
   };
   for (const auto& [dir, changes] : journal_) {
     const size_t keep = how.random_directory_prefix ? uniform(0, changes.size()) : 0;
-    for (size_t i = 0; i < keep; ++i) ApplyChange(changes[i], &durable_);
+    for (size_t i = 0; i < keep; ++i) ApplyChange(changes[i], &durable_, &durable_dirs_);
   }
   journal_.clear();
   files_ = durable_;
+  dirs_ = durable_dirs_;
   std::set<Inode*> seen;
   for (const auto& [path, inode] : files_) {
     if (!seen.insert(inode.get()).second) continue;
@@ -301,7 +368,12 @@ void FaultInjectionFileSystem::Journal(DirChange change) {
 }
 
 void FaultInjectionFileSystem::ApplyChange(const DirChange& change,
-                                           std::map<std::string, std::shared_ptr<Inode>>* files) {
+                                           std::map<std::string, std::shared_ptr<Inode>>* files,
+                                           std::set<std::string>* dirs) {
+  if (change.directory) {
+    MoveUnder(files, dirs, change.path, change.to);
+    return;
+  }
   switch (change.op) {
     case Op::kCreate:
       (*files)[change.path] = change.inode;

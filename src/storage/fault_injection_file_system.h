@@ -9,7 +9,10 @@
 //   optionally, a random prefix of its journal, as a file system that commits metadata in order
 //   may do), every file to its synced bytes (or a torn/zero-filled version of the unsynced tail),
 //   and every handle opened before it fails from then on (the process that held it is gone).
-// Directories themselves are durable from creation (the WAL never removes one).
+// Directories themselves are durable from creation (the WAL never removes one), and so, to keep
+// the parent's changes in order, is every change pending in the parent before it. Renaming a
+// directory (moving a corrupt WAL aside) moves everything under it, and like any rename is
+// durable once SyncDir of the parent succeeds.
 //
 // Faults: InjectError makes the nth call of an operation fail with an errno (a failing write may
 // first land a prefix of its bytes: a torn write). BlockSyncs holds every data sync until
@@ -96,6 +99,7 @@ class FaultInjectionFileSystem : public FileSystem {
     Op op;  // kCreate, kRemove or kRename.
     std::string path, to;
     std::shared_ptr<Inode> inode;
+    bool directory = false;  // kRename of a directory and everything under it.
   };
   struct Fault {
     int err = 0;
@@ -104,16 +108,19 @@ class FaultInjectionFileSystem : public FileSystem {
 
   // Counts a call of `op`; returns the fault to inject, if any. Requires mu_.
   std::optional<Fault> TakeFault(Op op);
-  void Journal(DirChange change);  // Requires mu_.
+  void Journal(DirChange change);                                    // Requires mu_.
+  Status RenameDir(const std::string& from, const std::string& to);  // Requires mu_.
   static void ApplyChange(const DirChange& change,
-                          std::map<std::string, std::shared_ptr<Inode>>* files);
+                          std::map<std::string, std::shared_ptr<Inode>>* files,
+                          std::set<std::string>* dirs);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Inode>> files_;    // The namespace as seen now.
   std::map<std::string, std::shared_ptr<Inode>> durable_;  // The namespace a power loss keeps.
   std::map<std::string, std::vector<DirChange>> journal_;  // Per directory, since its last sync.
-  std::set<std::string> dirs_;
+  std::set<std::string> dirs_;                             // As seen now.
+  std::set<std::string> durable_dirs_;                     // What a power loss keeps.
   std::map<Op, uint64_t> calls_;
   std::map<Op, std::map<uint64_t, Fault>> faults_;  // By call number of the op.
   uint64_t generation_ = 0;  // Bumped by a power loss; older handles are dead.

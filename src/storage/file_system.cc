@@ -17,6 +17,14 @@ Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path) {
   return data;
 }
 
+Status CreateDirDurably(FileSystem& fs, const std::string& dir) {
+  auto listed = fs.ListDir(dir);
+  if (listed.ok()) return Status::Ok();
+  if (listed.status().code() != Status::Code::kNotFound) return listed.status();
+  if (Status s = fs.CreateDir(dir); !s.ok()) return s;
+  return fs.SyncDir(ParentDir(dir));
+}
+
 std::string JoinPath(const std::string& dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string path = dir;

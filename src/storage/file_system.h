@@ -79,6 +79,9 @@ class FileSystem {
 // The whole file as a string (one open, reads in large chunks).
 Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path);
 
+// Creates `dir` if it does not exist, and then syncs its parent so the new entry survives a crash.
+Status CreateDirDurably(FileSystem& fs, const std::string& dir);
+
 // "dir/name" (no doubled slash).
 std::string JoinPath(const std::string& dir, std::string_view name);
 // The directory holding `path` ("." for a bare name).

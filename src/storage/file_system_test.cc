@@ -81,6 +81,17 @@ TEST_F(PosixFileSystemTest, WritesSyncsReadsRenamesAndRemoves) {
   EXPECT_EQ(fs.ListDir(dir_).value(), (std::vector<std::string>{"sub"}));
 }
 
+TEST_F(PosixFileSystemTest, RenamesADirectoryWithItsFiles) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string wal = JoinPath(dir_, "wal");
+  ASSERT_TRUE(fs.CreateDir(wal).ok());
+  ASSERT_TRUE(Create(fs, JoinPath(wal, "a"))->Append("x").ok());
+  ASSERT_TRUE(fs.Rename(wal, JoinPath(dir_, "old")).ok());
+  ASSERT_TRUE(fs.SyncDir(dir_).ok());
+  EXPECT_EQ(fs.ListDir(dir_).value(), std::vector<std::string>{"old"});
+  EXPECT_EQ(Read(fs, JoinPath(dir_, "old/a")), "x");
+}
+
 TEST_F(PosixFileSystemTest, ErrorsNameTheCallThePathAndTheErrno) {
   FileSystem& fs = PosixFileSystem();
   const std::string missing = JoinPath(dir_, "missing");
@@ -125,6 +136,50 @@ TEST(FaultInjectionFileSystem, UnsyncedRenameAndRemoveAreUndone) {
   EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"c"}));
   fs.DropUnsyncedData();
   EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(FaultInjectionFileSystem, DirectoryRenameMovesItsFilesAndIsDurableAfterParentSync) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDir("/data").ok());
+  ASSERT_TRUE(fs.CreateDir("/data/wal").ok());
+  auto synced = Create(fs, "/data/wal/a");
+  ASSERT_TRUE(synced->Append("kept").ok());
+  ASSERT_TRUE(synced->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/data/wal").ok());
+  auto pending = Create(fs, "/data/wal/b");  // Its directory entry is not synced.
+
+  ASSERT_TRUE(fs.Rename("/data/wal", "/data/old").ok());
+  EXPECT_EQ(fs.ListDir("/data").value(), std::vector<std::string>{"old"});
+  EXPECT_EQ(fs.ListDir("/data/old").value(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Read(fs, "/data/old/a"), "kept");
+  EXPECT_EQ(fs.ListDir("/data/wal").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fs.Rename("/data/old", "/data/old").code(), Status::Code::kIOError);
+
+  fs.DropUnsyncedData();  // The parent was not synced: the rename is undone.
+  EXPECT_EQ(fs.ListDir("/data").value(), std::vector<std::string>{"wal"});
+  EXPECT_EQ(fs.ListDir("/data/wal").value(), std::vector<std::string>{"a"});
+
+  ASSERT_TRUE(fs.Rename("/data/wal", "/data/old").ok());
+  ASSERT_TRUE(fs.SyncDir("/data").ok());
+  fs.DropUnsyncedData();
+  EXPECT_EQ(fs.ListDir("/data").value(), std::vector<std::string>{"old"});
+  EXPECT_EQ(Read(fs, "/data/old/a"), "kept");
+}
+
+// A new directory is durable at once; a rename before it in the same directory must then be too,
+// or the power loss would leave the new directory and undo the older rename.
+TEST(FaultInjectionFileSystem, NewDirectoryIsDurableWithTheChangesBeforeIt) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDir("/data").ok());
+  ASSERT_TRUE(fs.CreateDir("/data/wal").ok());
+  ASSERT_TRUE(Create(fs, "/data/wal/a")->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/data/wal").ok());
+  ASSERT_TRUE(fs.Rename("/data/wal", "/data/old").ok());
+  ASSERT_TRUE(fs.CreateDir("/data/wal").ok());
+  fs.DropUnsyncedData();
+  EXPECT_EQ(fs.ListDir("/data").value(), (std::vector<std::string>{"old", "wal"}));
+  EXPECT_EQ(fs.ListDir("/data/old").value(), std::vector<std::string>{"a"});
+  EXPECT_TRUE(fs.ListDir("/data/wal").value().empty());
 }
 
 TEST(FaultInjectionFileSystem, ZeroFilledAndRandomTails) {

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "storage/commit_reports_testing.h"
 #include "storage/durability_checker.h"
 #include "storage/fault_injection_file_system.h"
 
@@ -18,48 +19,11 @@ namespace rlog::storage {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kWait = 10s;  // Only reached when something is broken.
+constexpr auto kWait = CommitReports::kWait;
 
 Entry E(LogId id, std::string message = "m") {
   return {id, static_cast<int64_t>(id), std::move(message) + std::to_string(id)};
 }
-
-// What the callbacks reported, waitable.
-class Acks {
- public:
-  void Durable(LogId n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    seen_.push_back(n);
-    cv_.notify_all();
-  }
-  void Error(const Status& s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    errors_.push_back(s.message());
-    cv_.notify_all();
-  }
-  bool WaitDurable(LogId n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return !seen_.empty() && seen_.back() >= n; });
-  }
-  bool WaitError() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return !errors_.empty(); });
-  }
-  std::vector<LogId> seen() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seen_;
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<LogId> seen_;
-  std::vector<std::string> errors_;
-};
 
 class GroupCommitTest : public ::testing::Test {
  protected:
@@ -79,7 +43,7 @@ class GroupCommitTest : public ::testing::Test {
 
   FaultInjectionFileSystem fs_;
   std::unique_ptr<Wal> wal_;
-  Acks acks_;
+  CommitReports acks_;
   uint64_t base_syncs_ = 0;
 };
 

@@ -13,7 +13,11 @@
 //
 // Errors: on_error(status) reports what stopped the committer (a failed write: those entries are
 // not durable and never will be; a failed fsync: the caller must stop the process, see wal.h).
-// After it, Append/Apply return that error.
+// Before on_error is called, the memory log is cut back to what the WAL holds, so an entry that
+// can never be durable is not served. After it, AppendNext/Apply return that error.
+//
+// Epochs must follow the rules of CheckEntriesContinue (wal.h) in memory as on disk: never
+// decreasing from one id to the next, and never newer than epoch() (SetIdentity first).
 //
 // Threads: AppendNext/Apply/SetIdentity/Reset are called by one writer at a time (the caller's
 // lock); memory() is safe for concurrent readers; the getters are thread-safe.
@@ -75,27 +79,40 @@ class NodeLog {
   // Set when Open moved a corrupt WAL aside: the Corruption it found.
   const Status& moved_aside() const;
 
-  // Records the log id and epoch, durably with a data directory. A new log adopts them; an
-  // existing one: FailedPrecondition for another log id or an older epoch.
+  // Records the log id and epoch, durably with a data directory (on return). A new log adopts
+  // them; an existing one: CheckLogIdentity (wal.h): FailedPrecondition for another log id while
+  // it holds entries, or an older epoch. Adopting another log id drops held-back entries. With a
+  // data directory this waits for the committer to flush: call it rarely (start-up, a new
+  // master epoch).
   Status SetIdentity(const std::string& log_id, uint64_t epoch);
 
   // Master: appends one entry with id last_id() + 1 and the given epoch; returns the id. With a
-  // data directory the entry is queued for the WAL; the error that stopped the committer, if any.
+  // data directory the entry is queued for the WAL (not durable on return: see on_durable).
+  // Errors (nothing appended): InvalidArgument for an epoch older than the last entry's or newer
+  // than epoch(), or a message over the WAL's record limit; FailedPrecondition with a data
+  // directory but no identity yet; the error that stopped the committer.
   Result<LogId> AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message);
 
   // Sentinel, and a master copying entries from a sentinel: applies entries in any order (see
   // MemoryLog::Apply); the ones that become contiguous are queued for the WAL. Returns the new
-  // contiguous last id.
+  // contiguous last id. Errors for the whole batch (nothing applied): InvalidArgument for an
+  // epoch newer than epoch() or a message over the record limit; FailedPrecondition with a data
+  // directory but no identity yet; the error that stopped the committer. InvalidArgument when an
+  // entry that became next has an epoch older than the one before it (a history no master
+  // wrote): it is dropped, and what came before it is applied (see last_id()).
   Result<LogId> Apply(std::vector<Entry> entries);
 
-  // Drops every entry (memory and disk, durably) but keeps the identity. For a sentinel whose
-  // tail diverges from the master's history: it fetches the log again.
+  // Drops every entry (memory and disk, durably on return) but keeps the identity; the next
+  // entry is id 1 again. For a sentinel whose tail diverges from the master's history: it
+  // fetches the log again. With a data directory an error stops the log (status(); restart the
+  // process: recovery then finds the old log, or a prefix of it, or the empty one).
   Status Reset();
 
   MemoryLog& memory() { return memory_; }
   const MemoryLog& memory() const { return memory_; }
   LogId last_id() const { return memory_.last_id(); }
-  // Highest id covered by the fsync policy (= last_id() in memory).
+  // Highest id covered by the fsync policy: the last one reported to on_durable, or recovered
+  // (= last_id() in memory).
   LogId durable_id() const;
   // Ok, or what stopped the committer.
   Status status() const;

@@ -10,11 +10,7 @@ namespace rlog::storage {
 
 Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptions options,
                                        const EntryBatchSink& sink) {
-  if (auto listed = fs.ListDir(dir); !listed.ok()) {
-    if (listed.status().code() != Status::Code::kNotFound) return listed.status();
-    if (Status s = fs.CreateDir(dir); !s.ok()) return s;
-    if (Status s = fs.SyncDir(ParentDir(dir)); !s.ok()) return s;
-  }
+  if (Status s = CreateDirDurably(fs, dir); !s.ok()) return s;
   auto recovered = RecoverWal(fs, dir, options, sink);
   if (!recovered.ok()) return recovered.status();
   RecoveredWal& r = recovered.value();

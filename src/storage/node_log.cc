@@ -1,0 +1,274 @@
+#include "storage/node_log.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <span>
+
+#include "common/thread_annotations.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
+
+namespace rlog::storage {
+
+// Ownership: the writer (the caller of AppendNext/Apply/SetIdentity/Reset) owns `committer`; the
+// WAL belongs to the committer thread while a committer exists and to the writer otherwise, so
+// SetIdentity and Reset stop the committer before they touch the WAL. The getters use only what
+// is constant after Open, the atomic and the fields guarded by mu.
+struct NodeLog::Impl {
+  explicit Impl(MemoryLog& log) : memory(log) {}
+  ~Impl() {
+    committer.reset();  // Flushes and syncs; its callbacks use the members below.
+    wal.reset();
+  }
+
+  Status OpenWal();
+  Result<std::unique_ptr<Wal>> RecoverInto();
+  Status MoveAside(const Status& corruption);
+  // After the writer changed the WAL (no committer running): mirror its identity and failure,
+  // and start a committer if it can take entries.
+  void AdoptWal();
+  void WalFailed(const Status& error, LogId wal_last_id);
+  // Refuses what could never reach the log (see AppendNext): each entry is checked on its own,
+  // as if it followed one of `last_epoch`. Requires a writer.
+  Status CheckWritable(std::span<const Entry> entries, uint64_t last_epoch) const;
+  // Hands entries just added to memory to the committer; if it refuses them, takes them (and
+  // everything after `keep`) back out of memory.
+  Status Queue(std::vector<Entry> entries, LogId keep);
+
+  // Constant after Open.
+  MemoryLog& memory;
+  NodeLogOptions options;
+  DurableCallback on_durable;
+  ErrorCallback on_error;
+  FileSystem* fs = nullptr;  // Null in memory.
+  std::string wal_dir;
+  WalRecoveryReport recovery;
+  bool recovered_existing = false;
+  Status moved_aside;
+  std::unique_ptr<Wal> wal;  // Null in memory; the pointer never changes after Open.
+
+  mutable Mutex mu;
+  std::string log_id GUARDED_BY(mu);
+  uint64_t epoch GUARDED_BY(mu) = 0;
+  Status failed GUARDED_BY(mu);  // What stopped the committer or the WAL; sticky.
+
+  std::atomic<LogId> durable{0};              // Last id reported to on_durable (or recovered).
+  std::unique_ptr<GroupCommitter> committer;  // Last: stopped before the rest goes.
+};
+
+Result<std::unique_ptr<NodeLog>> NodeLog::Open(NodeLogOptions options, DurableCallback on_durable,
+                                               ErrorCallback on_error) {
+  std::unique_ptr<NodeLog> log(new NodeLog());
+  log->impl_ = std::make_unique<Impl>(log->memory_);
+  Impl& impl = *log->impl_;
+  impl.options = std::move(options);
+  impl.on_durable = std::move(on_durable);
+  impl.on_error = std::move(on_error);
+  if (!impl.options.data_dir.empty()) {
+    if (Status s = impl.OpenWal(); !s.ok()) return s;
+  }
+  return log;
+}
+
+NodeLog::~NodeLog() = default;
+
+Status NodeLog::Impl::OpenWal() {
+  fs = options.fs != nullptr ? options.fs : &PosixFileSystem();
+  wal_dir = JoinPath(options.data_dir, "wal");
+  if (Status s = CreateDirDurably(*fs, options.data_dir); !s.ok()) return s;
+  auto opened = RecoverInto();
+  if (!opened.ok() && opened.status().code() == Status::Code::kCorruption &&
+      options.move_aside_corrupt) {
+    memory.Clear();  // What recovery handed over before it found the damage.
+    if (Status s = MoveAside(opened.status()); !s.ok()) return s;
+    opened = RecoverInto();
+  }
+  if (!opened.ok()) return opened.status();
+  wal = std::move(opened.value());
+  recovery = wal->recovery();
+  recovered_existing = !wal->log_id().empty();
+  durable.store(wal->synced_id());
+  AdoptWal();
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Wal>> NodeLog::Impl::RecoverInto() {
+  return Wal::Open(*fs, wal_dir, options.wal,
+                   [this](std::vector<Entry>&& batch) { memory.Apply(std::move(batch)); });
+}
+
+// Keeps the damaged files for a post-mortem instead of deleting them.
+Status NodeLog::Impl::MoveAside(const Status& corruption) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string aside = JoinPath(
+      options.data_dir,
+      "wal.corrupt-" +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+  if (Status s = fs->Rename(wal_dir, aside); !s.ok()) return s;
+  if (Status s = fs->SyncDir(options.data_dir); !s.ok()) return s;
+  spdlog::error("{}; moved the WAL aside to {} and starting with an empty log",
+                corruption.message(), aside);
+  moved_aside = corruption;
+  return Status::Ok();
+}
+
+void NodeLog::Impl::AdoptWal() {
+  {
+    MutexLock lock(mu);
+    log_id = wal->log_id();
+    epoch = wal->epoch();
+    if (failed.ok()) failed = wal->failure();
+    if (!failed.ok() || log_id.empty()) return;
+  }
+  GroupCommitOptions commit;
+  commit.policy = options.fsync;
+  commit.interval = options.fsync_interval;
+  commit.observe_sync = options.observe_sync;
+  commit.ack_before_sync_for_testing = options.ack_before_sync_for_testing;
+  Wal* w = wal.get();
+  committer = std::make_unique<GroupCommitter>(
+      *wal, commit,
+      [this](LogId n) {
+        durable.store(n);
+        if (on_durable) on_durable(n);
+      },
+      // On the committer thread, which owns the WAL: reading its last id is safe here.
+      [this, w](const Status& error) { WalFailed(error, w->last_id()); });
+}
+
+void NodeLog::Impl::WalFailed(const Status& error, LogId wal_last_id) {
+  // Queued entries the WAL did not take will never be durable: stop serving them. (After a
+  // failed fsync the written ones stay: unknown, and the process must stop anyway.)
+  memory.TruncateAfter(wal_last_id);
+  {
+    MutexLock lock(mu);
+    if (failed.ok()) failed = error;
+  }
+  if (on_error) on_error(error);
+}
+
+Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t last_epoch) const {
+  uint64_t accepted = 0;
+  {
+    MutexLock lock(mu);
+    if (!failed.ok()) return failed;
+    accepted = epoch;
+  }
+  if (wal && !committer) {
+    return Status::FailedPrecondition("the log has no identity yet (SetIdentity first)");
+  }
+  for (const Entry& e : entries) {
+    if (Status s = CheckEntriesContinue({&e, 1}, e.id, last_epoch, accepted); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep) {
+  if (entries.empty()) return Status::Ok();
+  auto queued = committer->Append(std::move(entries));
+  if (queued.ok()) return Status::Ok();
+  memory.TruncateAfter(keep);
+  return queued.status();
+}
+
+bool NodeLog::persistent() const { return impl_->wal != nullptr; }
+
+std::string NodeLog::log_id() const {
+  MutexLock lock(impl_->mu);
+  return impl_->log_id;
+}
+
+uint64_t NodeLog::epoch() const {
+  MutexLock lock(impl_->mu);
+  return impl_->epoch;
+}
+
+const WalRecoveryReport& NodeLog::recovery() const { return impl_->recovery; }
+bool NodeLog::recovered_existing() const { return impl_->recovered_existing; }
+const Status& NodeLog::moved_aside() const { return impl_->moved_aside; }
+
+Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
+  const std::string current = this->log_id();
+  const uint64_t current_epoch = this->epoch();
+  if (Status s = CheckLogIdentity(current, current_epoch, last_id() > 0, log_id, epoch); !s.ok()) {
+    return s;
+  }
+  if (log_id == current && epoch == current_epoch) return Status::Ok();
+  if (log_id != current) memory_.Clear();  // Held-back entries of the other log.
+  if (!impl_->wal) {
+    MutexLock lock(impl_->mu);
+    impl_->log_id = log_id;
+    impl_->epoch = epoch;
+    return Status::Ok();
+  }
+  if (Status s = status(); !s.ok()) return s;
+  impl_->committer.reset();  // Hands the WAL back, flushed.
+  Status s = impl_->wal->SetLogIdentity(log_id, epoch);
+  impl_->AdoptWal();
+  return s;
+}
+
+Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
+  Entry entry{last_id() + 1, timestamp_ms, std::move(message), epoch};
+  if (Status s = impl_->CheckWritable({&entry, 1}, memory_.LastEpoch()); !s.ok()) return s;
+  if (!impl_->wal) return memory_.AppendNext(epoch, timestamp_ms, std::move(entry.message));
+  // The memory log picks the id: after a failure the committer thread may have cut it back, and
+  // then the committer refuses the entry and it is taken out again.
+  entry.id = memory_.AppendNext(epoch, timestamp_ms, entry.message);
+  const LogId id = entry.id;
+  std::vector<Entry> batch;
+  batch.push_back(std::move(entry));
+  if (Status s = impl_->Queue(std::move(batch), id - 1); !s.ok()) return s;
+  return id;
+}
+
+Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
+  // Epoch order is checked by the memory log as entries become contiguous.
+  if (Status s = impl_->CheckWritable(entries, 0); !s.ok()) return s;
+  const LogId before = memory_.last_id();
+  LogId refused = 0;
+  const LogId last = memory_.Apply(std::move(entries), &refused);
+  if (impl_->wal && last > before) {
+    if (Status s = impl_->Queue(memory_.Read(before + 1, last - before, UINT64_MAX), before);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (refused != 0) {
+    return Status::InvalidArgument("entry " + std::to_string(refused) +
+                                   " refused: its epoch is older than the entry before it (a "
+                                   "history no master wrote); the log ends at " +
+                                   std::to_string(memory_.last_id()));
+  }
+  return last;
+}
+
+Status NodeLog::Reset() {
+  if (!impl_->wal) {
+    memory_.Clear();
+    return Status::Ok();
+  }
+  if (Status s = status(); !s.ok()) return s;
+  impl_->committer.reset();  // Hands the WAL back, flushed.
+  memory_.Clear();
+  Status s = impl_->wal->Reset();
+  if (!s.ok()) {
+    // Memory is empty, the disk maybe not: never go on from there.
+    MutexLock lock(impl_->mu);
+    if (impl_->failed.ok()) impl_->failed = s;
+  }
+  impl_->durable.store(0);
+  impl_->AdoptWal();
+  return s;
+}
+
+LogId NodeLog::durable_id() const { return impl_->wal ? impl_->durable.load() : last_id(); }
+
+Status NodeLog::status() const {
+  MutexLock lock(impl_->mu);
+  return impl_->failed;
+}
+
+}  // namespace rlog::storage
