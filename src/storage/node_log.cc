@@ -26,6 +26,9 @@ struct NodeLog::Impl {
   Status OpenWal();
   Result<std::unique_ptr<Wal>> RecoverInto();
   Status MoveAside(const Status& corruption);
+  // Takes the WAL back from the committer, flushed; the error that stopped the log, if any
+  // (then the WAL is left alone). Requires a writer.
+  Status StopCommitter();
   // After the writer changed the WAL (no committer running): mirror its identity and failure,
   // and start a committer if it can take entries.
   void AdoptWal();
@@ -138,6 +141,12 @@ void NodeLog::Impl::AdoptWal() {
       [this, w](const Status& error) { WalFailed(error, w->last_id()); });
 }
 
+Status NodeLog::Impl::StopCommitter() {
+  committer.reset();  // Its final flush may fail too: look after it.
+  MutexLock lock(mu);
+  return failed;
+}
+
 void NodeLog::Impl::WalFailed(const Status& error, LogId wal_last_id) {
   // Queued entries the WAL did not take will never be durable: stop serving them. (After a
   // failed fsync the written ones stay: unknown, and the process must stop anyway.)
@@ -203,8 +212,7 @@ Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
     impl_->epoch = epoch;
     return Status::Ok();
   }
-  if (Status s = status(); !s.ok()) return s;
-  impl_->committer.reset();  // Hands the WAL back, flushed.
+  if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   Status s = impl_->wal->SetLogIdentity(log_id, epoch);
   impl_->AdoptWal();
   return s;
@@ -250,8 +258,7 @@ Status NodeLog::Reset() {
     memory_.Clear();
     return Status::Ok();
   }
-  if (Status s = status(); !s.ok()) return s;
-  impl_->committer.reset();  // Hands the WAL back, flushed.
+  if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   memory_.Clear();
   Status s = impl_->wal->Reset();
   if (!s.ok()) {

@@ -20,7 +20,9 @@
 // decreasing from one id to the next, and never newer than epoch() (SetIdentity first).
 //
 // Threads: AppendNext/Apply/SetIdentity/Reset are called by one writer at a time (the caller's
-// lock); memory() is safe for concurrent readers; the getters are thread-safe.
+// lock); memory() is safe for concurrent readers; the getters are thread-safe. SetIdentity,
+// Reset and the destructor wait for the committer thread to finish its callbacks: never call
+// them holding a lock those callbacks take.
 #pragma once
 
 #include <chrono>

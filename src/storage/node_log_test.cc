@@ -472,6 +472,27 @@ TEST_F(NodeLogTest, FailedEpochChangeKeepsTheOldEpochAndTheLogGoesOn) {
   EXPECT_EQ(log->epoch(), 3u);
 }
 
+// The write that fails may be the committer's last one, in the flush SetIdentity waits for:
+// SetIdentity must then report it and leave the identity alone.
+TEST_F(NodeLogTest, WriteFailingDuringTheFlushOfSetIdentityIsReported) {
+  auto log = NewLog(1, 2);
+  fs_.BlockSyncs();
+  ASSERT_TRUE(log->AppendNext(2, 0, "synced").ok());
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  ASSERT_TRUE(log->AppendNext(2, 0, "fails").ok());  // Written after the held sync.
+  fs_.InjectError(Op::kWrite, 1, ENOSPC);
+  std::thread unblock([this] { fs_.UnblockSyncs(); });
+  const Status s = log->SetIdentity("log-n", 3);
+  unblock.join();
+  EXPECT_TRUE(Contains(s.message(), "No space left on device")) << s.message();
+  EXPECT_EQ(log->epoch(), 2u);
+  EXPECT_EQ(log->last_id(), 2u);
+  log.reset();
+  log = OpenOk(Options());
+  EXPECT_EQ(log->epoch(), 2u);
+  EXPECT_EQ(Ids(*log), Range(1, 2));
+}
+
 TEST_F(NodeLogTest, NewerEpochIsDurableBeforeSetIdentityReturns) {
   auto log = NewLog(3, 2);
   ASSERT_TRUE(log->SetIdentity("log-n", 6).ok());
