@@ -1,28 +1,113 @@
 #include "app/sentinel_node.h"
 
+#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 namespace rlog::app {
 
-SentinelNode::SentinelNode(const Config& config, replication::SentinelFaults faults)
-    : config_(config), service_(&memory_, &state_, config.node_id, faults) {
-  log_ = &memory_;
-  service_.set_on_applied([this](core::LogId last) { NotifyAppended(last); });
+namespace {
+
+storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return storage::FsyncPolicy::kAlways;
+    case FsyncPolicy::kInterval:
+      return storage::FsyncPolicy::kInterval;
+    case FsyncPolicy::kNever:
+      return storage::FsyncPolicy::kNever;
+  }
+  return storage::FsyncPolicy::kAlways;
 }
+
+// A sentinel that cannot persist must not pretend. After a failed write its WAL stays behind its
+// memory log for good; after a failed fsync the kernel may have dropped the dirty pages, so a
+// retry could report lost data as durable. Either way any further Ack could count this node
+// toward a write concern for entries it may not hold after a crash. Stop at once (no drain: there
+// is nothing to answer, acks only ever follow durability); a restart recovers what is on disk and
+// the master resends the rest.
+[[noreturn]] void StopOnStorageFailure(const Status& error) {
+  spdlog::critical("write-ahead log failed: {}. Nothing more is acknowledged; stopping.",
+                   error.message());
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
+}
+
+}  // namespace
+
+SentinelNode::SentinelNode(const Config& config, replication::SentinelFaults faults)
+    : config_(config), faults_(faults) {}
 
 SentinelNode::~SentinelNode() {
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
+  if (server_) server_->Shutdown();
+  server_.reset();
+  durable_sink_ = nullptr;  // The log's destructor may still report what it flushes.
+}
+
+Status SentinelNode::OpenLog() {
+  storage::NodeLogOptions options;
+  options.data_dir = config_.data_dir;
+  options.fsync = ToStorage(config_.fsync);
+  options.fsync_interval = std::chrono::milliseconds(config_.fsync_interval_ms);
+  options.wal.segment_bytes = config_.wal_segment_bytes;
+  options.move_aside_corrupt = config_.wal_on_corruption == OnCorruption::kRefetch;
+  options.observe_sync = [this](std::chrono::nanoseconds took) { metrics_.ObserveWalSync(took); };
+  auto opened = storage::NodeLog::Open(
+      std::move(options),
+      [this](core::LogId /*durable*/) {
+        if (replication::SentinelService* service = durable_sink_.load()) service->OnDurable();
+      },
+      [](const Status& error) { StopOnStorageFailure(error); });
+  if (!opened.ok()) {
+    const Status& error = opened.status();
+    if (error.code() == Status::Code::kCorruption) {
+      return Status::Corruption("cannot recover the write-ahead log in " + config_.data_dir + ": " +
+                                error.message() +
+                                " (with wal.on_corruption: refetch the sentinel moves it aside and "
+                                "fetches the log from the master again)");
+    }
+    return Status::IOError("cannot open the write-ahead log in " + config_.data_dir + ": " +
+                           error.message());
+  }
+  node_log_ = std::move(opened).value();
+  if (!node_log_->persistent()) return Status::Ok();
+
+  const storage::WalRecoveryReport& r = node_log_->recovery();
+  metrics_.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
+  if (!node_log_->moved_aside().ok()) {
+    spdlog::warn("the write-ahead log in {} was corrupt ({}); moved it aside, starting empty and "
+                 "fetching the log from the master again",
+                 config_.data_dir, node_log_->moved_aside().message());
+  }
+  spdlog::info("recovered {} entries of log '{}' (epoch {}, durable id {}) from {} segment(s) in {}",
+               r.entries, node_log_->log_id(), node_log_->epoch(), node_log_->durable_id(),
+               r.segments, config_.data_dir);
+  if (r.truncated_bytes > 0) {
+    spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
+                 r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
+                 r.truncated_reason);
+  }
+  return Status::Ok();
 }
 
 Result<uint16_t> SentinelNode::Start() {
+  if (Status st = OpenLog(); !st.ok()) return st;
+  log_ = &node_log_->memory();
+  service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
+                                                             config_.node_id, faults_);
+  service_->set_on_applied([this](core::LogId last) { NotifyAppended(last); });
+  service_->set_on_storage_failure([](const Status& error) { StopOnStorageFailure(error); });
+  durable_sink_ = service_.get();
+
   int port = 0;
   std::string address = config_.grpc_address + ":" + std::to_string(config_.grpc_port);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service_);
+  builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -58,16 +143,27 @@ void SentinelNode::Insert(std::string /*body*/, http::Responder respond) {
 }
 
 http::HttpReply SentinelNode::Health() {
+  const storage::NodeLog& log = *node_log_;
   nlohmann::json j = {{"role", "sentinel"},
                       {"nodeId", config_.node_id},
-                      {"logId", state_.log_id()},
-                      {"lastId", memory_.last_id()},
-                      {"heldBack", memory_.held_back()},
+                      {"logId", log.log_id()},
+                      {"epoch", log.epoch()},
+                      {"lastId", log.last_id()},
+                      {"durableId", log.durable_id()},
+                      {"heldBack", log.memory().held_back()},
+                      {"entriesReceived", state_.entries_received()},
                       {"connected", state_.connected()}};
   std::string master = state_.master_http();
   j["master"] = master.empty() ? nlohmann::json(nullptr) : nlohmann::json(master);
   auto heard = state_.last_heard_ms_ago();
   j["lastHeardFromMasterMs"] = heard ? nlohmann::json(*heard) : nlohmann::json(nullptr);
+  if (log.persistent()) {
+    const storage::WalRecoveryReport& r = log.recovery();
+    j["recovery"] = {{"entries", r.entries},
+                     {"truncatedBytes", r.truncated_bytes},
+                     {"truncatedRecords", r.truncated_records}};
+    if (!log.moved_aside().ok()) j["walCorruptionMovedAside"] = log.moved_aside().message();
+  }
   return {200, j.dump(), {}};
 }
 
@@ -77,7 +173,7 @@ http::HttpReply SentinelNode::Ready() {
 }
 
 http::HttpReply SentinelNode::Metrics() {
-  metrics_.SetLastId(memory_.last_id());
+  metrics_.SetLastId(node_log_->last_id());
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

@@ -1,8 +1,12 @@
-// A sentinel: serves the master's replication stream over gRPC and the log over HTTP.
-// Writes sent to it are refused with 403 naming the master.
+// A sentinel: serves the master's replication stream (and a restarting master's Position and
+// Fetch calls) over gRPC and the log over HTTP. Writes sent to it are refused with 403 naming the
+// master.
+//
+// Its log is a storage::NodeLog: with a data directory, Start() recovers the write-ahead log
+// (refusing to start on corruption, or moving it aside and starting empty with
+// wal.on_corruption: refetch) and every ack waits for the fsync policy. A failed WAL write or
+// fsync stops the process (see StopOnStorageFailure in sentinel_node.cc).
 #pragma once
-
-#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <memory>
@@ -12,6 +16,11 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "replication/sentinel_service.h"
+#include "storage/node_log.h"
+
+namespace grpc {
+class Server;
+}
 
 namespace rlog::app {
 
@@ -20,7 +29,8 @@ class SentinelNode final : public NodeBase {
   SentinelNode(const Config& config, replication::SentinelFaults faults);
   ~SentinelNode() override;
 
-  // Starts the gRPC server; returns the bound port.
+  // Opens the log (recovering the data directory), then starts the gRPC server; returns the
+  // bound port. Errors name the cause, e.g. the corrupt WAL file and offset.
   Result<uint16_t> Start();
   void Drain(std::chrono::milliseconds timeout);
 
@@ -30,12 +40,21 @@ class SentinelNode final : public NodeBase {
   http::HttpReply Metrics() override;
 
  private:
+  Status OpenLog();
+
+  // Constant after construction.
   const Config config_;
-  storage::MemoryLog memory_;
+  const replication::SentinelFaults faults_;
+
   replication::SentinelState state_;
-  replication::SentinelService service_;
   metrics::Metrics metrics_;
+  // Where the log's on_durable goes: null until the service exists and after it is gone.
+  std::atomic<replication::SentinelService*> durable_sink_{nullptr};
+  // Set once by Start(), before anything is served; destroyed in the order server, service, log.
+  std::unique_ptr<storage::NodeLog> node_log_;
+  std::unique_ptr<replication::SentinelService> service_;
   std::unique_ptr<grpc::Server> server_;
+
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};
   std::thread ticker_;

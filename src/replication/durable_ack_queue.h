@@ -27,6 +27,9 @@ struct AckPoint {
 
 class DurableAckQueue {
  public:
+  // `welcomed`: the last id the Welcome reported (the master knows it already).
+  explicit DurableAckQueue(core::LogId welcomed = 0) : sent_{welcomed, 0} {}
+
   // Message `seq` (ascending) was processed; the sentinel then held 1..last contiguously.
   void Processed(uint64_t seq, core::LogId last);
 

@@ -20,6 +20,14 @@ TEST(DurableAckQueue, NothingIsAckedBeforeItIsDurable) {
   EXPECT_EQ(q.waiting(), 0u);
 }
 
+TEST(DurableAckQueue, WhatTheWelcomeReportedIsNotAckedAgain) {
+  DurableAckQueue q(5);
+  EXPECT_EQ(q.Durable(5), std::nullopt);
+  q.Processed(1, 5);  // A batch of ids the sentinel already held.
+  EXPECT_EQ(q.Durable(5), (AckPoint{5, 1}));
+  EXPECT_EQ(q.Durable(6), (AckPoint{6, 1}));  // An id made durable by another stream.
+}
+
 TEST(DurableAckQueue, OneAckCoversEveryMessageTheDurableIdReached) {
   DurableAckQueue q;
   q.Processed(1, 10);

@@ -14,14 +14,4 @@ HelloVerdict DecideHello(const SentinelLogView& sentinel, const HelloView& hello
   return HelloVerdict::kAccept;
 }
 
-const char* HelloVerdictName(HelloVerdict verdict) {
-  switch (verdict) {
-    case HelloVerdict::kAccept: return "accept";
-    case HelloVerdict::kResetThenAccept: return "reset then accept";
-    case HelloVerdict::kRefuseOtherLog: return "refuse: another log";
-    case HelloVerdict::kRefuseOlderEpoch: return "refuse: older epoch";
-  }
-  return "?";
-}
-
 }  // namespace rlog::replication

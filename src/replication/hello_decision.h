@@ -38,6 +38,4 @@ enum class HelloVerdict {
 // did before epochs existed), whatever that log's epoch.
 HelloVerdict DecideHello(const SentinelLogView& sentinel, const HelloView& hello);
 
-const char* HelloVerdictName(HelloVerdict verdict);
-
 }  // namespace rlog::replication

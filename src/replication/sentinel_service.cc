@@ -2,10 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "core/backoff.h"
+#include "replication/durable_ack_queue.h"
+#include "replication/hello_decision.h"
 
 namespace rlog::replication {
 
@@ -15,6 +19,31 @@ int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// A refusal of the master's request (its stream ends with it); any other error of the log means
+// the log cannot persist.
+bool IsRefusal(const Status& st) {
+  return st.code() == Status::Code::kFailedPrecondition ||
+         st.code() == Status::Code::kInvalidArgument;
+}
+
+grpc::Status ToGrpc(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kFailedPrecondition:
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, st.message());
+    case Status::Code::kInvalidArgument:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, st.message());
+    default:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, st.message());
+  }
+}
+
+void ToProto(const storage::Entry& e, Entry* out) {
+  out->set_id(e.id);
+  out->set_timestamp_ms(e.timestamp_ms);
+  out->set_message(e.message);
+  out->set_epoch(e.epoch);
 }
 
 }  // namespace
@@ -48,24 +77,12 @@ Result<SentinelFaults> ParseFaults(const std::string& spec) {
   return faults;
 }
 
-Status SentinelState::AcceptMaster(const std::string& log_id, const std::string& master_http,
-                                   bool log_empty) {
+void SentinelState::SetMaster(const std::string& master_http) {
   std::lock_guard lock(mu_);
-  if (!log_id_.empty() && log_id_ != log_id && !log_empty) {
-    return Status::FailedPrecondition("this sentinel holds log " + log_id_ +
-                                      "; refusing replication of log " + log_id);
-  }
-  log_id_ = log_id;
   master_http_ = master_http;
-  return Status::Ok();
 }
 
 void SentinelState::Heard() { last_heard_ns_.store(SteadyNowNs()); }
-
-std::string SentinelState::log_id() const {
-  std::lock_guard lock(mu_);
-  return log_id_;
-}
 
 std::string SentinelState::master_http() const {
   std::lock_guard lock(mu_);
@@ -83,6 +100,7 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   ReplicateReactor(SentinelService* service, uint64_t seed)
       : service_(service), random_(seed) {
     service_->state_->StreamOpened();
+    service_->Register(this);
     StartRead(&incoming_);
   }
 
@@ -97,7 +115,7 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!ok) {
       writing_ = false;
       return;
@@ -113,8 +131,15 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   }
 
   void OnDone() override {
+    service_->Unregister(this);  // After this, OnDurable cannot reach us.
     service_->state_->StreamClosed();
     delete this;
+  }
+
+  // Sends the Ack the log's current durable id allows, if any. Any thread.
+  void SendDurableAck() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    SendDurableAckLocked();
   }
 
  private:
@@ -128,52 +153,58 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
       FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: dropped stream"));
       return false;
     }
-    SentinelMessage reply;
-    if (msg.has_hello()) {
-      const Hello& hello = msg.hello();
-      Status st = service_->state_->AcceptMaster(hello.log_id(), hello.master_http(),
-                                                 service_->log_->last_id() == 0);
-      if (!st.ok()) {
-        spdlog::warn("refusing master {}: {}", hello.master_http(), st.message());
-        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, st.message()));
-        return false;
-      }
-      accepted_ = true;
-      Welcome* welcome = reply.mutable_welcome();
-      welcome->set_log_id(hello.log_id());
-      welcome->set_last_id(service_->log_->last_id());
-      welcome->set_node_id(service_->node_id_);
-    } else if (!accepted_) {
+    if (msg.has_hello()) return HandleHello(msg.hello());
+    if (!accepted_) {
       FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "expected Hello first"));
       return false;
-    } else {
-      core::LogId last = service_->log_->last_id();
-      if (msg.has_batch() && msg.batch().entries_size() > 0) {
-        std::vector<storage::Entry> entries;
-        entries.reserve(msg.batch().entries_size());
-        for (const Entry& e : msg.batch().entries()) {
-          entries.push_back(storage::Entry{e.id(), e.timestamp_ms(), e.message()});
-        }
-        core::LogId before = last;
-        last = service_->log_->Apply(std::move(entries));
-        if (last != before && service_->on_applied_) service_->on_applied_(last);
-        if (faults.fail_after_append > 0 && Roll(faults.fail_after_append)) {
-          FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: failed after append"));
-          return false;
-        }
-      }
-      Ack* ack = reply.mutable_ack();
-      ack->set_last_id(last);
-      ack->set_seq(msg.seq());
     }
-    Reply(std::move(reply));
+    core::LogId last = service_->log_->last_id();
+    if (msg.has_batch() && msg.batch().entries_size() > 0) {
+      Result<core::LogId> applied = service_->Apply(msg.batch());
+      if (!applied.ok()) {
+        FinishOnce(ToGrpc(applied.status()));
+        return false;
+      }
+      last = applied.value();
+      if (faults.fail_after_append > 0 && Roll(faults.fail_after_append)) {
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: failed after append"));
+        return false;
+      }
+    }
+    MutexLock lock(mu_);
+    acks_->Processed(msg.seq(), last);
+    SendDurableAckLocked();
     return true;
+  }
+
+  bool HandleHello(const Hello& hello) {
+    SentinelMessage reply;
+    Status st = service_->Admit(hello, reply.mutable_welcome());
+    if (!st.ok()) {
+      if (IsRefusal(st)) spdlog::warn("refusing master {}: {}", hello.master_http(), st.message());
+      FinishOnce(ToGrpc(st));
+      return false;
+    }
+    accepted_ = true;
+    MutexLock lock(mu_);
+    acks_.emplace(reply.welcome().last_id());
+    ReplyLocked(std::move(reply));
+    return true;
+  }
+
+  void SendDurableAckLocked() REQUIRES(mu_) {
+    if (!acks_) return;  // Not welcomed yet.
+    std::optional<AckPoint> point = acks_->Durable(service_->log_->durable_id());
+    if (!point) return;
+    SentinelMessage reply;
+    reply.mutable_ack()->set_last_id(point->last_id);
+    reply.mutable_ack()->set_seq(point->seq);
+    ReplyLocked(std::move(reply));
   }
 
   bool Roll(double p) { return static_cast<double>(random_.Next() % 1000000) < p * 1000000; }
 
-  void Reply(SentinelMessage reply) {
-    std::lock_guard lock(mu_);
+  void ReplyLocked(SentinelMessage reply) REQUIRES(mu_) {
     if (finish_status_) return;
     if (writing_) {
       pending_ = std::move(reply);  // The latest ack supersedes an unsent older one.
@@ -184,8 +215,8 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
     StartWrite(&outgoing_);
   }
 
-  void FinishOnce(grpc::Status status) {
-    std::lock_guard lock(mu_);
+  void FinishOnce(grpc::Status status) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     if (finish_status_) return;
     finish_status_ = status;
     pending_.reset();
@@ -193,20 +224,158 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   }
 
   SentinelService* const service_;
-  core::Random random_;  // Used by the reading side only.
+  // Used by the reading side only.
+  core::Random random_;
   bool accepted_ = false;
   MasterMessage incoming_;
 
-  std::mutex mu_;
-  SentinelMessage outgoing_;                 // Guarded by mu_; being written while writing_.
-  std::optional<SentinelMessage> pending_;   // Guarded by mu_.
-  bool writing_ = false;                     // Guarded by mu_.
-  std::optional<grpc::Status> finish_status_;  // Guarded by mu_.
+  Mutex mu_;
+  std::optional<DurableAckQueue> acks_ GUARDED_BY(mu_);  // From the Welcome on.
+  SentinelMessage outgoing_ GUARDED_BY(mu_);               // Being written while writing_.
+  std::optional<SentinelMessage> pending_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_status_ GUARDED_BY(mu_);
 };
 
 grpc::ServerBidiReactor<MasterMessage, SentinelMessage>* SentinelService::Replicate(
     grpc::CallbackServerContext* /*context*/) {
   return new ReplicateReactor(this, faults_.seed + fault_counter_.fetch_add(1));
+}
+
+Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
+  std::vector<core::EpochStart> history;
+  history.reserve(hello.epochs_size());
+  for (const EpochStart& step : hello.epochs()) history.push_back({step.epoch(), step.first_id()});
+
+  MutexLock lock(log_mu_);
+  SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(),
+                       log_->memory().LastEpoch()};
+  switch (DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history})) {
+    case HelloVerdict::kRefuseOtherLog:
+      return Status::FailedPrecondition("this sentinel holds log " + mine.log_id +
+                                        "; refusing replication of log " + hello.log_id());
+    case HelloVerdict::kRefuseOlderEpoch:
+      return Status::FailedPrecondition(
+          "master epoch " + std::to_string(hello.epoch()) + " of log " + hello.log_id() +
+          " is older than epoch " + std::to_string(mine.epoch) + " this sentinel has accepted");
+    case HelloVerdict::kResetThenAccept: {
+      spdlog::warn(
+          "log {}: my entries up to id {} (epoch {}) are not all in the master's log (epoch {}, "
+          "last id {}); dropping my log and fetching it again",
+          hello.log_id(), mine.last_id, mine.last_epoch, hello.epoch(), hello.master_last_id());
+      if (Status st = log_->Reset(); !st.ok()) return StorageFailure(st);
+      break;
+    }
+    case HelloVerdict::kAccept:
+      break;
+  }
+  // Durable, and it waits for the committer: only when something changed.
+  if (log_->log_id() != hello.log_id() || log_->epoch() != hello.epoch()) {
+    if (Status st = log_->SetIdentity(hello.log_id(), hello.epoch()); !st.ok()) {
+      return IsRefusal(st) ? st : StorageFailure(st);
+    }
+  }
+  state_->SetMaster(hello.master_http());
+  welcome->set_log_id(hello.log_id());
+  welcome->set_last_id(log_->durable_id());
+  welcome->set_node_id(node_id_);
+  welcome->set_epoch(log_->epoch());
+  return Status::Ok();
+}
+
+Result<core::LogId> SentinelService::Apply(const Batch& batch) {
+  std::vector<storage::Entry> entries;
+  entries.reserve(batch.entries_size());
+  for (const Entry& e : batch.entries()) {
+    entries.push_back(
+        storage::Entry{.id = e.id(), .timestamp_ms = e.timestamp_ms(), .message = e.message(),
+                       .epoch = e.epoch()});
+  }
+  state_->Received(entries.size());
+  core::LogId before = 0, after = 0;
+  Result<core::LogId> last = core::LogId{0};
+  {
+    MutexLock lock(log_mu_);
+    before = log_->last_id();
+    last = log_->Apply(std::move(entries));
+    after = log_->last_id();  // A refused batch may still have applied a prefix.
+  }
+  if (after != before && on_applied_) on_applied_(after);
+  if (!last.ok()) {
+    if (IsRefusal(last.status())) {
+      spdlog::warn("refusing a batch of the master: {}", last.status().message());
+      return last.status();
+    }
+    return StorageFailure(last.status());
+  }
+  return last;
+}
+
+Status SentinelService::StorageFailure(const Status& error) {
+  if (on_storage_failure_) on_storage_failure_(error);
+  return error;
+}
+
+void SentinelService::OnDurable() {
+  MutexLock lock(streams_mu_);
+  for (ReplicateReactor* stream : streams_) stream->SendDurableAck();
+}
+
+void SentinelService::Register(ReplicateReactor* stream) {
+  MutexLock lock(streams_mu_);
+  streams_.insert(stream);
+}
+
+void SentinelService::Unregister(ReplicateReactor* stream) {
+  MutexLock lock(streams_mu_);
+  streams_.erase(stream);
+}
+
+grpc::ServerUnaryReactor* SentinelService::Position(grpc::CallbackServerContext* context,
+                                                    const PositionRequest* /*request*/,
+                                                    PositionReply* reply) {
+  {
+    MutexLock lock(log_mu_);
+    core::LogId durable = log_->durable_id();
+    reply->set_log_id(log_->log_id());
+    reply->set_epoch(log_->epoch());
+    reply->set_last_id(durable);
+    if (durable > 0) {
+      std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
+      if (!last.empty()) reply->set_last_epoch(last.front().epoch);
+    }
+    reply->set_node_id(node_id_);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SentinelService::Fetch(grpc::CallbackServerContext* context,
+                                                 const FetchRequest* request, FetchReply* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  MutexLock lock(log_mu_);
+  if (request->log_id() != log_->log_id()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "this sentinel holds log '" + log_->log_id() +
+                                     "', not '" + request->log_id() + "'"));
+    return reactor;
+  }
+  // Only durable entries: a master rebuilding its log from this one must not copy an entry
+  // this sentinel could still lose.
+  core::LogId durable = log_->durable_id();
+  core::LogId from = std::max<core::LogId>(request->from_id(), 1);
+  // 0 = no bound given: the cap.
+  uint64_t max_bytes = request->max_bytes() == 0 ? kMaxFetchBytes
+                                                 : std::min(request->max_bytes(), kMaxFetchBytes);
+  if (from <= durable) {
+    for (const storage::Entry& e : log_->memory().Read(from, durable - from + 1, max_bytes)) {
+      ToProto(e, reply->add_entries());
+    }
+  }
+  reply->set_last_id(durable);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace rlog::replication

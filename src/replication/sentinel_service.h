@@ -1,22 +1,40 @@
-// Sentinel side of replication: the gRPC service that accepts the master's stream.
+// Sentinel side of replication: the gRPC service that accepts the master's stream and answers a
+// restarting master's Position and Fetch calls, over the sentinel's storage::NodeLog.
 //
 // Each stream is one small reactor: it reads the master's messages in order, applies batches to
-// the sentinel's log (ids it holds are ignored, gaps are held back), and answers each message
-// with an Ack of the contiguous high-water mark. Writes are gated to one in flight; acks that
-// pile up meanwhile are coalesced into the latest one. A master of another log is refused with
-// FAILED_PRECONDITION. Nothing in a reaction blocks, except the test-only injected delays.
+// the log (ids it holds are ignored, gaps are held back) and acknowledges what is DURABLE: an
+// Ack never names an id above NodeLog::durable_id(), nor the seq of a message whose entries are
+// not durable yet (DurableAckQueue). Acks that wait for the disk are sent by OnDurable (the
+// NodeLog's committer thread); in memory every id is durable at once and the Ack follows the
+// message. Writes are gated to one in flight; an ack that piles up meanwhile replaces the older
+// unsent one.
+//
+// Hello: a master of another log (while entries are held) or with an epoch older than the newest
+// accepted is refused with FAILED_PRECONDITION; a log whose tail is not in the master's epoch
+// history is reset (fetched again); then the master's identity is recorded, durably (see
+// hello_decision.h).
+//
+// Threads and lifetime: NodeLog's writers (Apply, SetIdentity, Reset) run under log_mu_, which
+// also gives Position and Fetch a consistent view. Reactors register themselves in `streams_`
+// and unregister in OnDone, under streams_mu_, so OnDurable never reaches a deleted reactor.
+// Lock order: streams_mu_, then a reactor's own lock; log_mu_ is never held with either.
+// Nothing in a reaction blocks, except Hello's durable identity change (rare: a new master or
+// epoch) and the test-only injected delays.
 #pragma once
-
-#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
+// common/thread_annotations.h before any gRPC header: abseil defines the same macro names, and
+// only a redefinition inside a system header goes unreported.
+#include "common/thread_annotations.h"
 #include "rlog/replication.grpc.pb.h"
-#include "storage/memory_log.h"
+#include "storage/node_log.h"
 
 namespace rlog::replication {
 
@@ -31,49 +49,87 @@ struct SentinelFaults {
 // Parses "fail_after_append=P,drop_stream=P,delay_ms=N,seed=N".
 Result<SentinelFaults> ParseFaults(const std::string& spec);
 
-// What the sentinel knows about its master; read by /health. Thread-safe.
+// What the sentinel knows about its master and its streams; read by /health. Thread-safe.
 class SentinelState {
  public:
-  // Adopts `log_id` if the sentinel has no log yet (or holds nothing), else checks it.
-  Status AcceptMaster(const std::string& log_id, const std::string& master_http, bool log_empty);
+  void SetMaster(const std::string& master_http);
   void Heard();
+  void Received(uint64_t entries) { entries_received_.fetch_add(entries); }
   void StreamOpened() { streams_.fetch_add(1); }
   void StreamClosed() { streams_.fetch_sub(1); }
 
-  std::string log_id() const;
   std::string master_http() const;
   bool connected() const { return streams_.load() > 0; }
   // Milliseconds since the master was last heard, or nullopt if never.
   std::optional<int64_t> last_heard_ms_ago() const;
+  // Entries that arrived in batches since the process started (resends included).
+  uint64_t entries_received() const { return entries_received_.load(); }
 
  private:
   mutable std::mutex mu_;
-  std::string log_id_;       // Guarded by mu_.
   std::string master_http_;  // Guarded by mu_.
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock; 0 = never.
   std::atomic<int> streams_{0};
+  std::atomic<uint64_t> entries_received_{0};
 };
+
+class ReplicateReactor;
 
 class SentinelService final : public Replication::CallbackService {
  public:
-  SentinelService(storage::MemoryLog* log, SentinelState* state, std::string node_id,
+  // Fetch replies carry at most this many message bytes (at least one entry).
+  static constexpr uint64_t kMaxFetchBytes = 16u << 20;
+
+  // `log` outlives the service; the service outlives the gRPC server serving it.
+  SentinelService(storage::NodeLog* log, SentinelState* state, std::string node_id,
                   SentinelFaults faults)
       : log_(log), state_(state), node_id_(std::move(node_id)), faults_(faults) {}
 
   grpc::ServerBidiReactor<MasterMessage, SentinelMessage>* Replicate(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Position(grpc::CallbackServerContext* context,
+                                     const PositionRequest* request,
+                                     PositionReply* reply) override;
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
+                                  const FetchRequest* request, FetchReply* reply) override;
 
-  // Called after entries are applied (wakes long-polling readers).
+  // The log's durable id moved (NodeLog's on_durable, on its committer thread): every open
+  // stream sends the Ack that has become possible.
+  void OnDurable() EXCLUDES(streams_mu_);
+
+  // Set before serving. Called after entries are applied (wakes long-polling readers).
   void set_on_applied(std::function<void(core::LogId)> fn) { on_applied_ = std::move(fn); }
+  // Set before serving. Called with an error of the log other than a refusal (the log cannot
+  // persist); the node stops the process. If it returns, the stream is ended with UNAVAILABLE.
+  void set_on_storage_failure(std::function<void(const Status&)> fn) {
+    on_storage_failure_ = std::move(fn);
+  }
 
  private:
   friend class ReplicateReactor;
-  storage::MemoryLog* const log_;
+
+  // Applies the Hello's rules to the log; fills the Welcome. FailedPrecondition: refuse the
+  // master; any other error: the log failed (already reported to on_storage_failure_).
+  Status Admit(const Hello& hello, Welcome* welcome) EXCLUDES(log_mu_);
+  // Applies a batch; returns the contiguous last id (errors as for Admit).
+  Result<core::LogId> Apply(const Batch& batch) EXCLUDES(log_mu_);
+  Status StorageFailure(const Status& error);
+
+  void Register(ReplicateReactor* stream) EXCLUDES(streams_mu_);
+  void Unregister(ReplicateReactor* stream) EXCLUDES(streams_mu_);
+
+  // Constant after construction (callbacks: set before serving).
+  storage::NodeLog* const log_;
   SentinelState* const state_;
   const std::string node_id_;
   const SentinelFaults faults_;
-  std::atomic<uint64_t> fault_counter_{0};
   std::function<void(core::LogId)> on_applied_;
+  std::function<void(const Status&)> on_storage_failure_;
+
+  std::atomic<uint64_t> fault_counter_{0};
+  Mutex log_mu_;  // One writer of log_ at a time; Position/Fetch read under it.
+  Mutex streams_mu_;
+  std::set<ReplicateReactor*> streams_ GUARDED_BY(streams_mu_);
 };
 
 }  // namespace rlog::replication

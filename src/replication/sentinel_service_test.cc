@@ -1,0 +1,408 @@
+// The sentinel's gRPC service over a real NodeLog (on a FaultInjectionFileSystem, so a test can
+// hold fsyncs) and a real gRPC server on 127.0.0.1, driven by a synchronous client stream.
+#include "replication/sentinel_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "storage/fault_injection_file_system.h"
+
+namespace rlog::replication {
+namespace {
+
+using namespace std::chrono_literals;
+using Op = storage::FaultInjectionFileSystem::Op;
+
+// Long enough for an ack that should not come to show up on loopback; short for the suite.
+constexpr auto kQuiet = 300ms;
+constexpr auto kWait = 10s;
+
+// One sentinel: a NodeLog, the service over it, and a gRPC server. Reopening keeps the files.
+class Sentinel {
+ public:
+  Sentinel(storage::FaultInjectionFileSystem* fs, bool persistent) {
+    storage::NodeLogOptions options;
+    if (persistent) options.data_dir = "/data";
+    options.fs = fs;
+    auto opened = storage::NodeLog::Open(
+        std::move(options),
+        [this](core::LogId) {
+          if (SentinelService* s = sink_.load()) s->OnDurable();
+        },
+        [this](const Status& error) {
+          std::lock_guard lock(mu_);
+          errors_.push_back(error.message());
+        });
+    EXPECT_TRUE(opened.ok()) << opened.status().message();
+    log_ = std::move(opened).value();
+    service_ = std::make_unique<SentinelService>(log_.get(), &state_, "s1", SentinelFaults{});
+    service_->set_on_storage_failure([this](const Status& error) {
+      std::lock_guard lock(mu_);
+      errors_.push_back(error.message());
+    });
+    sink_ = service_.get();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(port_, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = Replication::NewStub(channel_);
+  }
+
+  ~Sentinel() {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    sink_ = nullptr;
+  }
+
+  storage::NodeLog& log() { return *log_; }
+  Replication::Stub& stub() { return *stub_; }
+  std::vector<std::string> errors() {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
+
+ private:
+  std::atomic<SentinelService*> sink_{nullptr};
+  std::mutex mu_;
+  std::vector<std::string> errors_;
+  SentinelState state_;
+  std::unique_ptr<storage::NodeLog> log_;
+  std::unique_ptr<SentinelService> service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Replication::Stub> stub_;
+};
+
+// A master's side of one stream: writes messages, a thread collects the sentinel's answers.
+class MasterStream {
+ public:
+  explicit MasterStream(Replication::Stub& stub) : stream_(stub.Replicate(&context_)) {
+    reader_ = std::thread([this] {
+      SentinelMessage msg;
+      while (stream_->Read(&msg)) {
+        std::lock_guard lock(mu_);
+        received_.push_back(msg);
+        cv_.notify_all();
+      }
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~MasterStream() {
+    context_.TryCancel();
+    reader_.join();
+  }
+
+  void Send(uint64_t seq, MasterMessage msg) {
+    msg.set_seq(seq);
+    ASSERT_TRUE(stream_->Write(msg));
+  }
+  void Hello(uint64_t seq, const std::string& log_id, uint64_t epoch, core::LogId master_last,
+             std::vector<std::pair<uint64_t, core::LogId>> history = {}) {
+    MasterMessage m;
+    rlog::replication::Hello* h = m.mutable_hello();
+    h->set_log_id(log_id);
+    h->set_epoch(epoch);
+    h->set_master_last_id(master_last);
+    for (auto [e, first] : history) {
+      EpochStart* step = h->add_epochs();
+      step->set_epoch(e);
+      step->set_first_id(first);
+    }
+    Send(seq, m);
+  }
+  void Batch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch) {
+    MasterMessage m;
+    for (core::LogId id = first; id <= last; ++id) {
+      Entry* e = m.mutable_batch()->add_entries();
+      e->set_id(id);
+      e->set_timestamp_ms(1000 + static_cast<int64_t>(id));
+      e->set_message("m" + std::to_string(id));
+      e->set_epoch(epoch);
+    }
+    Send(seq, m);
+  }
+  void Heartbeat(uint64_t seq) {
+    MasterMessage m;
+    m.mutable_heartbeat();
+    Send(seq, m);
+  }
+
+  // The next answer, or nullopt if none came within `timeout`.
+  std::optional<SentinelMessage> Next(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !received_.empty() || ended_; });
+    if (received_.empty()) return std::nullopt;
+    SentinelMessage m = received_.front();
+    received_.pop_front();
+    return m;
+  }
+  Welcome NextWelcome() {
+    auto m = Next(kWait);
+    EXPECT_TRUE(m && m->has_welcome()) << (m ? m->DebugString() : "nothing");
+    return m ? m->welcome() : Welcome();
+  }
+  // Waits for an Ack with at least `last_id` (earlier, lower ones are skipped); returns it.
+  Ack AckReaching(core::LogId last_id) {
+    auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto m = Next(100ms);
+      if (m && m->has_ack() && m->ack().last_id() >= last_id) return m->ack();
+    }
+    ADD_FAILURE() << "no Ack reaching " << last_id;
+    return Ack();
+  }
+  // The status the sentinel ended the stream with.
+  grpc::Status Finish() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, kWait, [&] { return ended_; });
+    }
+    stream_->WritesDone();
+    return stream_->Finish();
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<MasterMessage, SentinelMessage>> stream_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<SentinelMessage> received_;
+  bool ended_ = false;
+};
+
+class SentinelServiceTest : public ::testing::Test {
+ protected:
+  storage::FaultInjectionFileSystem fs_;
+};
+
+TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  EXPECT_EQ(m.NextWelcome().last_id(), 0u);
+
+  fs_.BlockSyncs();
+  m.Batch(2, 1, 3, 1);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  m.Heartbeat(3);
+  EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
+  EXPECT_EQ(s.log().last_id(), 3u);
+  EXPECT_EQ(s.log().durable_id(), 0u);
+
+  fs_.UnblockSyncs();
+  Ack ack = m.AckReaching(3);
+  EXPECT_EQ(ack.last_id(), 3u);
+  EXPECT_EQ(ack.seq(), 3u);  // The heartbeat came after the batch: one Ack covers both.
+  EXPECT_EQ(s.log().durable_id(), 3u);
+}
+
+TEST_F(SentinelServiceTest, FailedFsyncIsReportedAndNothingIsAcked) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  fs_.InjectError(Op::kSync, 1, EIO);
+  m.Batch(2, 1, 3, 1);
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (s.errors().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);  // Polls the recorded errors, bounded by kWait.
+  }
+  ASSERT_FALSE(s.errors().empty()) << "the failed fsync was not reported";
+  m.Heartbeat(3);
+  auto answer = m.Next(kQuiet);
+  EXPECT_FALSE(answer && answer->has_ack() && answer->ack().last_id() > 0)
+      << "acked entries whose fsync failed: " << answer->DebugString();
+}
+
+TEST_F(SentinelServiceTest, InMemoryAcksEveryMessageAtOnce) {
+  Sentinel s(&fs_, /*persistent=*/false);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, 4, 1);
+  Ack ack = m.AckReaching(4);
+  EXPECT_EQ(ack.seq(), 2u);
+  m.Heartbeat(3);
+  ack = m.AckReaching(4);
+  EXPECT_EQ(ack.seq(), 3u);
+}
+
+TEST_F(SentinelServiceTest, EntriesKeepTheirEpochs) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 3, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, 2, 3);
+  m.AckReaching(2);
+  auto entries = s.log().memory().Read(1, 10, 1 << 20);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].epoch, 3u);
+  EXPECT_EQ(entries[1].message, "m2");
+  EXPECT_EQ(s.log().memory().LastEpoch(), 3u);
+}
+
+TEST_F(SentinelServiceTest, ReopenedSentinelWelcomesWithItsDurablePosition) {
+  {
+    Sentinel s(&fs_, /*persistent=*/true);
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 2, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 5, 2);
+    m.AckReaching(5);
+  }
+  Sentinel s(&fs_, /*persistent=*/true);
+  EXPECT_EQ(s.log().durable_id(), 5u);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 2, 9);
+  Welcome w = m.NextWelcome();
+  EXPECT_EQ(w.last_id(), 5u);
+  EXPECT_EQ(w.log_id(), "log-a");
+  EXPECT_EQ(w.epoch(), 2u);
+  EXPECT_EQ(w.node_id(), "s1");
+}
+
+TEST_F(SentinelServiceTest, MasterWithAnOlderEpochIsRefused) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 2, 0);
+    m.NextWelcome();
+  }
+  MasterStream old(s.stub());
+  old.Hello(1, "log-a", 1, 0);
+  grpc::Status st = old.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_NE(st.error_message().find("older"), std::string::npos) << st.error_message();
+  EXPECT_EQ(s.log().epoch(), 2u);
+}
+
+TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 1, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 1, 1);
+    m.AckReaching(1);
+  }
+  MasterStream other(s.stub());
+  other.Hello(1, "log-b", 5, 0);
+  grpc::Status st = other.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_EQ(s.log().log_id(), "log-a");
+}
+
+TEST_F(SentinelServiceTest, TailOutsideTheMastersHistoryIsDroppedAndFetchedAgain) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 1, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 7, 1);
+    m.AckReaching(7);
+  }
+  // A new master kept 1..5 of epoch 1 and appended 6.. in epoch 2: our 6 and 7 were never in it.
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 2, 8, {{1, 1}, {2, 6}});
+  Welcome w = m.NextWelcome();
+  EXPECT_EQ(w.last_id(), 0u);
+  EXPECT_EQ(w.epoch(), 2u);
+  EXPECT_EQ(s.log().last_id(), 0u);
+  m.Batch(2, 1, 8, 2);
+  m.AckReaching(8);
+  EXPECT_EQ(s.log().memory().Read(6, 1, 0).front().epoch, 2u);
+}
+
+TEST_F(SentinelServiceTest, PrefixOfTheMastersHistoryIsKept) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 1, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 5, 1);
+    m.AckReaching(5);
+  }
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 2, 8, {{1, 1}, {2, 6}});
+  EXPECT_EQ(m.NextWelcome().last_id(), 5u);
+}
+
+TEST_F(SentinelServiceTest, PositionAndFetchServeOnlyDurableEntries) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 4, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, 3, 4);
+  m.AckReaching(3);
+  fs_.BlockSyncs();
+  m.Batch(3, 4, 6, 4);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+
+  grpc::ClientContext pc;
+  PositionReply pos;
+  ASSERT_TRUE(s.stub().Position(&pc, PositionRequest(), &pos).ok());
+  EXPECT_EQ(pos.log_id(), "log-a");
+  EXPECT_EQ(pos.epoch(), 4u);
+  EXPECT_EQ(pos.last_id(), 3u);
+  EXPECT_EQ(pos.last_epoch(), 4u);
+  EXPECT_EQ(pos.node_id(), "s1");
+
+  grpc::ClientContext fc;
+  FetchRequest req;
+  req.set_log_id("log-a");
+  req.set_from_id(2);
+  req.set_max_bytes(1 << 20);
+  FetchReply fetched;
+  ASSERT_TRUE(s.stub().Fetch(&fc, req, &fetched).ok());
+  ASSERT_EQ(fetched.entries_size(), 2);  // 2 and 3; 4..6 are not durable.
+  EXPECT_EQ(fetched.entries(0).id(), 2u);
+  EXPECT_EQ(fetched.entries(1).message(), "m3");
+  EXPECT_EQ(fetched.entries(1).epoch(), 4u);
+  EXPECT_EQ(fetched.last_id(), 3u);
+  fs_.UnblockSyncs();
+  m.AckReaching(6);
+
+  grpc::ClientContext one;
+  req.set_max_bytes(1);  // Smaller than any entry: still one.
+  FetchReply small;
+  ASSERT_TRUE(s.stub().Fetch(&one, req, &small).ok());
+  EXPECT_EQ(small.entries_size(), 1);
+  EXPECT_EQ(small.last_id(), 6u);
+
+  grpc::ClientContext past;
+  req.set_from_id(7);
+  FetchReply none;
+  ASSERT_TRUE(s.stub().Fetch(&past, req, &none).ok());
+  EXPECT_EQ(none.entries_size(), 0);
+
+  grpc::ClientContext wrong;
+  req.set_log_id("log-b");
+  FetchReply refused;
+  EXPECT_EQ(s.stub().Fetch(&wrong, req, &refused).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(SentinelServiceTest, EmptySentinelReportsAnEmptyPosition) {
+  Sentinel s(&fs_, /*persistent=*/false);
+  grpc::ClientContext pc;
+  PositionReply pos;
+  ASSERT_TRUE(s.stub().Position(&pc, PositionRequest(), &pos).ok());
+  EXPECT_EQ(pos.log_id(), "");
+  EXPECT_EQ(pos.last_id(), 0u);
+  EXPECT_EQ(pos.last_epoch(), 0u);
+}
+
+}  // namespace
+}  // namespace rlog::replication

@@ -1,0 +1,125 @@
+"""A sentinel with a data directory: it acknowledges only what it has fsynced, a restarted one
+resumes from its durable position (the master sends only what it lacks), and a corrupt
+write-ahead log either stops it (naming the file and offset) or, with wal.on_corruption: refetch,
+is moved aside and the log fetched again from the master.
+
+Fencing of masters with an older epoch needs a master that restarts with a new epoch; it is
+covered by unit tests (src/replication: hello_decision_test, sentinel_service_test).
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness import WriteLoad, assert_acked_exactly_once, check_log, wait_until
+
+
+def _data_args(path, *extra: str) -> list[str]:
+    return ["--data-dir", str(path), "--fsync", "always", *extra]
+
+
+def test_sentinel_killed_under_w2_writes_keeps_every_acknowledged_entry(make_cluster, tmp_path):
+    c = make_cluster(n_sentinels=1, sentinel_args=_data_args(tmp_path / "s1-data"))
+    c.start()
+    m, s = c.master, c.sentinels[0]
+
+    # w=2 in a cluster of two: every 200 means the sentinel acknowledged the entry, which it may
+    # only do once the entry is fsynced. While it is down the master is read-only (503, retried).
+    load = WriteLoad(m, threads=4, per_thread=150, ws=[2], prefix="dur", retry_503=2000).start()
+    wait_until(lambda: load.done_count() >= 150, 60, 0.01, "150 writes done before the crash")
+    s.kill9()
+    # Nothing can complete with w=2 while the sentinel is dead: every 200 so far was acknowledged
+    # by the sentinel before the kill.
+    acked_at_crash = load.acked()
+    assert acked_at_crash, "no write was acknowledged before the crash"
+    highest = max(acked_at_crash.values())
+
+    s.start()
+    h = s.health()
+    recovered = h["recovery"]["entries"]
+    assert recovered >= highest > 0, (
+        f"the sentinel recovered {recovered} entries but had acknowledged id {highest}: {h}")
+    assert h["lastId"] >= recovered and h["durableId"] >= recovered, h
+    log = s.get_all()
+    check_log(log, "s1 right after restart")
+    on_disk = {e["id"]: e["message"] for e in log[:recovered]}
+    wrong = [(msg, i, on_disk.get(i)) for msg, i in acked_at_crash.items() if on_disk.get(i) != msg]
+    assert not wrong, f"acknowledged (message, id) not recovered as such: {wrong[:5]}"
+
+    load.join(150)
+    bad = load.failures()
+    assert not bad, f"{len(bad)} of {load.total} writes were not 200, e.g. {bad[:5]}"
+    acked = load.acked()
+    ref = c.wait_converged(expected_len=load.total, timeout=60)
+    for n in c.nodes:
+        assert_acked_exactly_once(n.get_all(), acked, n.name)
+    assert sorted(e["message"] for e in ref) == sorted(acked)
+
+    # The master resumed from the sentinel's durable position: it sent every entry after it, once.
+    def settled():
+        sh = s.health()
+        return sh if sh["durableId"] == sh["lastId"] == load.total else None
+    sh = wait_until(settled, 30, 0.05, "s1 durable up to the last id")
+    assert sh["entriesReceived"] == load.total - recovered, (
+        f"after restarting with {recovered} entries the sentinel received {sh['entriesReceived']} "
+        f"for {load.total - recovered} missing ones: the master resent what it held")
+
+
+def _write_segments(m, n: int) -> list[str]:
+    msgs = [f"c-{i:03d}-" + "x" * 200 for i in range(n)]
+    for i, msg in enumerate(msgs):
+        assert m.insert_ok(msg, w=2) == i + 1
+    return msgs
+
+
+def test_corrupt_wal_stops_the_sentinel_or_is_moved_aside_and_refetched(make_cluster, tmp_path):
+    data = tmp_path / "s1-data"
+    extra: list[str] = []
+    c = make_cluster(n_sentinels=1,
+                     sentinel_args=lambda i: _data_args(data, "--set", "wal.segment_bytes=4096")
+                     + extra)
+    c.start()
+    m, s = c.master, c.sentinels[0]
+    msgs = _write_segments(m, 80)  # ~240 bytes per record: five segments of 4 KiB.
+    s.terminate()
+    assert s.wait_exit(15) == 0
+
+    segments = sorted((data / "wal").glob("wal-*.log"))
+    assert len(segments) >= 3, f"expected several segments, got {[p.name for p in segments]}"
+    victim = segments[1]  # Closed: a bad record here is corruption, not a torn tail.
+    raw = bytearray(victim.read_bytes())
+    flip = len(raw) // 2
+    for k in range(flip, flip + 8):
+        raw[k] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+
+    # on_corruption: fail (the default) - the sentinel refuses to start and says where.
+    s.start(wait=False)
+    rc = s.wait_exit(20)
+    assert rc != 0, f"a sentinel with a corrupt WAL started:\n{s.log_tail()}"
+    found = re.search(r"WAL segment (\S+) at offset (\d+)", s.log_tail(4000))
+    assert found, f"the error does not name the file and offset:\n{s.log_tail(4000)}"
+    assert found.group(1) == str(victim), found.group(0)
+    assert 0 < int(found.group(2)) <= flip, found.group(0)
+
+    # on_corruption: refetch - the damaged log is moved aside and fetched again from the master.
+    extra += ["--wal-on-corruption", "refetch"]
+    s.start()
+    h = s.health()
+    assert h["walCorruptionMovedAside"] and str(victim) in h["walCorruptionMovedAside"], h
+    assert h["recovery"]["entries"] == 0, h
+    moved = list(data.glob("wal.corrupt-*"))
+    assert len(moved) == 1 and (moved[0] / victim.name).exists(), (
+        f"no moved-aside copy of the WAL in {data}: {[p.name for p in data.iterdir()]}")
+    ref = c.wait_converged(expected_len=len(msgs), timeout=30)
+    assert [e["message"] for e in ref] == msgs
+    wait_until(lambda: s.health()["durableId"] == len(msgs), 15, 0.05, "refetched log durable")
+
+    # The fetched log is a sound WAL: a plain restart recovers all of it.
+    extra.clear()
+    s.terminate()
+    assert s.wait_exit(15) == 0
+    s.start()
+    h = s.health()
+    assert h["recovery"]["entries"] == len(msgs) and "walCorruptionMovedAside" not in h, h
+    assert [e["message"] for e in s.get_all()] == msgs
