@@ -79,13 +79,15 @@ Status SentinelNode::OpenLog() {
   const storage::WalRecoveryReport& r = node_log_->recovery();
   metrics_.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
   if (!node_log_->moved_aside().ok()) {
-    spdlog::warn("the write-ahead log in {} was corrupt ({}); moved it aside, starting empty and "
-                 "fetching the log from the master again",
-                 config_.data_dir, node_log_->moved_aside().message());
+    spdlog::warn(
+        "the write-ahead log in {} was corrupt ({}); moved it aside, starting empty and "
+        "fetching the log from the master again",
+        config_.data_dir, node_log_->moved_aside().message());
   }
-  spdlog::info("recovered {} entries of log '{}' (epoch {}, durable id {}) from {} segment(s) in {}",
-               r.entries, node_log_->log_id(), node_log_->epoch(), node_log_->durable_id(),
-               r.segments, config_.data_dir);
+  spdlog::info(
+      "recovered {} entries of log '{}' (epoch {}, durable id {}) from {} segment(s) in {}",
+      r.entries, node_log_->log_id(), node_log_->epoch(), node_log_->durable_id(), r.segments,
+      config_.data_dir);
   if (r.truncated_bytes > 0) {
     spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
                  r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
@@ -98,7 +100,7 @@ Result<uint16_t> SentinelNode::Start() {
   if (Status st = OpenLog(); !st.ok()) return st;
   log_ = &node_log_->memory();
   service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
-                                                             config_.node_id, faults_);
+                                                            config_.node_id, faults_);
   service_->set_on_applied([this](core::LogId last) { NotifyAppended(last); });
   service_->set_on_storage_failure([](const Status& error) { StopOnStorageFailure(error); });
   durable_sink_ = service_.get();

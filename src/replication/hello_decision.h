@@ -13,10 +13,10 @@ namespace rlog::replication {
 
 // The sentinel's side of the decision.
 struct SentinelLogView {
-  std::string log_id;        // Empty: no log yet.
-  uint64_t epoch = 0;        // Newest master epoch accepted.
-  core::LogId last_id = 0;   // Contiguous last id held.
-  uint64_t last_epoch = 0;   // Epoch of the entry at last_id (0 when empty).
+  std::string log_id;       // Empty: no log yet.
+  uint64_t epoch = 0;       // Newest master epoch accepted.
+  core::LogId last_id = 0;  // Contiguous last id held.
+  uint64_t last_epoch = 0;  // Epoch of the entry at last_id (0 when empty).
 };
 
 // The master's side, from its Hello.
@@ -28,10 +28,10 @@ struct HelloView {
 };
 
 enum class HelloVerdict {
-  kAccept,             // Welcome it; the sentinel's log is a prefix of the master's.
-  kResetThenAccept,    // The sentinel's tail is not in the master's log: drop the log, fetch again.
-  kRefuseOtherLog,     // The sentinel holds entries of another log.
-  kRefuseOlderEpoch,   // A master older than one this sentinel already accepted (fenced).
+  kAccept,            // Welcome it; the sentinel's log is a prefix of the master's.
+  kResetThenAccept,   // The sentinel's tail is not in the master's log: drop the log, fetch again.
+  kRefuseOtherLog,    // The sentinel holds entries of another log.
+  kRefuseOlderEpoch,  // A master older than one this sentinel already accepted (fenced).
 };
 
 // Epochs only compare within one log: a sentinel without entries adopts any new log id (as it

@@ -55,7 +55,8 @@ Result<SentinelFaults> ParseFaults(const std::string& spec) {
   while (std::getline(in, item, ',')) {
     if (item.empty()) continue;
     auto eq = item.find('=');
-    if (eq == std::string::npos) return Status::InvalidArgument("test fault '" + item + "': expected key=value");
+    if (eq == std::string::npos)
+      return Status::InvalidArgument("test fault '" + item + "': expected key=value");
     std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     char* end = nullptr;
     double v = std::strtod(value.c_str(), &end);
@@ -97,8 +98,7 @@ std::optional<int64_t> SentinelState::last_heard_ms_ago() const {
 
 class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, SentinelMessage> {
  public:
-  ReplicateReactor(SentinelService* service, uint64_t seed)
-      : service_(service), random_(seed) {
+  ReplicateReactor(SentinelService* service, uint64_t seed) : service_(service), random_(seed) {
     service_->state_->StreamOpened();
     service_->Register(this);
     StartRead(&incoming_);
@@ -147,7 +147,8 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   bool Handle(const MasterMessage& msg) {
     const SentinelFaults& faults = service_->faults_;
     if (faults.max_delay_ms > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(random_.Between(0, faults.max_delay_ms)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(random_.Between(0, faults.max_delay_ms)));
     }
     if (faults.drop_stream > 0 && Roll(faults.drop_stream)) {
       FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: dropped stream"));
@@ -231,7 +232,7 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
 
   Mutex mu_;
   std::optional<DurableAckQueue> acks_ GUARDED_BY(mu_);  // From the Welcome on.
-  SentinelMessage outgoing_ GUARDED_BY(mu_);               // Being written while writing_.
+  SentinelMessage outgoing_ GUARDED_BY(mu_);             // Being written while writing_.
   std::optional<SentinelMessage> pending_ GUARDED_BY(mu_);
   bool writing_ GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ GUARDED_BY(mu_);
@@ -248,16 +249,15 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   for (const EpochStart& step : hello.epochs()) history.push_back({step.epoch(), step.first_id()});
 
   MutexLock lock(log_mu_);
-  SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(),
-                       log_->memory().LastEpoch()};
+  SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(), log_->memory().LastEpoch()};
   switch (DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history})) {
     case HelloVerdict::kRefuseOtherLog:
       return Status::FailedPrecondition("this sentinel holds log " + mine.log_id +
                                         "; refusing replication of log " + hello.log_id());
     case HelloVerdict::kRefuseOlderEpoch:
-      return Status::FailedPrecondition(
-          "master epoch " + std::to_string(hello.epoch()) + " of log " + hello.log_id() +
-          " is older than epoch " + std::to_string(mine.epoch) + " this sentinel has accepted");
+      return Status::FailedPrecondition("master epoch " + std::to_string(hello.epoch()) +
+                                        " of log " + hello.log_id() + " is older than epoch " +
+                                        std::to_string(mine.epoch) + " this sentinel has accepted");
     case HelloVerdict::kResetThenAccept: {
       spdlog::warn(
           "log {}: my entries up to id {} (epoch {}) are not all in the master's log (epoch {}, "
@@ -287,9 +287,10 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch) {
   std::vector<storage::Entry> entries;
   entries.reserve(batch.entries_size());
   for (const Entry& e : batch.entries()) {
-    entries.push_back(
-        storage::Entry{.id = e.id(), .timestamp_ms = e.timestamp_ms(), .message = e.message(),
-                       .epoch = e.epoch()});
+    entries.push_back(storage::Entry{.id = e.id(),
+                                     .timestamp_ms = e.timestamp_ms(),
+                                     .message = e.message(),
+                                     .epoch = e.epoch()});
   }
   state_->Received(entries.size());
   core::LogId before = 0, after = 0;
@@ -356,9 +357,9 @@ grpc::ServerUnaryReactor* SentinelService::Fetch(grpc::CallbackServerContext* co
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   MutexLock lock(log_mu_);
   if (request->log_id() != log_->log_id()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "this sentinel holds log '" + log_->log_id() +
-                                     "', not '" + request->log_id() + "'"));
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        "this sentinel holds log '" + log_->log_id() + "', not '" + request->log_id() + "'"));
     return reactor;
   }
   // Only durable entries: a master rebuilding its log from this one must not copy an entry
@@ -366,8 +367,8 @@ grpc::ServerUnaryReactor* SentinelService::Fetch(grpc::CallbackServerContext* co
   core::LogId durable = log_->durable_id();
   core::LogId from = std::max<core::LogId>(request->from_id(), 1);
   // 0 = no bound given: the cap.
-  uint64_t max_bytes = request->max_bytes() == 0 ? kMaxFetchBytes
-                                                 : std::min(request->max_bytes(), kMaxFetchBytes);
+  uint64_t max_bytes =
+      request->max_bytes() == 0 ? kMaxFetchBytes : std::min(request->max_bytes(), kMaxFetchBytes);
   if (from <= durable) {
     for (const storage::Entry& e : log_->memory().Read(from, durable - from + 1, max_bytes)) {
       ToProto(e, reply->add_entries());

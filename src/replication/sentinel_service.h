@@ -67,7 +67,7 @@ class SentinelState {
 
  private:
   mutable std::mutex mu_;
-  std::string master_http_;  // Guarded by mu_.
+  std::string master_http_;                // Guarded by mu_.
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock; 0 = never.
   std::atomic<int> streams_{0};
   std::atomic<uint64_t> entries_received_{0};
@@ -88,10 +88,9 @@ class SentinelService final : public Replication::CallbackService {
   grpc::ServerBidiReactor<MasterMessage, SentinelMessage>* Replicate(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Position(grpc::CallbackServerContext* context,
-                                     const PositionRequest* request,
-                                     PositionReply* reply) override;
-  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
-                                  const FetchRequest* request, FetchReply* reply) override;
+                                     const PositionRequest* request, PositionReply* reply) override;
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const FetchRequest* request,
+                                  FetchReply* reply) override;
 
   // The log's durable id moved (NodeLog's on_durable, on its committer thread): every open
   // stream sends the Ack that has become possible.
