@@ -64,6 +64,12 @@ def test_sentinel_killed_under_w2_writes_keeps_every_acknowledged_entry(make_clu
         f"after restarting with {recovered} entries the sentinel received {sh['entriesReceived']} "
         f"for {load.total - recovered} missing ones: the master resent what it held")
 
+    # Every ack waited for an fsync, and each one was timed.
+    metrics = s.get("/metrics").text
+    counts = [float(line.split()[-1]) for line in metrics.splitlines()
+              if line.startswith("rlog_wal_fsync_duration_seconds_count")]
+    assert counts and counts[0] > 0, f"no fsync observed on the sentinel:\n{metrics[:2000]}"
+
 
 def _write_segments(m, n: int) -> list[str]:
     msgs = [f"c-{i:03d}-" + "x" * 200 for i in range(n)]
