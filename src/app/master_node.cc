@@ -37,6 +37,31 @@ core::ReplicatorOptions CoreOptions(const Config& c) {
   return o;
 }
 
+storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return storage::FsyncPolicy::kAlways;
+    case FsyncPolicy::kInterval:
+      return storage::FsyncPolicy::kInterval;
+    case FsyncPolicy::kNever:
+      return storage::FsyncPolicy::kNever;
+  }
+  return storage::FsyncPolicy::kAlways;
+}
+
+// How much of a sentinel's log can extend ours. All of it if its last entry is from our latest
+// epoch or a newer one (a master of that epoch appended it after everything we hold). If it is
+// from an older epoch, only up to where that epoch ends in our history: beyond it the sentinel
+// holds a tail a crashed master never got acknowledged by a majority (else we would have it).
+core::LogId UsablePosition(const std::vector<std::pair<uint64_t, core::LogId>>& history,
+                           uint64_t last_epoch, core::LogId last_id) {
+  if (history.empty() || last_epoch >= history.back().first) return last_id;
+  for (const auto& [epoch, first_id] : history) {
+    if (epoch > last_epoch) return std::min(last_id, first_id - 1);
+  }
+  return last_id;
+}
+
 int64_t UnixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -46,16 +71,11 @@ int64_t UnixMillis() {
 }  // namespace
 
 MasterNode::MasterNode(const Config& config)
-    : config_(config),
-      log_id_(NewLogId()),
-      core_(CoreOptions(config), &memory_),
-      idempotency_(config.idempotency_keys),
-      append_times_(kAppendTimes) {
-  log_ = &memory_;
-}
+    : config_(config), idempotency_(config.idempotency_keys), append_times_(kAppendTimes) {}
 
 MasterNode::~MasterNode() {
   stop_ = true;
+  if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
 }
 
@@ -80,6 +100,25 @@ std::shared_ptr<replication::Replication::Stub> MasterNode::NewStub(
 
 void MasterNode::ApplyMembership(const std::vector<discovery::Change>& changes) {
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
+    if (recovering_) {
+      // No stream may open before the log is taken over; recovery only needs the addresses.
+      for (const discovery::Change& change : changes) {
+        if (change.kind == discovery::Change::Kind::kRemoved) {
+          recovery_targets_.erase(change.identity);
+        } else {
+          recovery_targets_[change.identity] = change.address;
+        }
+      }
+      pending_membership_.insert(pending_membership_.end(), changes.begin(), changes.end());
+      return;
+    }
+    ApplyMembershipLocked(core, changes);
+  });
+}
+
+void MasterNode::ApplyMembershipLocked(core::Replicator& core,
+                                       const std::vector<discovery::Change>& changes) {
+  {
     for (const discovery::Change& change : changes) {
       auto known = by_identity_.find(change.identity);
       switch (change.kind) {
@@ -111,22 +150,63 @@ void MasterNode::ApplyMembership(const std::vector<discovery::Change>& changes) 
         }
       }
     }
-  });
+  }
 }
 
 Status MasterNode::Start() {
-  discovery::DiscoveryOptions options;
-  options.dns_server = config_.dns_server;
-  options.refresh_ms = config_.discovery_refresh_ms;
-  options.grace_ms = config_.discovery_grace_ms;
-  options.backoff_initial_ms = config_.backoff_initial_ms;
-  options.backoff_max_ms = std::max(config_.backoff_max_ms, config_.backoff_initial_ms);
+  storage::NodeLogOptions options;
+  options.data_dir = config_.data_dir;
+  options.fsync = ToStorage(config_.fsync);
+  options.fsync_interval = std::chrono::milliseconds(config_.fsync_interval_ms);
+  options.wal.segment_bytes = config_.wal_segment_bytes;
+  options.observe_sync = [this](std::chrono::nanoseconds took) { metrics_.ObserveWalSync(took); };
+  auto opened = storage::NodeLog::Open(
+      std::move(options),
+      [this](core::LogId durable) {
+        Step([durable](core::Replicator& core) { core.LocalDurable(durable); });
+      },
+      [this](const Status& error) { OnStorageError(error); });
+  if (!opened.ok()) return opened.status();
+  store_ = std::move(opened).value();
+  log_ = &store_->memory();
+  const bool persistent = store_->persistent();
+  if (persistent) {
+    const storage::WalRecoveryReport& r = store_->recovery();
+    metrics_.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
+    spdlog::info("recovered {} entries of log '{}' (epoch {}) from {} segment(s) in {}",
+                 r.entries, store_->log_id(), store_->epoch(), r.segments, config_.data_dir);
+    if (r.truncated_bytes > 0) {
+      spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
+                   r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
+                   r.truncated_reason);
+    }
+  }
+  {
+    MutexLock lock(mu_);
+    core_ = std::make_unique<core::Replicator>(CoreOptions(config_), &store_->memory());
+    recovering_ = persistent;
+    if (persistent) recovery_progress_ = "waiting for the sentinels' addresses";
+  }
+
+  discovery::DiscoveryOptions discovery_options;
+  discovery_options.dns_server = config_.dns_server;
+  discovery_options.refresh_ms = config_.discovery_refresh_ms;
+  discovery_options.grace_ms = config_.discovery_grace_ms;
+  discovery_options.backoff_initial_ms = config_.backoff_initial_ms;
+  discovery_options.backoff_max_ms = std::max(config_.backoff_max_ms, config_.backoff_initial_ms);
   discovery_ = std::make_unique<discovery::Discovery>(
-      config_.sentinels, options,
+      config_.sentinels, discovery_options,
       [this](const std::vector<discovery::Change>& changes) { ApplyMembership(changes); });
   Status started = discovery_->Start();
   if (!started.ok()) return started;
-  spdlog::info("master of log {}; sentinels from: {}", log_id_, fmt::join(config_.sentinels, ", "));
+  spdlog::info("sentinels from: {}", fmt::join(config_.sentinels, ", "));
+  if (persistent) {
+    recovery_thread_ = std::thread([this] { RecoverFromSentinels(); });
+  } else {
+    // In memory there is nothing to recover: a new log, whatever the sentinels hold (they
+    // refuse it if they hold another one).
+    if (Status s = TakeOver(NewLogId(), 1); !s.ok()) return s;
+  }
   ticker_ = std::thread([this] {
     auto period = std::chrono::milliseconds(config_.tick_ms);
     auto next = std::chrono::steady_clock::now() + period;
@@ -140,6 +220,30 @@ Status MasterNode::Start() {
   return Status::Ok();
 }
 
+Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
+  if (Status s = store_->SetIdentity(log_id, epoch); !s.ok()) return s;
+  core::LogId last = 0;
+  Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
+    log_id_ = log_id;
+    epoch_ = epoch;
+    recovering_ = false;
+    recovery_progress_.clear();
+    last = store_->last_id();
+    core.Appended(last);
+    core.LocalDurable(store_->durable_id());
+    std::vector<discovery::Change> pending;
+    pending.swap(pending_membership_);
+    recovery_targets_.clear();
+    ApplyMembershipLocked(core, pending);
+  });
+  spdlog::info("master of log {} at epoch {}; last id {}; accepting writes", log_id, epoch, last);
+  return Status::Ok();
+}
+
+std::vector<std::pair<uint64_t, core::LogId>> MasterNode::EpochHistory() const {
+  return store_->memory().EpochStarts();
+}
+
 core::Tick MasterNode::ToTicks(uint64_t ms) const {
   return std::max<core::Tick>(1, (ms + config_.tick_ms - 1) / config_.tick_ms);
 }
@@ -148,17 +252,17 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
   replication::MasterMessage msg;
   msg.set_seq(send.seq);
   if (send.heartbeat()) {
-    msg.mutable_heartbeat()->set_master_last_id(memory_.last_id());
+    msg.mutable_heartbeat()->set_master_last_id(store_->memory().last_id());
     return msg;
   }
   replication::Batch* batch = msg.mutable_batch();
-  for (storage::Entry& e : memory_.Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
+  for (storage::Entry& e : store_->memory().Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
     replication::Entry* out = batch->add_entries();
     out->set_id(e.id);
     out->set_timestamp_ms(e.timestamp_ms);
     out->set_message(std::move(e.message));
   }
-  batch->set_master_last_id(memory_.last_id());
+  batch->set_master_last_id(store_->memory().last_id());
   return msg;
 }
 
@@ -180,14 +284,18 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<std::string> notes;
   core::Ready ready;
   bool draining = false;
+  std::string log_id;
+  uint64_t epoch = 0;
   {
     MutexLock lock(mu_);
-    event(core_);
-    ready = core_.TakeReady();
+    event(*core_);
+    ready = core_->TakeReady();
+    log_id = log_id_;
+    epoch = epoch_;
     draining = draining_;
     to_cancel.swap(to_cancel_);
     for (const auto& a : ready.acks) {
-      if (a.to > a.from && core_.last_id() - a.to < kAppendTimes) {
+      if (a.to > a.from && core_->last_id() - a.to < kAppendTimes) {
         replicated.emplace_back(members_[a.sentinel].name, append_times_[a.to % kAppendTimes]);
       }
     }
@@ -219,12 +327,19 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     }
   }
 
+  std::vector<std::pair<uint64_t, core::LogId>> history;
+  if (!to_start.empty()) history = EpochHistory();
   for (Start& start : to_start) {
     replication::MasterMessage hello;
     replication::Hello* h = hello.mutable_hello();
-    h->set_log_id(log_id_);
-    h->set_epoch(1);
-    h->set_master_last_id(memory_.last_id());
+    h->set_log_id(log_id);
+    h->set_epoch(epoch);
+    for (const auto& [step_epoch, first_id] : history) {
+      replication::EpochStart* step = h->add_epochs();
+      step->set_epoch(step_epoch);
+      step->set_first_id(first_id);
+    }
+    h->set_master_last_id(store_->last_id());
     h->set_master_http(config_.advertise_http);
     h->set_sentinel_name(start.name);
     start.stream->Start(start.stub.get(), std::move(hello));
@@ -291,6 +406,20 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
       reply->headers.emplace_back("Retry-After", "1");
       return;
     }
+    if (recovering_) {
+      refused = metrics::InsertOutcome::kRecovering;
+      reply = http::JsonError(503, "recovering: the master does not take writes until it has "
+                                   "recovered the log from its sentinels (" +
+                                       recovery_progress_ + ")");
+      reply->headers.emplace_back("Retry-After", "1");
+      return;
+    }
+    if (!storage_error_.empty()) {
+      refused = metrics::InsertOutcome::kStorageError;
+      reply = http::JsonError(500, "not acknowledged: the master's write-ahead log failed (" +
+                                       storage_error_ + ")");
+      return;
+    }
     uint32_t cluster = core.cluster_size();
     uint64_t w = req.concern.Resolve(cluster);
     if (w > cluster) {
@@ -311,11 +440,21 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     std::optional<core::LogId> id;
     if (req.idempotency_key) id = idempotency_.Find(*req.idempotency_key);
     if (!id) {
-      id = memory_.AppendNext(now_ms, std::move(req.message));
+      Result<core::LogId> stored = store_->AppendNext(epoch_, now_ms, std::move(req.message));
+      if (!stored.ok()) {
+        refused = metrics::InsertOutcome::kStorageError;
+        reply = http::JsonError(500, "not acknowledged: the master could not write it to its "
+                                     "write-ahead log (" +
+                                         stored.status().message() + ")");
+        return;
+      }
+      id = stored.value();
       appended = *id;
       append_times_[*id % kAppendTimes] = start;
       core.Appended(*id);
-      core.LocalDurable(*id);  // In memory: held as soon as it is appended.
+      // In memory an entry is held as soon as it is appended; on disk, once the group committer
+      // reports it covered by the fsync policy (on_durable -> LocalDurable).
+      if (!store_->persistent()) core.LocalDurable(*id);
       if (req.idempotency_key) idempotency_.Insert(*req.idempotency_key, *id);
     }
     uint64_t timeout_ms = std::min(req.timeout_ms.value_or(config_.default_timeout_ms),
@@ -336,15 +475,31 @@ http::HttpReply MasterNode::Health() {
   j["role"] = "master";
   j["nodeId"] = config_.node_id;
   j["logId"] = log_id_;
-  j["lastId"] = core_.last_id();
-  j["readOnly"] = core_.read_only();
-  j["state"] = draining_ ? "draining" : core_.read_only() ? "read-only" : "writable";
-  j["quorum"] = {{"clusterSize", core_.cluster_size()},
-                 {"reachable", core_.reachable()},
-                 {"majority", core_.majority()}};
-  j["parkedWrites"] = core_.parked_writes();
+  j["epoch"] = epoch_;
+  j["lastId"] = store_->last_id();
+  j["durableId"] = store_->durable_id();
+  // Writes are refused while recovering too (state says why).
+  j["readOnly"] = recovering_ || core_->read_only();
+  j["state"] = draining_                   ? "draining"
+               : !storage_error_.empty()   ? "storage-error"
+               : recovering_               ? "recovering"
+               : core_->read_only()        ? "read-only"
+                                           : "writable";
+  if (recovering_) j["recovery"] = recovery_progress_;
+  if (!storage_error_.empty()) j["storageError"] = storage_error_;
+  if (store_->persistent()) {
+    const storage::WalRecoveryReport& r = store_->recovery();
+    j["wal"] = {{"dataDir", config_.data_dir},
+                {"fsync", FsyncPolicyName(config_.fsync)},
+                {"recoveredEntries", r.entries},
+                {"truncatedBytes", r.truncated_bytes}};
+  }
+  j["quorum"] = {{"clusterSize", core_->cluster_size()},
+                 {"reachable", core_->reachable()},
+                 {"majority", core_->majority()}};
+  j["parkedWrites"] = core_->parked_writes();
   nlohmann::json sentinels = nlohmann::json::array();
-  for (const core::SentinelStatus& s : core_.Sentinels()) {
+  for (const core::SentinelStatus& s : core_->Sentinels()) {
     nlohmann::json o = {{"name", s.name},
                         {"status", core::HealthName(s.health)},
                         {"connected", s.connected},
@@ -361,6 +516,8 @@ http::HttpReply MasterNode::Health() {
 http::HttpReply MasterNode::Ready() {
   MutexLock lock(mu_);
   if (draining_) return http::JsonError(503, "draining");
+  if (!storage_error_.empty()) return http::JsonError(503, "storage error: " + storage_error_);
+  if (recovering_) return http::JsonError(503, "recovering: " + recovery_progress_);
   return {200, R"({"ready":true})", {}};
 }
 
@@ -371,11 +528,11 @@ void MasterNode::InsertTooLarge() {
 http::HttpReply MasterNode::Metrics() {
   {
     MutexLock lock(mu_);
-    for (const core::SentinelStatus& s : core_.Sentinels()) {
+    for (const core::SentinelStatus& s : core_->Sentinels()) {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
-    metrics_.SetLastId(core_.last_id());
-    metrics_.SetReadOnly(core_.read_only());
+    metrics_.SetLastId(core_->last_id());
+    metrics_.SetReadOnly(core_->read_only());
   }
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
@@ -431,12 +588,195 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   Step([](core::Replicator& core) { core.ExpireAllWrites(); });
   ExpireTails(Clock::now(), /*all=*/true);
   stop_ = true;
+  if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
   if (discovery_) discovery_->Stop();
   MutexLock lock(mu_);
   for (Member& m : members_) {
     if (m.stream) m.stream->Cancel();
   }
+}
+
+// ---- start-up recovery ----------------------------------------------------------------------
+
+void MasterNode::RecoverFromSentinels() {
+  // Our own log counts as one of the majority only if everything we ever counted ourselves for
+  // is on our disk: an existing log (not a lost directory) written with fsync: always.
+  const bool trust_self = store_->recovered_existing() && config_.fsync == FsyncPolicy::kAlways;
+  const std::string own_log_id = store_->log_id();
+  struct Report {
+    std::string log_id;
+    uint64_t epoch = 0;
+    core::LogId last_id = 0;
+    uint64_t last_epoch = 0;
+  };
+  struct Target {
+    std::string address;
+    std::shared_ptr<replication::Replication::Stub> stub;
+  };
+  std::map<std::string, Report> reports;  // By sentinel identity.
+  std::map<std::string, Target> stubs;
+  std::string last_progress;
+  spdlog::info("recovering: {} own log ({} entries); asking the sentinels where their logs end",
+               trust_self ? "trusting its" : "not counting its", store_->last_id());
+  while (!stop_) {
+    std::map<std::string, std::string> targets;
+    {
+      MutexLock lock(mu_);
+      targets = recovery_targets_;
+    }
+    std::erase_if(reports, [&](const auto& r) { return !targets.contains(r.first); });
+    for (const auto& [identity, address] : targets) {
+      Target& target = stubs[identity];
+      if (!target.stub || target.address != address) target = {address, NewStub(address)};
+      if (reports.contains(identity)) continue;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      replication::PositionRequest request;
+      replication::PositionReply reply;
+      grpc::Status status = target.stub->Position(&context, request, &reply);
+      if (!status.ok()) {
+        spdlog::debug("recovering: sentinel {} did not report: {}", identity,
+                      status.error_message());
+        continue;
+      }
+      reports[identity] = {reply.log_id(), reply.epoch(), reply.last_id(), reply.last_epoch()};
+      spdlog::info("recovering: sentinel {} holds log '{}' up to id {} (epoch {})", identity,
+                   reply.log_id(), reply.last_id(), reply.epoch());
+    }
+
+    // The log to continue: ours, or (our directory was lost) the most advanced one reported.
+    std::string log_id = own_log_id;
+    if (log_id.empty()) {
+      const Report* best = nullptr;
+      for (const auto& [identity, r] : reports) {
+        if (r.log_id.empty()) continue;
+        if (!best || std::tie(r.epoch, r.last_id) > std::tie(best->epoch, best->last_id)) best = &r;
+      }
+      if (best) log_id = best->log_id;
+    }
+    // Sentinels of another log neither count nor contribute; empty ones count (they hold nothing).
+    const auto history = EpochHistory();
+    const core::LogId own_last = store_->last_id();
+    size_t counted = 0;
+    std::string source;
+    core::LogId source_last = own_last;
+    uint64_t max_epoch = store_->epoch();
+    for (const auto& [identity, r] : reports) {
+      if (!r.log_id.empty() && r.log_id != log_id) continue;
+      ++counted;
+      max_epoch = std::max(max_epoch, r.epoch);
+      core::LogId usable = UsablePosition(history, r.last_epoch, r.last_id);
+      if (usable > source_last) {
+        source_last = usable;
+        source = identity;
+      }
+    }
+    const size_t cluster = 1 + targets.size();
+    size_t needed = cluster / 2 + 1 - (trust_self ? 1 : 0);
+    if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
+    std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
+                           " sentinel position(s) needed so far; cluster of " +
+                           std::to_string(cluster);
+    if (progress != last_progress) {
+      spdlog::info("recovering: {}", progress);
+      last_progress = progress;
+      MutexLock lock(mu_);
+      recovery_progress_ = progress;
+    }
+    if (counted >= needed && (targets.size() > 0 || config_.sentinels.empty())) {
+      Status fetched = Status::Ok();
+      if (!source.empty()) {
+        spdlog::info("recovering: copying ids {}..{} from sentinel {}", own_last + 1, source_last,
+                     source);
+        // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
+        fetched = store_->SetIdentity(log_id, max_epoch);
+        if (fetched.ok()) fetched = FetchFrom(*stubs[source].stub, log_id, source_last);
+      }
+      if (fetched.ok()) {
+        const bool new_log = log_id.empty();
+        if (new_log) log_id = NewLogId();
+        Status took = TakeOver(log_id, max_epoch + 1);
+        if (!took.ok()) {
+          OnStorageError(took);
+          return;
+        }
+        if (new_log) spdlog::info("no sentinel holds a log: started a new one");
+        return;
+      }
+      spdlog::warn("recovering: copying from sentinel {} failed: {}; asking again", source,
+                   fetched.message());
+      reports.erase(source);
+    }
+    for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::string& log_id,
+                             core::LogId target) {
+  constexpr uint64_t kFetchBytes = 4 << 20;
+  while (store_->last_id() < target && !stop_) {
+    const core::LogId from = store_->last_id() + 1;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    replication::FetchRequest request;
+    request.set_log_id(log_id);
+    request.set_from_id(from);
+    request.set_max_bytes(kFetchBytes);
+    replication::FetchReply reply;
+    grpc::Status status = stub.Fetch(&context, request, &reply);
+    if (!status.ok()) return Status::Unavailable("fetch: " + status.error_message());
+    if (reply.entries_size() == 0) {
+      return Status::Unavailable("the sentinel no longer holds id " + std::to_string(from));
+    }
+    const uint64_t own_epoch = store_->memory().LastEpoch();
+    std::vector<storage::Entry> entries;
+    entries.reserve(reply.entries_size());
+    for (const replication::Entry& e : reply.entries()) {
+      const core::LogId expected = from + entries.size();
+      if (e.id() != expected || e.epoch() < own_epoch ||
+          (!entries.empty() && e.epoch() < entries.back().epoch)) {
+        return Status::Unavailable("the sentinel sent id " + std::to_string(e.id()) +
+                                   " (epoch " + std::to_string(e.epoch()) + ") where id " +
+                                   std::to_string(expected) + " was expected");
+      }
+      if (e.id() > target) break;
+      entries.push_back(storage::Entry{e.id(), e.timestamp_ms(), e.message(), e.epoch()});
+    }
+    Result<core::LogId> applied = store_->Apply(std::move(entries));
+    if (!applied.ok()) return applied.status();
+  }
+  return stop_ ? Status::Unavailable("stopping") : Status::Ok();
+}
+
+void MasterNode::OnStorageError(const Status& error) {
+  std::vector<Parked> cut;
+  {
+    MutexLock lock(mu_);
+    if (!storage_error_.empty()) return;
+    storage_error_ = error.message();
+    for (auto& [handle, parked] : parked_) cut.push_back(std::move(parked));
+    parked_.clear();
+  }
+  // A failed write leaves the WAL behind the memory log for good, and after a failed fsync the
+  // kernel may have dropped the dirty pages (retrying could report lost data as durable): either
+  // way this process can never acknowledge again. Answer what waits, then stop; a restart
+  // recovers the log from disk and from the sentinels.
+  spdlog::critical("write-ahead log failed: {}. Nothing more is acknowledged; stopping.",
+                   error.message());
+  auto now = Clock::now();
+  for (Parked& p : cut) {
+    metrics_.CountInsert(p.concern, metrics::InsertOutcome::kStorageError);
+    metrics_.ObserveInsert(p.concern, now - p.start);
+    p.respond(http::JsonError(
+        500, "not acknowledged: the master's write-ahead log failed (" + error.message() + ")",
+        "\"id\":" + std::to_string(p.id) + ",\"acknowledged\":false"));
+  }
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // Let the answers go out.
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
 }
 
 }  // namespace rlog::app

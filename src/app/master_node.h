@@ -6,6 +6,13 @@
 // event to the core, take its Ready, pull out what must be answered or sent, unlock, then do the
 // I/O (build and send batches, answer parked writes). No lock is held across I/O, and no thread
 // waits for a write concern: waiting writes are parked in `parked_`.
+//
+// Start-up with a data directory (docs/ARCHITECTURE.md, "Restarts"): the master recovers its WAL,
+// then stays not-ready and refuses writes while it asks its sentinels where their logs end
+// (Position). Once enough of the cluster has answered that every majority-acknowledged write
+// must be among the answers, it copies what it lacks from the most advanced sentinel (Fetch),
+// adopts the log id, takes the next epoch and only then accepts writes. Without a data directory
+// the master starts a new log at once (epoch 1).
 #pragma once
 
 #include <atomic>
@@ -26,6 +33,7 @@
 #include "discovery/discovery.h"
 #include "metrics/metrics.h"
 #include "replication/sentinel_stream.h"
+#include "storage/node_log.h"
 
 namespace rlog::app {
 
@@ -34,7 +42,8 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   explicit MasterNode(const Config& config);
   ~MasterNode() override;
 
-  // Creates the sentinels' channels and starts the ticker.
+  // Opens (recovers) the log, starts discovery and the ticker, and with a data directory the
+  // recovery from the sentinels in the background. Errors: a corrupt or unreadable WAL.
   Status Start();
   // New writes get 503; parked ones are answered within `timeout`; then everything stops.
   void Drain(std::chrono::milliseconds timeout);
@@ -77,16 +86,39 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   replication::MasterMessage BuildSend(const core::Ready::Send& send) const;
 
   void ApplyMembership(const std::vector<discovery::Change>& changes) EXCLUDES(mu_);
+  void ApplyMembershipLocked(core::Replicator& core, const std::vector<discovery::Change>& changes)
+      REQUIRES(mu_);
   std::shared_ptr<replication::Replication::Stub> NewStub(const std::string& address) const;
+
+  // Start-up recovery from the sentinels (runs on recovery_thread_); see the file comment.
+  void RecoverFromSentinels() EXCLUDES(mu_);
+  // Copies ids up to `target` of log `log_id` from a sentinel into the local log.
+  Status FetchFrom(replication::Replication::Stub& stub, const std::string& log_id,
+                   core::LogId target);
+  // Takes the log over: identity, next epoch, core told what the log holds; writable after.
+  Status TakeOver(const std::string& log_id, uint64_t epoch) EXCLUDES(mu_);
+  // The committer stopped (failed write or fsync): nothing more can be made durable here.
+  void OnStorageError(const Status& error) EXCLUDES(mu_);
+  // Where each epoch's entries start, plus the current epoch, for the Hello.
+  std::vector<std::pair<uint64_t, core::LogId>> EpochHistory() const;
 
   // Constant after construction.
   const Config config_;
-  storage::MemoryLog memory_;
-  const std::string log_id_;
+  std::unique_ptr<storage::NodeLog> store_;  // Set by Start, before anything serves.
   std::unique_ptr<discovery::Discovery> discovery_;
 
   Mutex mu_;
-  core::Replicator core_ GUARDED_BY(mu_);
+  std::unique_ptr<core::Replicator> core_ GUARDED_BY(mu_);  // Set by Start.
+  std::string log_id_ GUARDED_BY(mu_);  // Empty until the log is taken over.
+  uint64_t epoch_ GUARDED_BY(mu_) = 0;
+  // Start-up: true until TakeOver. Writes are refused and no stream is opened meanwhile;
+  // membership changes wait in pending_membership_ and the sentinels' addresses in
+  // recovery_targets_ (identity -> address).
+  bool recovering_ GUARDED_BY(mu_) = false;
+  std::string recovery_progress_ GUARDED_BY(mu_);
+  std::vector<discovery::Change> pending_membership_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> recovery_targets_ GUARDED_BY(mu_);
+  std::string storage_error_ GUARDED_BY(mu_);  // Set once the WAL has failed.
   core::IdempotencyCache idempotency_ GUARDED_BY(mu_);
   std::unordered_map<core::WriteHandle, Parked> parked_ GUARDED_BY(mu_);
   std::vector<Member> members_ GUARDED_BY(mu_);
@@ -101,6 +133,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   std::atomic<bool> stop_{false};
   std::thread ticker_;
+  std::thread recovery_thread_;
 };
 
 }  // namespace rlog::app

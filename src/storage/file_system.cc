@@ -21,6 +21,11 @@ Status CreateDirDurably(FileSystem& fs, const std::string& dir) {
   auto listed = fs.ListDir(dir);
   if (listed.ok()) return Status::Ok();
   if (listed.status().code() != Status::Code::kNotFound) return listed.status();
+  // Missing parents first, like mkdir -p (a data_dir under a directory nobody created yet).
+  const std::string parent = ParentDir(dir);
+  if (parent != dir && parent != "." && parent != "/") {
+    if (Status s = CreateDirDurably(fs, parent); !s.ok()) return s;
+  }
   if (Status s = fs.CreateDir(dir); !s.ok()) return s;
   return fs.SyncDir(ParentDir(dir));
 }

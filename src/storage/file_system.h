@@ -79,7 +79,8 @@ class FileSystem {
 // The whole file as a string (one open, reads in large chunks).
 Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path);
 
-// Creates `dir` if it does not exist, and then syncs its parent so the new entry survives a crash.
+// Creates `dir` (and missing parents, like mkdir -p) if it does not exist, syncing each new
+// entry's parent so it survives a crash.
 Status CreateDirDurably(FileSystem& fs, const std::string& dir);
 
 // "dir/name" (no doubled slash).

@@ -92,6 +92,14 @@ TEST_F(PosixFileSystemTest, RenamesADirectoryWithItsFiles) {
   EXPECT_EQ(Read(fs, JoinPath(dir_, "old/a")), "x");
 }
 
+TEST_F(PosixFileSystemTest, CreateDirDurablyMakesMissingParentsAndAcceptsExisting) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string deep = JoinPath(dir_, "a/b/c");
+  ASSERT_TRUE(CreateDirDurably(fs, deep).ok());
+  EXPECT_TRUE(std::filesystem::is_directory(deep));
+  EXPECT_TRUE(CreateDirDurably(fs, deep).ok()) << "an existing directory is fine";
+}
+
 TEST_F(PosixFileSystemTest, ErrorsNameTheCallThePathAndTheErrno) {
   FileSystem& fs = PosixFileSystem();
   const std::string missing = JoinPath(dir_, "missing");

@@ -1,0 +1,118 @@
+"""The master with a data directory: kill -9 and restart, and a lost data directory rebuilt from
+the sentinels (issue 3: "Restarts")."""
+
+from __future__ import annotations
+
+import shutil
+
+from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, wait_until)
+
+
+def _data_cluster(make_cluster, tmp_path, fsync="always", master_extra=()):
+    """A master and two sentinels, each with its own data directory."""
+    data = tmp_path / "data"
+
+    def sentinel_args(i):
+        return ["--data-dir", str(data / f"s{i + 1}"), "--fsync", fsync]
+
+    c = make_cluster(n_sentinels=2,
+                     master_args=["--data-dir", str(data / "master"), "--fsync", fsync,
+                                  *master_extra],
+                     sentinel_args=sentinel_args)
+    return c, data / "master"
+
+
+def _assert_every_ack_everywhere(c, acked, where):
+    ref = c.wait_converged()
+    for n in c.nodes:
+        assert_acked_exactly_once(n.get_all(), acked, f"{n.name} {where}")
+    return ref
+
+
+def test_master_kill9_under_w2_w3_writes_then_restart_keeps_every_ack(make_cluster, tmp_path):
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    m = c.master
+    before = m.health()
+    assert before["epoch"] >= 1 and before["logId"], before
+
+    load = WriteLoad(m, threads=6, per_thread=150, ws=[2, 3], prefix="mk9", http_timeout=20).start()
+    wait_until(lambda: len(load.acked()) >= 200, 60, 0.01, "200 writes acknowledged before the crash")
+    m.kill9()
+    load.join(60)  # The rest fail fast: connection refused or reset.
+    acked = load.acked()
+    assert len(acked) >= 200
+
+    m.start()
+    h = c.wait_writable(30)
+    assert h["logId"] == before["logId"], "a restarted master continues its own log"
+    assert h["epoch"] > before["epoch"], "each take-over bumps the epoch"
+    ref = _assert_every_ack_everywhere(c, acked, "after the master's restart")
+
+    # New writes continue at the next id: nothing is reused.
+    last = len(ref)
+    new_id = m.insert_ok("after-restart", w=3)
+    assert new_id == last + 1, (new_id, last)
+    log = c.wait_converged(expected_len=last + 1)
+    assert log[-1]["message"] == "after-restart"
+    assert log[:last] == ref, "the restart rewrote history"
+
+
+def test_master_with_lost_data_dir_recovers_from_sentinels_before_taking_writes(make_cluster,
+                                                                                  tmp_path):
+    c, master_dir = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+    acked = {}
+    for i in range(40):
+        msg = f"maj-{i}"
+        acked[msg] = m.insert_ok(msg, w="majority" if i % 2 else 3)
+    before = m.health()
+    c.wait_converged(expected_len=40)
+
+    # Lose the master's disk, and keep one sentinel away: a majority (2 of 3) cannot be formed
+    # without the master's own log, which is gone, so it must not take writes.
+    m.kill9()
+    shutil.rmtree(master_dir)
+    s2.kill9()
+    m.start()
+
+    def refusing():
+        r = m.insert("too-early", w=1, timeout_ms=1000)
+        assert_error(r, 503)
+        assert "recovering" in r.json()["error"], r.text
+        assert r.headers.get("Retry-After"), r.headers
+        return r
+
+    # Refused again and again while only one sentinel can answer (bounded: 30 probes).
+    for _ in range(30):
+        refusing()
+    assert m.get("/readyz").status_code == 503
+    h = m.health()
+    assert h["state"] == "recovering" and h["readOnly"] is True, h
+    assert m.get_all() == [], "nothing is copied before enough sentinels have answered"
+
+    s2.start()
+    h = c.wait_writable(30)
+    assert h["logId"] == before["logId"], "the rebuilt master adopts the sentinels' log id"
+    assert h["epoch"] > before["epoch"], h
+    assert h["lastId"] == 40, h
+    ref = _assert_every_ack_everywhere(c, acked, "after the rebuild")
+    assert len(ref) == 40, "a refused write must not have been appended"
+
+    new_id = m.insert_ok("after-rebuild", w=3)
+    assert new_id == 41
+    check_log(c.wait_converged(expected_len=41), "after the rebuild")
+
+
+def test_fresh_data_dirs_start_a_new_log_once_the_sentinels_answer(make_cluster, tmp_path):
+    c, master_dir = _data_cluster(make_cluster, tmp_path, fsync="interval")
+    c.start()
+    m = c.master
+    h = m.health()
+    assert h["state"] == "writable" and h["epoch"] == 1 and len(h["logId"]) == 32, h
+    assert h["wal"]["fsync"] == "interval", h
+    assert m.insert_ok("first", w=3) == 1
+    metrics = m.get("/metrics").text
+    assert "rlog_wal_fsync_duration_seconds_count" in metrics
+    assert any(p.name.startswith("wal-") for p in (master_dir / "wal").iterdir())
