@@ -261,6 +261,7 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
     out->set_id(e.id);
     out->set_timestamp_ms(e.timestamp_ms);
     out->set_message(std::move(e.message));
+    out->set_epoch(e.epoch);
   }
   batch->set_master_last_id(store_->memory().last_id());
   return msg;
@@ -672,8 +673,14 @@ void MasterNode::RecoverFromSentinels() {
         source = identity;
       }
     }
-    const size_t cluster = 1 + targets.size();
-    size_t needed = cluster / 2 + 1 - (trust_self ? 1 : 0);
+    // A write acknowledged by a majority M of the cluster is on at least M - 1 of the S
+    // sentinels (M if it is not on our own trusted log). To be sure some answer holds it, the
+    // answers must leave fewer sentinels unheard than that: S - (M - 1) + 1 answers, one fewer
+    // when our own log counts. For 3 nodes: both sentinels, or one with a trusted own log.
+    const size_t sentinels = targets.size();
+    const size_t cluster = 1 + sentinels;
+    const size_t majority = cluster / 2 + 1;
+    size_t needed = std::min(sentinels, sentinels + 2 - majority - (trust_self ? 1 : 0));
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
     std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
                            " sentinel position(s) needed so far; cluster of " +

@@ -19,10 +19,7 @@ import harness
 from promlib import PromError, finite_values
 
 # Metric -> why the panel reading it may be empty.
-EXPECTED_EMPTY = {
-    "rlog_wal_fsync_duration_seconds":
-        "comes with the write-ahead log (DESIGN.md: 'with a data directory'); not exported yet",
-}
+EXPECTED_EMPTY: dict[str, str] = {}
 
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is for a short range and a 1 s scrape
 

@@ -34,7 +34,8 @@ def test_inserts_by_write_concern_and_outcome_match_what_was_sent(observed: Obse
     assert got == expected, f"Prometheus has {got}, the test sent {expected}"
     # Every outcome label is exported (zero until it happens), none other.
     outcomes = set(prom.by(f'count by (outcome) (rlog_inserts_total{{{M}}})', "outcome"))
-    assert outcomes == {"ok", "timeout", "read_only", "bad_request", "too_large", "draining"}, outcomes
+    assert outcomes == {"ok", "timeout", "read_only", "bad_request", "too_large", "draining",
+                        "recovering", "storage_error"}, outcomes
     # Only the master counts inserts.
     assert prom.query(f'rlog_inserts_total{{pod=~"{"|".join(SENTINEL_PODS)}"}}') == []
 
