@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "app/node_storage.h"
 #include "http/insert_request.h"
 
 namespace rlog::app {
@@ -35,18 +36,6 @@ core::ReplicatorOptions CoreOptions(const Config& c) {
   o.backoff_max = ticks(c.backoff_max_ms);
   o.seed = std::random_device{}();
   return o;
-}
-
-storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
-  switch (policy) {
-    case FsyncPolicy::kAlways:
-      return storage::FsyncPolicy::kAlways;
-    case FsyncPolicy::kInterval:
-      return storage::FsyncPolicy::kInterval;
-    case FsyncPolicy::kNever:
-      return storage::FsyncPolicy::kNever;
-  }
-  return storage::FsyncPolicy::kAlways;
 }
 
 // How much of a sentinel's log can extend ours. All of it if its last entry is from our latest
@@ -154,14 +143,8 @@ void MasterNode::ApplyMembershipLocked(core::Replicator& core,
 }
 
 Status MasterNode::Start() {
-  storage::NodeLogOptions options;
-  options.data_dir = config_.data_dir;
-  options.fsync = ToStorage(config_.fsync);
-  options.fsync_interval = std::chrono::milliseconds(config_.fsync_interval_ms);
-  options.wal.segment_bytes = config_.wal_segment_bytes;
-  options.observe_sync = [this](std::chrono::nanoseconds took) { metrics_.ObserveWalSync(took); };
-  auto opened = storage::NodeLog::Open(
-      std::move(options),
+  auto opened = OpenNodeLog(
+      config_, metrics_,
       [this](core::LogId durable) {
         Step([durable](core::Replicator& core) { core.LocalDurable(durable); });
       },
@@ -170,17 +153,6 @@ Status MasterNode::Start() {
   store_ = std::move(opened).value();
   log_ = &store_->memory();
   const bool persistent = store_->persistent();
-  if (persistent) {
-    const storage::WalRecoveryReport& r = store_->recovery();
-    metrics_.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
-    spdlog::info("recovered {} entries of log '{}' (epoch {}) from {} segment(s) in {}",
-                 r.entries, store_->log_id(), store_->epoch(), r.segments, config_.data_dir);
-    if (r.truncated_bytes > 0) {
-      spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
-                   r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
-                   r.truncated_reason);
-    }
-  }
   {
     MutexLock lock(mu_);
     core_ = std::make_unique<core::Replicator>(CoreOptions(config_), &store_->memory());

@@ -6,21 +6,11 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "app/node_storage.h"
+
 namespace rlog::app {
 
 namespace {
-
-storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
-  switch (policy) {
-    case FsyncPolicy::kAlways:
-      return storage::FsyncPolicy::kAlways;
-    case FsyncPolicy::kInterval:
-      return storage::FsyncPolicy::kInterval;
-    case FsyncPolicy::kNever:
-      return storage::FsyncPolicy::kNever;
-  }
-  return storage::FsyncPolicy::kAlways;
-}
 
 // A sentinel that cannot persist must not pretend. After a failed write its WAL stays behind its
 // memory log for good; after a failed fsync the kernel may have dropped the dirty pages, so a
@@ -49,50 +39,14 @@ SentinelNode::~SentinelNode() {
 }
 
 Status SentinelNode::OpenLog() {
-  storage::NodeLogOptions options;
-  options.data_dir = config_.data_dir;
-  options.fsync = ToStorage(config_.fsync);
-  options.fsync_interval = std::chrono::milliseconds(config_.fsync_interval_ms);
-  options.wal.segment_bytes = config_.wal_segment_bytes;
-  options.move_aside_corrupt = config_.wal_on_corruption == OnCorruption::kRefetch;
-  options.observe_sync = [this](std::chrono::nanoseconds took) { metrics_.ObserveWalSync(took); };
-  auto opened = storage::NodeLog::Open(
-      std::move(options),
+  auto opened = OpenNodeLog(
+      config_, metrics_,
       [this](core::LogId /*durable*/) {
         if (replication::SentinelService* service = durable_sink_.load()) service->OnDurable();
       },
       [](const Status& error) { StopOnStorageFailure(error); });
-  if (!opened.ok()) {
-    const Status& error = opened.status();
-    if (error.code() == Status::Code::kCorruption) {
-      return Status::Corruption("cannot recover the write-ahead log in " + config_.data_dir + ": " +
-                                error.message() +
-                                " (with wal.on_corruption: refetch the sentinel moves it aside and "
-                                "fetches the log from the master again)");
-    }
-    return Status::IOError("cannot open the write-ahead log in " + config_.data_dir + ": " +
-                           error.message());
-  }
+  if (!opened.ok()) return opened.status();
   node_log_ = std::move(opened).value();
-  if (!node_log_->persistent()) return Status::Ok();
-
-  const storage::WalRecoveryReport& r = node_log_->recovery();
-  metrics_.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
-  if (!node_log_->moved_aside().ok()) {
-    spdlog::warn(
-        "the write-ahead log in {} was corrupt ({}); moved it aside, starting empty and "
-        "fetching the log from the master again",
-        config_.data_dir, node_log_->moved_aside().message());
-  }
-  spdlog::info(
-      "recovered {} entries of log '{}' (epoch {}, durable id {}) from {} segment(s) in {}",
-      r.entries, node_log_->log_id(), node_log_->epoch(), node_log_->durable_id(), r.segments,
-      config_.data_dir);
-  if (r.truncated_bytes > 0) {
-    spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
-                 r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
-                 r.truncated_reason);
-  }
   return Status::Ok();
 }
 

@@ -1,0 +1,75 @@
+#include "app/node_storage.h"
+
+#include <spdlog/spdlog.h>
+
+namespace rlog::app {
+
+namespace {
+
+storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return storage::FsyncPolicy::kAlways;
+    case FsyncPolicy::kInterval:
+      return storage::FsyncPolicy::kInterval;
+    case FsyncPolicy::kNever:
+      return storage::FsyncPolicy::kNever;
+  }
+  return storage::FsyncPolicy::kAlways;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
+                                                      metrics::Metrics& metrics,
+                                                      storage::NodeLog::DurableCallback on_durable,
+                                                      storage::NodeLog::ErrorCallback on_error) {
+  storage::NodeLogOptions options;
+  options.data_dir = config.data_dir;
+  options.fsync = ToStorage(config.fsync);
+  options.fsync_interval = std::chrono::milliseconds(config.fsync_interval_ms);
+  options.wal.segment_bytes = config.wal_segment_bytes;
+  options.move_aside_corrupt = config.wal_on_corruption == OnCorruption::kRefetch;
+  options.observe_sync = [&metrics](std::chrono::nanoseconds took) {
+    metrics.ObserveWalSync(took);
+  };
+  auto opened =
+      storage::NodeLog::Open(std::move(options), std::move(on_durable), std::move(on_error));
+  if (!opened.ok()) {
+    const Status& error = opened.status();
+    if (error.code() == Status::Code::kCorruption) {
+      return Status::Corruption(
+          "cannot recover the write-ahead log in " + config.data_dir + ": " + error.message() +
+          (config.role == Role::kSentinel
+               ? " (with wal.on_corruption: refetch a sentinel moves it aside and fetches the log "
+                 "from the master again)"
+               : ""));
+    }
+    return Status::IOError("cannot open the write-ahead log in " + config.data_dir + ": " +
+                           error.message());
+  }
+  std::unique_ptr<storage::NodeLog> log = std::move(opened).value();
+  if (!log->persistent()) return log;
+
+  const storage::WalRecoveryReport& r = log->recovery();
+  metrics.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);
+  if (!log->moved_aside().ok()) {
+    spdlog::warn(
+        "the write-ahead log in {} was corrupt ({}); moved it aside, starting empty and "
+        "fetching the log from the master again",
+        config.data_dir, log->moved_aside().message());
+  }
+  spdlog::info(
+      "recovered {} entries of log '{}' (epoch {}, durable id {}) from {} segment(s) in {} "
+      "(fsync: {})",
+      r.entries, log->log_id(), log->epoch(), log->durable_id(), r.segments, config.data_dir,
+      FsyncPolicyName(config.fsync));
+  if (r.truncated_bytes > 0) {
+    spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
+                 r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
+                 r.truncated_reason);
+  }
+  return log;
+}
+
+}  // namespace rlog::app

@@ -1,0 +1,23 @@
+// Opening a node's log from its configuration, shared by the master and the sentinel: the
+// NodeLog options, the error text naming the data directory, the WAL metrics and the recovery
+// log lines.
+#pragma once
+
+#include <memory>
+
+#include "common/status.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "storage/node_log.h"
+
+namespace rlog::app {
+
+// Opens (recovers) the node's log: in memory without data_dir. With one, registers the WAL
+// metrics and logs what recovery found. Errors name the data directory; a Corruption keeps its
+// code and names the file and offset.
+Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
+                                                      metrics::Metrics& metrics,
+                                                      storage::NodeLog::DurableCallback on_durable,
+                                                      storage::NodeLog::ErrorCallback on_error);
+
+}  // namespace rlog::app
