@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG: "not acknowledged"), not kill
+  // the process in the middle of a record.
+  signal(SIGXFSZ, SIG_IGN);
 
   std::unique_ptr<rlog::app::MasterNode> master;
   std::unique_ptr<rlog::app::SentinelNode> sentinel;

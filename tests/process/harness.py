@@ -262,6 +262,7 @@ class Node:
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
         self.stopped = False  # SIGSTOPped
+        self.prefix: list[str] = []  # run the binary under this command (e.g. prlimit ... --)
 
     # -- addresses
     @property
@@ -277,7 +278,7 @@ class Node:
 
     # -- process control
     def command(self) -> list[str]:
-        return [rlog_bin()] + self._args_fn()
+        return self.prefix + [rlog_bin()] + self._args_fn()
 
     def start(self, wait: bool = True, timeout: float = 15.0) -> "Node":
         assert not self.running(), f"{self.name} is already running"

@@ -116,3 +116,35 @@ def test_fresh_data_dirs_start_a_new_log_once_the_sentinels_answer(make_cluster,
     metrics = m.get("/metrics").text
     assert "rlog_wal_fsync_duration_seconds_count" in metrics
     assert any(p.name.startswith("wal-") for p in (master_dir / "wal").iterdir())
+
+
+def test_master_disk_error_fails_the_write_not_acknowledged_and_loses_no_ack(make_cluster,
+                                                                               tmp_path):
+    """A write the WAL cannot take (here EFBIG from a file-size limit, the same path as ENOSPC
+    or EIO) is answered 500 "not acknowledged", the master stops (exit 1), and after a restart
+    without the limit every acknowledged write is there on every node."""
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.master.prefix = ["prlimit", "--fsize=65536", "--"]
+    c.start()
+    m = c.master
+    acked, refused = {}, None
+    for i in range(2000):  # 64 KiB of WAL holds a few hundred 100-byte records
+        msg = f"disk-{i:04d}-" + "x" * 90
+        r = m.insert(msg, w=1, timeout_ms=5000)
+        if r.status_code == 200:
+            acked[msg] = r.json()["id"]
+            continue
+        refused = r
+        break
+    assert refused is not None, "the file-size limit was never hit"
+    assert refused.status_code == 500, refused.text
+    assert "not acknowledged" in refused.json()["error"], refused.text
+    assert len(acked) > 100, len(acked)
+    assert m.wait_exit(10) == 1, m.log_tail()
+    assert "write-ahead log failed" in m.log_tail()
+
+    m.prefix = []
+    m.start()
+    c.wait_writable(30)
+    _assert_every_ack_everywhere(c, acked, "after the disk error and a restart")
+    assert m.insert_ok("after-disk-error", w=3) > max(acked.values())
