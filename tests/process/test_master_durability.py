@@ -148,3 +148,29 @@ def test_master_disk_error_fails_the_write_not_acknowledged_and_loses_no_ack(mak
     c.wait_writable(30)
     _assert_every_ack_everywhere(c, acked, "after the disk error and a restart")
     assert m.insert_ok("after-disk-error", w=3) > max(acked.values())
+
+
+def test_sentinel_of_another_log_is_reported_and_never_written_to(make_cluster, tmp_path):
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    for i in range(5):
+        c.master.insert_ok(f"first-log-{i}", w=3)
+    s1 = c.sentinels[0]
+    before = c.wait_converged(expected_len=5)
+
+    # A second master (a new log: in memory) is pointed at s1, which holds the first log.
+    other = make_cluster(n_sentinels=0)
+    other.sentinels = [s1]
+    other.master.start()
+
+    def refused():
+        e = other.sentinel_health(s1)
+        return e if "log" in e.get("lastError", "") else None
+    e = wait_until(refused, 20, 0.05, "the second master's /health reports s1 refusing its log")
+    assert e["ackedId"] == 0 and e["connected"] is False, e
+    # With its only sentinel refusing, the second master has no majority: read-only.
+    r = other.master.insert("other-log", w=1, timeout_ms=500)
+    assert_error(r, 503)
+    assert other.master.health()["readOnly"] is True
+    assert s1.get_all() == before, "a sentinel of another log was written to"
+    assert s1.health()["logId"] == c.master.health()["logId"]
