@@ -48,6 +48,13 @@ run_mode() {
   "$RLOG_BENCH_BIN" --host 127.0.0.1 --port "$HTTP0" --connections "$CONNECTIONS" \
     --threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --json \
     --mode insert --size "$SIZE" --w 3 >"$WORK/$mode.json"
+  if [[ $mode != memory ]]; then
+    # Mean fsync of sentinel 1 over the run: what every w=3 write waits for at least once.
+    curl -fs --max-time 2 "http://127.0.0.1:$HTTP1/metrics" |
+      awk '/^rlog_wal_fsync_duration_seconds_sum/ {s=$2} /^rlog_wal_fsync_duration_seconds_count/ {c=$2}
+           END {if (c > 0) printf "%s: sentinel 1 made %d fsyncs, mean %.3f ms\n", MODE, c, 1000*s/c}' \
+        MODE="$mode" >>"$WORK/fsync.txt"
+  fi
   kill "$MASTER" "$S1" "$S2"
   wait "$MASTER" "$S1" "$S2" 2>/dev/null || true
 }
@@ -61,3 +68,7 @@ echo "rlog $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown),
 echo
 # shellcheck disable=SC2086  # one argument per mode
 python3 "$PROBE" durability-table "$WORK" $MODES
+if [[ -f $WORK/fsync.txt ]]; then
+  echo
+  cat "$WORK/fsync.txt"
+fi
