@@ -15,18 +15,35 @@ void SentinelStream::Start(Replication::Stub* stub, MasterMessage hello) {
     StartNextWriteLocked();
   }
   StartRead(&incoming_);
+  // Writes are started from outside gRPC's reactions (Send, on the master's threads). Without a
+  // hold, gRPC may finish and free the call the moment its last operation completes, and a Send
+  // racing with that would start a write on freed memory (seen under ASan). The hold keeps the
+  // call alive until Release(), after which no write is ever started.
+  AddHold();
   StartCall();
+}
+
+void SentinelStream::Release() {
+  bool remove = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!closing_) {
+      closing_ = true;
+      remove = true;
+    }
+  }
+  if (remove) RemoveHold();
 }
 
 void SentinelStream::Send(MasterMessage message) {
   std::lock_guard lock(mu_);
-  if (done_) return;
+  if (done_ || closing_) return;
   queue_.push_back(std::move(message));
   if (!writing_) StartNextWriteLocked();
 }
 
 void SentinelStream::StartNextWriteLocked() {
-  if (queue_.empty() || done_) {
+  if (queue_.empty() || done_ || closing_) {
     writing_ = false;
     return;
   }
@@ -37,7 +54,10 @@ void SentinelStream::StartNextWriteLocked() {
 void SentinelStream::Cancel() { context_.TryCancel(); }
 
 void SentinelStream::OnReadDone(bool ok) {
-  if (!ok) return;  // The stream is over; OnDone follows.
+  if (!ok) {  // The stream is over: write nothing more; OnDone follows.
+    Release();
+    return;
+  }
   if (incoming_.has_welcome()) {
     events_->OnWelcome(sentinel_, generation_, incoming_.welcome());
   } else if (incoming_.has_ack()) {
@@ -53,12 +73,15 @@ void SentinelStream::OnWriteDone(bool ok) {
     was_hello = front_is_hello_;
     front_is_hello_ = false;
     if (!queue_.empty()) queue_.pop_front();
-    if (!ok) {
-      // The stream broke; OnDone follows. Nothing more can be written.
-      writing_ = false;
-      return;
+    if (ok) {
+      StartNextWriteLocked();
+    } else {
+      writing_ = false;  // The stream broke; nothing more can be written.
     }
-    StartNextWriteLocked();
+  }
+  if (!ok) {
+    Release();  // OnDone follows.
+    return;
   }
   if (!was_hello) events_->OnWriteDone(sentinel_, generation_);
 }

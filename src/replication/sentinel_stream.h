@@ -49,6 +49,9 @@ class SentinelStream final : public grpc::ClientBidiReactor<MasterMessage, Senti
 
  private:
   void StartNextWriteLocked();
+  // Marks the stream closing (no write starts after it) and removes the hold taken in Start,
+  // once; gRPC then finishes the call when its outstanding operations are done.
+  void Release();
 
   // Constant after construction.
   const core::SentinelId sentinel_;
@@ -63,6 +66,7 @@ class SentinelStream final : public grpc::ClientBidiReactor<MasterMessage, Senti
   bool writing_ = false;             // Guarded by mu_.
   bool front_is_hello_ = false;      // Guarded by mu_.
   bool done_ = false;                // Guarded by mu_.
+  bool closing_ = false;             // Guarded by mu_. Set once, when the hold is released.
   std::shared_ptr<SentinelStream> self_;  // Keeps the reactor alive until OnDone.
 };
 
