@@ -182,5 +182,7 @@ def test_alert_rules_load_and_go_pending_during_the_faults(observed: Observed):
     assert alerted("RlogMasterReadOnly", "read_only", f', pod="{MASTER_POD}"') == 1
     assert alerted("RlogInsertTimeouts", "one_down", ', write_concern="3"') == 1
     start, end = observed.phases["baseline"]
-    assert prom.query(f"count_over_time(ALERTS[{math.ceil(end - start)}s])", at=end) == [], \
-        "alerts before any fault"
+    # RlogWalFsyncSlow watches the host's disk, not the scenario: on a busy CI machine the master's
+    # fsync p99 can pass 50 ms with no fault at all, so it is left out of this check.
+    assert prom.query(f'count_over_time(ALERTS{{alertname!="RlogWalFsyncSlow"}}'
+                      f'[{math.ceil(end - start)}s])', at=end) == [], "alerts before any fault"
