@@ -7,6 +7,7 @@
 #include <random>
 
 #include "app/node_storage.h"
+#include "core/epochs.h"
 #include "http/insert_request.h"
 
 namespace rlog::app {
@@ -23,7 +24,9 @@ std::string NewLogId() {
 }
 
 core::ReplicatorOptions CoreOptions(const Config& c) {
-  auto ticks = [&](uint64_t ms) { return std::max<core::Tick>(1, (ms + c.tick_ms - 1) / c.tick_ms); };
+  auto ticks = [&](uint64_t ms) {
+    return std::max<core::Tick>(1, (ms + c.tick_ms - 1) / c.tick_ms);
+  };
   core::ReplicatorOptions o;
   o.batch_max_entries = c.batch_max_entries;
   o.batch_max_bytes = c.batch_max_bytes;
@@ -36,19 +39,6 @@ core::ReplicatorOptions CoreOptions(const Config& c) {
   o.backoff_max = ticks(c.backoff_max_ms);
   o.seed = std::random_device{}();
   return o;
-}
-
-// How much of a sentinel's log can extend ours. All of it if its last entry is from our latest
-// epoch or a newer one (a master of that epoch appended it after everything we hold). If it is
-// from an older epoch, only up to where that epoch ends in our history: beyond it the sentinel
-// holds a tail a crashed master never got acknowledged by a majority (else we would have it).
-core::LogId UsablePosition(const std::vector<std::pair<uint64_t, core::LogId>>& history,
-                           uint64_t last_epoch, core::LogId last_id) {
-  if (history.empty() || last_epoch >= history.back().first) return last_id;
-  for (const auto& [epoch, first_id] : history) {
-    if (epoch > last_epoch) return std::min(last_id, first_id - 1);
-  }
-  return last_id;
 }
 
 int64_t UnixMillis() {
@@ -212,10 +202,6 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
   return Status::Ok();
 }
 
-std::vector<std::pair<uint64_t, core::LogId>> MasterNode::EpochHistory() const {
-  return store_->memory().EpochStarts();
-}
-
 core::Tick MasterNode::ToTicks(uint64_t ms) const {
   return std::max<core::Tick>(1, (ms + config_.tick_ms - 1) / config_.tick_ms);
 }
@@ -228,7 +214,8 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
     return msg;
   }
   replication::Batch* batch = msg.mutable_batch();
-  for (storage::Entry& e : store_->memory().Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
+  for (storage::Entry& e :
+       store_->memory().Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
     replication::Entry* out = batch->add_entries();
     out->set_id(e.id);
     out->set_timestamp_ms(e.timestamp_ms);
@@ -301,7 +288,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   }
 
   std::vector<std::pair<uint64_t, core::LogId>> history;
-  if (!to_start.empty()) history = EpochHistory();
+  if (!to_start.empty()) history = store_->memory().EpochStarts();
   for (Start& start : to_start) {
     replication::MasterMessage hello;
     replication::Hello* h = hello.mutable_hello();
@@ -330,22 +317,22 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
                                                 : metrics::InsertOutcome::kTimeout;
     metrics_.CountInsert(a.parked.concern, outcome);
     metrics_.ObserveInsert(a.parked.concern, now - a.parked.start);
-    if (outcome == metrics::InsertOutcome::kOk) metrics_.CountWriteAcks(a.parked.concern, a.parked.w);
+    if (outcome == metrics::InsertOutcome::kOk)
+      metrics_.CountWriteAcks(a.parked.concern, a.parked.w);
     if (a.outcome == core::WriteOutcome::kCommitted) {
-      a.parked.respond({200,
-                        nlohmann::json{{"id", a.parked.id}, {"writeConcern", a.parked.w}}.dump(),
-                        {}});
+      a.parked.respond(
+          {200, nlohmann::json{{"id", a.parked.id}, {"writeConcern", a.parked.w}}.dump(), {}});
     } else if (draining) {
       a.parked.respond(http::JsonError(
           503, "the master is shutting down before enough nodes acknowledged the write",
           "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     } else {
-      a.parked.respond(http::JsonError(
-          504,
-          "timed out waiting for " + std::to_string(a.parked.w) +
-              " nodes to acknowledge; the message is stored with id " +
-              std::to_string(a.parked.id) + " and will still reach every sentinel",
-          "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
+      a.parked.respond(
+          http::JsonError(504,
+                          "timed out waiting for " + std::to_string(a.parked.w) +
+                              " nodes to acknowledge; the message is stored with id " +
+                              std::to_string(a.parked.id) + " and will still reach every sentinel",
+                          "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     }
   }
   for (const std::string& note : notes) spdlog::info("{}", note);
@@ -381,16 +368,17 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     }
     if (recovering_) {
       refused = metrics::InsertOutcome::kRecovering;
-      reply = http::JsonError(503, "recovering: the master does not take writes until it has "
-                                   "recovered the log from its sentinels (" +
-                                       recovery_progress_ + ")");
+      reply = http::JsonError(503,
+                              "recovering: the master does not take writes until it has "
+                              "recovered the log from its sentinels (" +
+                                  recovery_progress_ + ")");
       reply->headers.emplace_back("Retry-After", "1");
       return;
     }
     if (!storage_error_.empty()) {
       refused = metrics::InsertOutcome::kStorageError;
-      reply = http::JsonError(500, "not acknowledged: the master's write-ahead log failed (" +
-                                       storage_error_ + ")");
+      reply = http::JsonError(
+          500, "not acknowledged: the master's write-ahead log failed (" + storage_error_ + ")");
       return;
     }
     uint32_t cluster = core.cluster_size();
@@ -403,8 +391,7 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     }
     if (core.read_only()) {
       refused = metrics::InsertOutcome::kReadOnly;
-      reply = http::JsonError(503,
-                              "read-only: fewer than a majority of the cluster is reachable",
+      reply = http::JsonError(503, "read-only: fewer than a majority of the cluster is reachable",
                               "\"reachable\":" + std::to_string(core.reachable()) +
                                   ",\"majority\":" + std::to_string(core.majority()));
       reply->headers.emplace_back("Retry-After", "1");
@@ -416,9 +403,10 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
       Result<core::LogId> stored = store_->AppendNext(epoch_, now_ms, std::move(req.message));
       if (!stored.ok()) {
         refused = metrics::InsertOutcome::kStorageError;
-        reply = http::JsonError(500, "not acknowledged: the master could not write it to its "
-                                     "write-ahead log (" +
-                                         stored.status().message() + ")");
+        reply = http::JsonError(500,
+                                "not acknowledged: the master could not write it to its "
+                                "write-ahead log (" +
+                                    stored.status().message() + ")");
         return;
       }
       id = stored.value();
@@ -430,8 +418,8 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
       if (!store_->persistent()) core.LocalDurable(*id);
       if (req.idempotency_key) idempotency_.Insert(*req.idempotency_key, *id);
     }
-    uint64_t timeout_ms = std::min(req.timeout_ms.value_or(config_.default_timeout_ms),
-                                   config_.max_timeout_ms);
+    uint64_t timeout_ms =
+        std::min(req.timeout_ms.value_or(config_.default_timeout_ms), config_.max_timeout_ms);
     core::WriteHandle handle = core.ParkWrite(*id, static_cast<uint32_t>(w), ToTicks(timeout_ms));
     parked_.emplace(handle, Parked{std::move(respond), *id, w, concern, start});
   });
@@ -453,11 +441,11 @@ http::HttpReply MasterNode::Health() {
   j["durableId"] = store_->durable_id();
   // Writes are refused while recovering too (state says why).
   j["readOnly"] = recovering_ || core_->read_only();
-  j["state"] = draining_                   ? "draining"
-               : !storage_error_.empty()   ? "storage-error"
-               : recovering_               ? "recovering"
-               : core_->read_only()        ? "read-only"
-                                           : "writable";
+  j["state"] = draining_                 ? "draining"
+               : !storage_error_.empty() ? "storage-error"
+               : recovering_             ? "recovering"
+               : core_->read_only()      ? "read-only"
+                                         : "writable";
   if (recovering_) j["recovery"] = recovery_progress_;
   if (!storage_error_.empty()) j["storageError"] = storage_error_;
   if (store_->persistent()) {
@@ -556,7 +544,8 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
                timeout.count());
   {
     std::unique_lock lock(mu_.native());
-    drained_.wait_for(lock, timeout, [this]() NO_THREAD_SAFETY_ANALYSIS { return parked_.empty(); });
+    drained_.wait_for(lock, timeout,
+                      [this]() NO_THREAD_SAFETY_ANALYSIS { return parked_.empty(); });
   }
   Step([](core::Replicator& core) { core.ExpireAllWrites(); });
   ExpireTails(Clock::now(), /*all=*/true);
@@ -629,7 +618,10 @@ void MasterNode::RecoverFromSentinels() {
       if (best) log_id = best->log_id;
     }
     // Sentinels of another log neither count nor contribute; empty ones count (they hold nothing).
-    const auto history = EpochHistory();
+    std::vector<core::EpochStart> history;
+    for (const auto& [epoch, first_id] : store_->memory().EpochStarts()) {
+      history.push_back({epoch, first_id});
+    }
     const core::LogId own_last = store_->last_id();
     size_t counted = 0;
     std::string source;
@@ -639,7 +631,11 @@ void MasterNode::RecoverFromSentinels() {
       if (!r.log_id.empty() && r.log_id != log_id) continue;
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
-      core::LogId usable = UsablePosition(history, r.last_epoch, r.last_id);
+      // A sentinel's log extends ours only as far as its last entry's epoch lasts in our
+      // history: past that it holds a tail a crashed master never got acknowledged by a majority
+      // (else we would have it). From our latest epoch or a newer one, all of it counts.
+      const core::LogId usable =
+          std::min(r.last_id, core::EpochEnd(history, r.last_epoch, r.last_id));
       if (usable > source_last) {
         source_last = usable;
         source = identity;
@@ -687,7 +683,8 @@ void MasterNode::RecoverFromSentinels() {
                    fetched.message());
       reports.erase(source);
     }
-    for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 20 && !stop_; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
@@ -715,8 +712,8 @@ Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::st
       const core::LogId expected = from + entries.size();
       if (e.id() != expected || e.epoch() < own_epoch ||
           (!entries.empty() && e.epoch() < entries.back().epoch)) {
-        return Status::Unavailable("the sentinel sent id " + std::to_string(e.id()) +
-                                   " (epoch " + std::to_string(e.epoch()) + ") where id " +
+        return Status::Unavailable("the sentinel sent id " + std::to_string(e.id()) + " (epoch " +
+                                   std::to_string(e.epoch()) + ") where id " +
                                    std::to_string(expected) + " was expected");
       }
       if (e.id() > target) break;

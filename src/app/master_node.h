@@ -99,8 +99,6 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   Status TakeOver(const std::string& log_id, uint64_t epoch) EXCLUDES(mu_);
   // The committer stopped (failed write or fsync): nothing more can be made durable here.
   void OnStorageError(const Status& error) EXCLUDES(mu_);
-  // Where each epoch's entries start, plus the current epoch, for the Hello.
-  std::vector<std::pair<uint64_t, core::LogId>> EpochHistory() const;
 
   // Constant after construction.
   const Config config_;
@@ -109,7 +107,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   Mutex mu_;
   std::unique_ptr<core::Replicator> core_ GUARDED_BY(mu_);  // Set by Start.
-  std::string log_id_ GUARDED_BY(mu_);  // Empty until the log is taken over.
+  std::string log_id_ GUARDED_BY(mu_);                      // Empty until the log is taken over.
   uint64_t epoch_ GUARDED_BY(mu_) = 0;
   // Start-up: true until TakeOver. Writes are refused and no stream is opened meanwhile;
   // membership changes wait in pending_membership_ and the sentinels' addresses in

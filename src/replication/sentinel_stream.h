@@ -46,7 +46,6 @@ class SentinelStream final : public grpc::ClientBidiReactor<MasterMessage, Senti
   void OnWriteDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 
-
  private:
   void StartNextWriteLocked();
   // Marks the stream closing (no write starts after it) and removes the hold taken in Start,
