@@ -10,10 +10,17 @@
   probe.py table DIR                  the markdown table of run_all.sh from DIR/*.json
   probe.py durability-table DIR MODE...
                                       the table of durability.sh from DIR/MODE.json
+  probe.py cpu-run OUT.json NAME=PID... -- CMD...
+                                      runs CMD (an rlog-bench --json run) with its stdout in
+                                      OUT.json, adding the CPU seconds each named process, the
+                                      client (CMD) and the machine's steal used meanwhile
 """
 import json
+import os
 import re
+import resource
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -95,6 +102,7 @@ def table(directory):
     print("|---|---:|")
     print(f"| insert w=1 / GET /healthz | {ratio('w1', 'healthz'):.2f} |")
     print(f"| insert w=3 / insert w=1 | {ratio('w3', 'w1'):.2f} |")
+    cpu_table(runs, rows)
 
 
 def durability_table(directory, modes):
@@ -116,6 +124,58 @@ def durability_table(directory, modes):
                 print(f"| fsync {mode} / memory | {value:.2f} |")
 
 
+def process_cpu_seconds(pid):
+    """utime + stime of a process from /proc/PID/stat (fields 14 and 15, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_seconds():
+    """Time the hypervisor gave this machine's CPUs to others (the 8th value of 'cpu')."""
+    with open("/proc/stat") as f:
+        values = f.readline().split()[1:]
+    return int(values[7]) / os.sysconf("SC_CLK_TCK") if len(values) > 7 else 0.0
+
+
+def cpu_run(out_path, named_pids, cmd):
+    before = {name: process_cpu_seconds(pid) for name, pid in named_pids}
+    steal0, wall0 = steal_seconds(), time.monotonic()
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out_path, "w") as out:
+        subprocess.run(cmd, stdout=out, check=True)
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.monotonic() - wall0
+    cpu = {name: process_cpu_seconds(pid) - before[name] for name, pid in named_pids}
+    cpu["client"] = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
+    with open(out_path) as f:
+        result = json.load(f)
+    result["cpu_s"] = cpu
+    result["wall_s"] = wall
+    result["steal_pct"] = 100 * (steal_seconds() - steal0) / (wall * os.cpu_count())
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
+def cpu_table(runs, rows):
+    """CPU microseconds per answered request, per process, for runs that have cpu_s: the cores
+    a process kept busy over the whole run (warm-up included) divided by the measured rate."""
+    if not all("cpu_s" in runs[name] for _, name in rows):
+        return
+    print()
+    print("| workload | CPU us/request: master | sentinels | client | all | steal % |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, name in rows:
+        r = runs[name]
+        rate = r["throughput_rps"] * r["wall_s"] or 1
+        cpu = r["cpu_s"]
+        sentinels = sum(v for k, v in cpu.items() if k.startswith("sentinel"))
+        total = sum(cpu.values())
+        per = lambda seconds: f"{1e6 * seconds / rate:.1f}"
+        print(f"| {label} | {per(cpu.get('master', 0))} | {per(sentinels)} | "
+              f"{per(cpu['client'])} | {per(total)} | {r['steal_pct']:.0f} |")
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "free-ports" and len(argv) == 3:
@@ -128,6 +188,10 @@ def main(argv):
         table(argv[2])
     elif cmd == "durability-table" and len(argv) >= 4:
         durability_table(argv[2], argv[3:])
+    elif cmd == "cpu-run" and "--" in argv[3:]:
+        split = argv.index("--")
+        named = [tuple(a.split("=", 1)) for a in argv[3:split]]
+        cpu_run(argv[2], [(name, int(pid)) for name, pid in named], argv[split + 1:])
     else:
         raise SystemExit(__doc__)
 

@@ -32,6 +32,7 @@ core::ReplicatorOptions CoreOptions(const Config& c) {
   o.batch_max_bytes = c.batch_max_bytes;
   o.window_batches = c.window_batches;
   o.min_pipelined_batch = c.min_pipelined_batch;
+  o.linger = c.linger_ms == 0 ? 0 : ticks(c.linger_ms);
   o.heartbeat_every = ticks(c.heartbeat_ms);
   o.health.suspect_after = ticks(c.suspect_after_ms);
   o.health.unhealthy_after = ticks(c.unhealthy_after_ms);

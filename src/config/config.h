@@ -49,6 +49,7 @@ struct Config {
   uint64_t batch_max_bytes = 1 << 20;         // replication.batch_max_bytes (>= 1024)
   uint32_t window_batches = 8;                // replication.window_batches (1..1024)
   uint32_t min_pipelined_batch = 64;          // replication.min_pipelined_batch (1..65536)
+  uint64_t linger_ms = 10;                    // replication.linger_ms (0 = off)
   uint32_t heartbeat_ms = 200;                // replication.heartbeat_ms / HEARTBEAT_MS / --heartbeat-ms (>= 1)
   uint32_t backoff_initial_ms = 50;           // replication.backoff_initial_ms (>= 1)
   uint32_t backoff_max_ms = 2000;             // replication.backoff_max_ms (>= backoff_initial_ms)

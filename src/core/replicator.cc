@@ -76,6 +76,10 @@ LogId Replicator::CommittedAt(uint32_t w) const {
 
 void Replicator::Appended(LogId last_id) {
   if (last_id <= last_appended_) return;
+  for (Peer& peer : peers_) {
+    // It had nothing left to send: these entries start the clock.
+    if (peer.next > last_appended_) peer.linger_until = now_ + options_.linger;
+  }
   last_appended_ = last_id;
   // Sentinels that already hold these ids (a master that lost its tail) now count for them.
   CompleteCommitted();
@@ -94,6 +98,7 @@ WriteHandle Replicator::ParkWrite(LogId id, uint32_t w, Tick timeout) {
     ready_.completions.push_back({handle, id, WriteOutcome::kCommitted});
     return handle;
   }
+  if (w >= 2) max_remote_waiter_ = std::max(max_remote_waiter_, id);
   auto deadline = deadlines_.emplace(now_ + timeout, handle);
   waiters_.emplace(handle, Waiter{id, w, deadline});
   by_concern_[w].emplace(id, handle);
@@ -118,6 +123,7 @@ void Replicator::Connected(SentinelId sentinel, uint64_t generation, LogId senti
   LogId before = peer->acked;
   peer->acked = sentinel_last_id;
   peer->next = std::min(sentinel_last_id, last_appended_) + 1;
+  peer->linger_until = now_;  // What it lacks is not new: no lingering.
   peer->seq = 0;
   peer->no_rewind_through_seq = 0;
   peer->write_outstanding = false;
@@ -164,6 +170,7 @@ void Replicator::Acked(SentinelId sentinel, uint64_t generation, uint64_t seq,
     peer->next = std::min(peer->acked, last_appended_) + 1;
     peer->in_flight.clear();
     peer->no_rewind_through_seq = peer->seq;
+    peer->linger_until = now_;
   }
   UpdateHealth();
 }
@@ -259,9 +266,11 @@ void Replicator::CutSends() {
     LogId waiting = last_appended_ + 1 - std::min(peer.next, last_appended_ + 1);
     bool batch_in_flight = std::any_of(peer.in_flight.begin(), peer.in_flight.end(),
                                        [](const InFlight& f) { return f.batch; });
-    uint64_t min_batch = batch_in_flight ? std::min(options_.min_pipelined_batch,
-                                                    options_.batch_max_entries)
-                                         : 1;
+    // Nobody waits on this sentinel for what it lacks, and the oldest of it is still young.
+    bool may_linger = max_remote_waiter_ < peer.next && now_ < peer.linger_until;
+    uint64_t min_batch = batch_in_flight || may_linger
+                             ? std::min(options_.min_pipelined_batch, options_.batch_max_entries)
+                             : 1;
     if (waiting >= std::max<uint64_t>(min_batch, 1) &&
         peer.in_flight.size() < options_.window_batches) {
       LogId last = std::min<LogId>(last_appended_, peer.next + options_.batch_max_entries - 1);

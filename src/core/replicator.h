@@ -41,6 +41,12 @@ struct ReplicatorOptions {
   // Nagle's algorithm) instead of costing one gRPC message each; a backlog (catch-up) still fills
   // the whole window with full batches.
   uint32_t min_pipelined_batch = 64;
+  // Entries no parked write is waiting for (w=1 traffic) may linger this many ticks before a
+  // batch is cut for them, unless min_pipelined_batch of them wait: fewer, larger messages when
+  // nobody is waiting on the sentinels, at the price of a sentinel lagging by up to `linger`
+  // ticks. A write with w >= 2 still goes out at once (and takes the lingering entries with it).
+  // 0: every entry goes out as soon as the stream is free.
+  Tick linger = 0;
   Tick heartbeat_every = 20;  // Idle streams carry a heartbeat this often.
   HealthThresholds health;    // Also bounds how long a silent stream is kept before it is cancelled.
   Tick backoff_initial = 5;
@@ -191,6 +197,7 @@ class Replicator {
     Tick last_sent = 0;
     Tick attempt_started = 0;
     Tick retry_at = 0;
+    Tick linger_until = 0;  // Entries not yet sent to it may wait for company until this tick.
     Backoff backoff;
     bool heard = false;  // Ever heard from: until then it counts as Unhealthy (unreachable).
     Health health = Health::kUnhealthy;
@@ -216,6 +223,7 @@ class Replicator {
   Tick now_ = 0;
   LogId last_appended_ = 0;
   LogId local_durable_ = 0;
+  LogId max_remote_waiter_ = 0;  // Highest id a parked write with w >= 2 has waited for.
   bool read_only_ = false;
   Random random_;
   std::vector<Peer> peers_;  // Indexed by SentinelId.

@@ -269,6 +269,87 @@ TEST(Replicator, ReadOnlyWithoutMajorityAndWritableWhenItReturns) {
   EXPECT_TRUE(r.read_only());
 }
 
+// Linger: with no write of w >= 2 waiting, small writes wait for company until a tick passes or
+// min_pipelined_batch of them wait; a w >= 2 write sends them at once.
+TEST(Replicator, LingerHoldsUnwaitedEntriesUntilTickBatchOrRemoteWaiter) {
+  FakeLog log;
+  ReplicatorOptions o = SmallOptions();
+  o.batch_max_entries = 100;
+  o.window_batches = 4;
+  o.min_pipelined_batch = 8;
+  o.linger = 2;
+  Replicator r(o, &log);
+  SentinelId s = r.AddSentinel("s1");
+  uint64_t gen = ConnectOf(r, s);
+  r.Connected(s, gen, 0);
+  ASSERT_TRUE(r.TakeReady().sends.empty());
+
+  // w=1 writes: held for up to 2 ticks.
+  AppendN(r, log, 3);
+  EXPECT_EQ(r.ParkWrite(3, 1, 100), 1u);
+  Ready ready = r.TakeReady();
+  EXPECT_EQ(ready.completions.size(), 1u);  // w=1 does not wait for the sentinel...
+  EXPECT_TRUE(ready.sends.empty());         // ...so neither does replication.
+  r.OnTick();
+  EXPECT_TRUE(r.TakeReady().sends.empty());
+  r.OnTick();
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 1u);
+  EXPECT_EQ(ready.sends[0].last, 3u);
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, ready.sends[0].seq, 3);
+
+  // min_pipelined_batch entries go at once.
+  AppendN(r, log, 7);
+  EXPECT_TRUE(r.TakeReady().sends.empty());
+  AppendN(r, log, 1);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 4u);
+  EXPECT_EQ(ready.sends[0].last, 11u);
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, ready.sends[0].seq, 11);
+
+  // A w=2 write is waited on: it and the lingering entries before it go at once.
+  AppendN(r, log, 2);
+  EXPECT_TRUE(r.TakeReady().sends.empty());
+  AppendN(r, log, 1);
+  r.ParkWrite(14, 2, 100);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 12u);
+  EXPECT_EQ(ready.sends[0].last, 14u);
+  EXPECT_TRUE(ready.completions.empty());
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, ready.sends[0].seq, 14);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.completions.size(), 1u);
+  EXPECT_EQ(ready.completions[0].id, 14u);
+
+  // Once that write is sent, w=1 entries linger again.
+  AppendN(r, log, 1);
+  EXPECT_TRUE(r.TakeReady().sends.empty());
+  ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+}
+
+TEST(Replicator, LingerDoesNotDelayWhatAReconnectingSentinelLacks) {
+  FakeLog log;
+  ReplicatorOptions o = SmallOptions();
+  o.batch_max_entries = 100;
+  o.min_pipelined_batch = 8;
+  o.linger = 5;
+  Replicator r(o, &log);
+  SentinelId s = r.AddSentinel("s1");
+  AppendN(r, log, 3);  // Written before the sentinel was connected.
+  uint64_t gen = ConnectOf(r, s);
+  r.Connected(s, gen, 1);
+  Ready ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 2u);
+  EXPECT_EQ(ready.sends[0].last, 3u);
+}
+
 TEST(Replicator, HeartbeatsOnIdleStream) {
   FakeLog log;
   Replicator r(SmallOptions(), &log);
@@ -335,6 +416,7 @@ class Simulation {
     o.seed = seed;
     o.window_batches = 1 + seed % 4;
     o.min_pipelined_batch = 1 + static_cast<uint32_t>(seed % 3) * 2;
+    o.linger = (seed / 3) % 3;  // 0 (off), 1 or 2 ticks.
     return o;
   }
 

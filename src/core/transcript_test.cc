@@ -55,6 +55,7 @@ class Transcript {
       if (kv.count("bytes")) o.batch_max_bytes = kv["bytes"];
       if (kv.count("window")) o.window_batches = static_cast<uint32_t>(kv["window"]);
       if (kv.count("pipelined")) o.min_pipelined_batch = static_cast<uint32_t>(kv["pipelined"]);
+      if (kv.count("linger")) o.linger = kv["linger"];
       if (kv.count("heartbeat")) o.heartbeat_every = kv["heartbeat"];
       if (kv.count("suspect")) o.health.suspect_after = kv["suspect"];
       if (kv.count("unhealthy")) o.health.unhealthy_after = kv["unhealthy"];
