@@ -321,8 +321,10 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     if (outcome == metrics::InsertOutcome::kOk)
       metrics_.CountWriteAcks(a.parked.concern, a.parked.w);
     if (a.outcome == core::WriteOutcome::kCommitted) {
-      a.parked.respond(
-          {200, nlohmann::json{{"id", a.parked.id}, {"writeConcern", a.parked.w}}.dump(), {}});
+      a.parked.respond({200,
+                        "{\"id\":" + std::to_string(a.parked.id) +
+                            ",\"writeConcern\":" + std::to_string(a.parked.w) + "}",
+                        {}});
     } else if (draining) {
       a.parked.respond(http::JsonError(
           503, "the master is shutting down before enough nodes acknowledged the write",

@@ -1,5 +1,6 @@
 #include "http/insert_request.h"
 
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace rlog::http {
@@ -32,66 +33,151 @@ std::string WriteConcern::Label() const {
 
 namespace {
 
-Result<WriteConcern> ParseConcern(const json& v, const char* field) {
-  WriteConcern wc;
-  if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    if (s == "majority") {
-      wc.kind = WriteConcern::Kind::kMajority;
-      return wc;
-    }
-    if (s == "all") {
-      wc.kind = WriteConcern::Kind::kAll;
-      return wc;
-    }
-  } else if (v.is_number_unsigned()) {
-    wc.count = v.get<uint64_t>();
-    if (wc.count >= 1) return wc;
+// Events of nlohmann's SAX parser turned straight into an InsertRequest: no DOM, one pass, the
+// message string moved out of the lexer. Values are checked as they arrive; the first problem
+// is kept and reported once the whole body has proven to be valid JSON (a syntax error anywhere
+// wins, as with a DOM parse).
+class InsertSax final : public nlohmann::json_sax<json> {
+ public:
+  explicit InsertSax(InsertRequest* req) : req_(req) {}
+
+  bool null() override { return Scalar(Kind::kOther); }
+  bool boolean(bool) override { return Scalar(Kind::kOther); }
+  bool number_integer(number_integer_t) override { return Scalar(Kind::kOther); }
+  bool number_unsigned(number_unsigned_t n) override {
+    if (depth_ != 1) return Scalar(Kind::kOther);
+    unsigned_ = n;
+    return Scalar(Kind::kUnsigned);
   }
-  return Status::InvalidArgument(std::string("\"") + field +
-                                 "\" must be a positive integer, \"majority\" or \"all\"");
-}
+  bool number_float(number_float_t, const string_t&) override { return Scalar(Kind::kOther); }
+  bool binary(binary_t&) override { return Scalar(Kind::kOther); }
+  bool string(string_t& s) override {
+    if (depth_ != 1) return Scalar(Kind::kOther);
+    string_ = &s;
+    return Scalar(Kind::kString);
+  }
+  bool start_object(std::size_t) override {
+    if (depth_ == 0) {
+      seen_object_ = true;
+    } else if (depth_ == 1) {
+      Value(Kind::kOther);
+    }
+    ++depth_;
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ == 0) {
+      Fail("body must be a JSON object");
+    } else if (depth_ == 1) {
+      Value(Kind::kOther);
+    }
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    syntax_error_ = true;
+    return false;
+  }
+
+  // The outcome once sax_parse has returned.
+  Status Finish() const {
+    if (syntax_error_) return Status::InvalidArgument("body is not valid JSON (or not UTF-8)");
+    if (!error_.empty()) return Status::InvalidArgument(error_);
+    if (!seen_object_) return Status::InvalidArgument("body must be a JSON object");
+    if (!have_message_) return Status::InvalidArgument("missing \"message\"");
+    return Status::Ok();
+  }
+
+ private:
+  enum class Kind { kString, kUnsigned, kOther };
+
+  bool Scalar(Kind kind) {
+    if (depth_ == 0) {
+      Fail("body must be a JSON object");
+    } else if (depth_ == 1) {
+      Value(kind);
+    }
+    return true;
+  }
+  void Fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+  }
+
+  // The value of the top-level field key_ (a string in *string_, a number in unsigned_).
+  void Value(Kind kind) {
+    static constexpr const char* kFields[] = {"message", "writeConcern", "w", "timeoutMs",
+                                              "idempotencyKey"};
+    for (unsigned i = 0; i < std::size(kFields); ++i) {
+      if (key_ != kFields[i]) continue;
+      if (seen_ & (1u << i)) return Fail("field \"" + key_ + "\" is given twice");
+      seen_ |= 1u << i;
+    }
+    if (key_ == "message") {
+      if (kind != Kind::kString) return Fail("\"message\" must be a string");
+      req_->message = std::move(*string_);
+      have_message_ = true;
+    } else if (key_ == "writeConcern" || key_ == "w") {
+      if ((seen_ & 0b110) == 0b110) return Fail("give \"writeConcern\" or \"w\", not both");
+      if (kind == Kind::kString && *string_ == "majority") {
+        req_->concern.kind = WriteConcern::Kind::kMajority;
+      } else if (kind == Kind::kString && *string_ == "all") {
+        req_->concern.kind = WriteConcern::Kind::kAll;
+      } else if (kind == Kind::kUnsigned && unsigned_ >= 1) {
+        req_->concern.kind = WriteConcern::Kind::kCount;
+        req_->concern.count = unsigned_;
+      } else {
+        Fail("\"" + key_ + "\" must be a positive integer, \"majority\" or \"all\"");
+      }
+    } else if (key_ == "timeoutMs") {
+      if (kind != Kind::kUnsigned || unsigned_ == 0) {
+        return Fail("\"timeoutMs\" must be a positive integer");
+      }
+      req_->timeout_ms = unsigned_;
+    } else if (key_ == "idempotencyKey") {
+      if (kind != Kind::kString || string_->empty() || string_->size() > kMaxIdempotencyKeyBytes) {
+        return Fail("\"idempotencyKey\" must be a non-empty string of at most " +
+                    std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
+      }
+      req_->idempotency_key = std::move(*string_);
+    } else {
+      Fail("unknown field \"" + key_ +
+           "\" (expected message, writeConcern or w, timeoutMs, idempotencyKey)");
+    }
+  }
+
+  InsertRequest* req_;
+  int depth_ = 0;
+  bool seen_object_ = false;
+  bool syntax_error_ = false;
+  bool have_message_ = false;
+  std::string key_;    // The current top-level field.
+  unsigned seen_ = 0;  // Bit i: kFields[i] was given.
+  string_t* string_ = nullptr;
+  number_unsigned_t unsigned_ = 0;
+  std::string error_;  // The first problem found; empty while there is none.
+};
 
 }  // namespace
 
 Result<InsertRequest> ParseInsertRequest(std::string_view body) {
   if (body.empty()) return Status::InvalidArgument("empty body: expected a JSON object");
-  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Status::InvalidArgument("body is not valid JSON (or not UTF-8)");
-  if (!doc.is_object()) return Status::InvalidArgument("body must be a JSON object");
-
   InsertRequest req;
-  bool have_message = false, have_concern = false;
-  for (const auto& [key, value] : doc.items()) {
-    if (key == "message") {
-      if (!value.is_string()) return Status::InvalidArgument("\"message\" must be a string");
-      req.message = value.get<std::string>();
-      have_message = true;
-    } else if (key == "writeConcern" || key == "w") {
-      if (have_concern) return Status::InvalidArgument("give \"writeConcern\" or \"w\", not both");
-      Result<WriteConcern> wc = ParseConcern(value, key.c_str());
-      if (!wc.ok()) return wc.status();
-      req.concern = wc.value();
-      have_concern = true;
-    } else if (key == "timeoutMs") {
-      if (!value.is_number_unsigned() || value.get<uint64_t>() == 0) {
-        return Status::InvalidArgument("\"timeoutMs\" must be a positive integer");
-      }
-      req.timeout_ms = value.get<uint64_t>();
-    } else if (key == "idempotencyKey") {
-      if (!value.is_string() || value.get_ref<const std::string&>().empty() ||
-          value.get_ref<const std::string&>().size() > kMaxIdempotencyKeyBytes) {
-        return Status::InvalidArgument("\"idempotencyKey\" must be a non-empty string of at most " +
-                                       std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
-      }
-      req.idempotency_key = value.get<std::string>();
-    } else {
-      return Status::InvalidArgument("unknown field \"" + key +
-                                     "\" (expected message, writeConcern or w, timeoutMs, "
-                                     "idempotencyKey)");
-    }
-  }
-  if (!have_message) return Status::InvalidArgument("missing \"message\"");
+  InsertSax sax(&req);
+  json::sax_parse(body.begin(), body.end(), &sax, nlohmann::detail::input_format_t::json,
+                  /*strict=*/true);
+  if (Status s = sax.Finish(); !s.ok()) return s;
   return req;
 }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <random>
+
 namespace rlog::http {
 namespace {
 
@@ -80,6 +83,143 @@ TEST(InsertRequest, NonUtf8IsRejected) {
 TEST(InsertRequest, OversizedKeyIsRejected) {
   std::string body = R"({"message": "m", "idempotencyKey": ")" + std::string(300, 'k') + "\"}";
   EXPECT_FALSE(ParseInsertRequest(body).ok());
+}
+
+TEST(InsertRequest, AFieldGivenTwiceIsRejected) {
+  EXPECT_FALSE(ParseInsertRequest(R"({"message": "a", "message": "b"})").ok());
+  EXPECT_FALSE(ParseInsertRequest(R"({"message": "m", "w": 1, "w": 2})").ok());
+  auto r = ParseInsertRequest(R"({"message": "m", "timeoutMs": 5, "timeoutMs": 5})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("twice"), std::string::npos) << r.status().message();
+}
+
+TEST(InsertRequest, NestedValuesAreIgnoredOnlyInsideTheirField) {
+  EXPECT_FALSE(ParseInsertRequest(R"({"message": {"message": "m"}})").ok());
+  EXPECT_FALSE(ParseInsertRequest(R"({"message": ["m"]})").ok());
+  EXPECT_FALSE(ParseInsertRequest(R"({"message": "m", "w": [1]})").ok());
+  auto r = ParseInsertRequest(R"({"message": "m\u00e9\n", "w": "all"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->message, "m\xc3\xa9\n");
+}
+
+// The reference the streaming parser is checked against: a DOM parse and the same rules, as
+// simple as they can be written (it took the first releases' traffic).
+std::optional<InsertRequest> ReferenceParse(const std::string& body) {
+  using nlohmann::json;
+  if (body.empty()) return std::nullopt;
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("message")) return std::nullopt;
+  if (doc.contains("writeConcern") && doc.contains("w")) return std::nullopt;
+  InsertRequest req;
+  for (const auto& [key, value] : doc.items()) {
+    if (key == "message") {
+      if (!value.is_string()) return std::nullopt;
+      req.message = value.get<std::string>();
+    } else if (key == "writeConcern" || key == "w") {
+      if (value == "majority") {
+        req.concern.kind = WriteConcern::Kind::kMajority;
+      } else if (value == "all") {
+        req.concern.kind = WriteConcern::Kind::kAll;
+      } else if (value.is_number_unsigned() && value.get<uint64_t>() >= 1) {
+        req.concern.count = value.get<uint64_t>();
+      } else {
+        return std::nullopt;
+      }
+    } else if (key == "timeoutMs") {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() == 0) return std::nullopt;
+      req.timeout_ms = value.get<uint64_t>();
+    } else if (key == "idempotencyKey") {
+      if (!value.is_string() || value.get<std::string>().empty() ||
+          value.get<std::string>().size() > kMaxIdempotencyKeyBytes) {
+        return std::nullopt;
+      }
+      req.idempotency_key = value.get<std::string>();
+    } else {
+      return std::nullopt;
+    }
+  }
+  return req;
+}
+
+// Seeded random bodies: valid and invalid fields in any order (no field twice), nested values,
+// odd numbers, strings with escapes and raw bytes, and bodies cut short or with a byte changed.
+std::string RandomBody(std::mt19937_64& rng) {
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  const char* values[] = {
+      "\"hello\"",
+      "\"\"",
+      "\"majority\"",
+      "\"all\"",
+      "\"x\\u00e9\\n\\\"q\"",
+      "\"\xff\xfe\"",
+      "\"\xc3\xa9\"",
+      "0",
+      "1",
+      "2",
+      "3",
+      "-1",
+      "1.5",
+      "1e3",
+      "18446744073709551615",
+      "18446744073709551616",
+      "99999999999999999999999",
+      "true",
+      "null",
+      "[]",
+      "[1, \"a\"]",
+      "{}",
+      "{\"message\": \"m\"}",
+      "{\"w\": [1, {\"x\": null}]}",
+  };
+  const char* keys[] = {"message",        "writeConcern", "w",     "timeoutMs",
+                        "idempotencyKey", "writeconcern", "other", ""};
+  if (pick(20) == 0) return values[pick(std::size(values))];  // Not an object.
+  std::vector<const char*> fields(std::begin(keys), std::end(keys));
+  std::shuffle(fields.begin(), fields.end(), rng);
+  fields.resize(pick(5));
+  if (pick(3) != 0) fields.push_back("message");  // Usually present...
+  std::sort(fields.begin(), fields.end());
+  fields.erase(std::unique(fields.begin(), fields.end(),
+                           [](const char* a, const char* b) { return std::string(a) == b; }),
+               fields.end());  // ...and never twice.
+  std::shuffle(fields.begin(), fields.end(), rng);
+  std::string body = "{";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) body += pick(2) ? ", " : ",";
+    std::string value = values[pick(std::size(values))];
+    if (std::string(fields[i]) == "idempotencyKey" && pick(4) == 0) {
+      value = "\"" + std::string(kMaxIdempotencyKeyBytes + pick(3) - 1, 'k') + "\"";
+    }
+    body += "\"" + std::string(fields[i]) + "\":" + value;
+  }
+  body += "}";
+  if (pick(10) == 0) body.resize(pick(body.size()));                                   // Cut short.
+  if (pick(10) == 0 && !body.empty()) body[pick(body.size())] = "{}\",:x\\"[pick(7)];  // Mangled.
+  return body;
+}
+
+TEST(InsertRequest, AgreesWithTheReferenceOnSeededRandomBodies) {
+  std::mt19937_64 rng(20261202);
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string body = RandomBody(rng);
+    std::optional<InsertRequest> want = ReferenceParse(body);
+    Result<InsertRequest> got = ParseInsertRequest(body);
+    ASSERT_EQ(got.ok(), want.has_value()) << body;
+    if (!want) {
+      EXPECT_FALSE(got.status().message().empty()) << body;
+      continue;
+    }
+    ++accepted;
+    EXPECT_EQ(got->message, want->message) << body;
+    EXPECT_EQ(got->concern.kind, want->concern.kind) << body;
+    EXPECT_EQ(got->concern.count, want->concern.count) << body;
+    EXPECT_EQ(got->timeout_ms, want->timeout_ms) << body;
+    EXPECT_EQ(got->idempotency_key, want->idempotency_key) << body;
+  }
+  // Both sides of the comparison are exercised.
+  EXPECT_GT(accepted, 500);
+  EXPECT_LT(accepted, 19000);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   ReplicateReactor(SentinelService* service, uint64_t seed) : service_(service), random_(seed) {
     service_->state_->StreamOpened();
     service_->Register(this);
-    StartRead(&incoming_);
+    StartNextRead();
   }
 
   void OnReadDone(bool ok) override {
@@ -110,8 +110,8 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
       return;
     }
     service_->state_->Heard();
-    if (!Handle(incoming_)) return;
-    StartRead(&incoming_);
+    if (!Handle(*incoming_)) return;
+    StartNextRead();
   }
 
   void OnWriteDone(bool ok) override {
@@ -143,6 +143,23 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   }
 
  private:
+  // Each message is parsed into a fresh arena message: a batch's entries and their strings are
+  // bump-allocated in incoming_block_ (and blocks the arena adds for larger batches), and all
+  // of it is dropped at once when the next read starts, instead of a malloc and a free per
+  // entry. Nothing refers to the previous message by then: Handle copies what it keeps.
+  void StartNextRead() {
+    arena_.Reset();
+    incoming_ = google::protobuf::Arena::CreateMessage<MasterMessage>(&arena_);
+    StartRead(incoming_);
+  }
+
+  static google::protobuf::ArenaOptions IncomingArenaOptions(char* block, size_t size) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = size;
+    return options;
+  }
+
   // Returns false when the stream has been finished.
   bool Handle(const MasterMessage& msg) {
     const SentinelFaults& faults = service_->faults_;
@@ -228,7 +245,10 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   // Used by the reading side only.
   core::Random random_;
   bool accepted_ = false;
-  MasterMessage incoming_;
+  static constexpr size_t kIncomingBlockBytes = 64 << 10;
+  std::unique_ptr<char[]> incoming_block_{new char[kIncomingBlockBytes]};
+  google::protobuf::Arena arena_{IncomingArenaOptions(incoming_block_.get(), kIncomingBlockBytes)};
+  MasterMessage* incoming_ = nullptr;  // On arena_; the read in progress or just completed.
 
   Mutex mu_;
   std::optional<DurableAckQueue> acks_ GUARDED_BY(mu_);  // From the Welcome on.
