@@ -78,7 +78,12 @@ class Handler final : public Http::Handler {
 
  private:
   static void Send(Http::ResponseWriter& writer, HttpReply reply) {
-    writer.setMime(Http::Mime::MediaType::fromString(reply.content_type));
+    // Nearly every answer is JSON: parse that media type once, not per answer.
+    static const Http::Mime::MediaType kJson =
+        Http::Mime::MediaType::fromString("application/json");
+    writer.setMime(reply.content_type == "application/json"
+                       ? kJson
+                       : Http::Mime::MediaType::fromString(reply.content_type));
     for (auto& [name, value] : reply.headers) {
       writer.headers().add(std::make_shared<NamedHeader>(name, value));
     }
@@ -130,8 +135,8 @@ class Handler final : public Http::Handler {
         respond(JsonError(400, "query parameter 'waitMs' must be at most 300000"));
         return;
       }
-      service_->Messages(std::max<uint64_t>(from.value().value_or(1), 1), limit_value,
-                         wait_value, std::move(respond));
+      service_->Messages(std::max<uint64_t>(from.value().value_or(1), 1), limit_value, wait_value,
+                         std::move(respond));
     } else if (path == "/health") {
       if (only(Http::Method::Get)) respond(service_->Health());
     } else if (path == "/healthz") {
