@@ -6,7 +6,8 @@
 #
 # Usage: bench/durability.sh
 # Environment: RLOG_BIN, RLOG_BENCH_BIN, DURATION (10 s per run), WARMUP (1 s), CONNECTIONS (64),
-#   THREADS (1), SIZE (100 bytes), MODES ("memory never always").
+#   THREADS (1), SIZE (100 bytes), MODES ("memory never always"), NODE_FLAGS (extra flags for
+#   all three nodes, e.g. "--set wal.preallocate_bytes=0").
 set -euo pipefail
 # shellcheck source=cluster_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
@@ -29,6 +30,7 @@ run_mode() {
     if [[ $mode != memory ]]; then
       echo "--data-dir $WORK/$mode/$1 --fsync $mode"
     fi
+    echo "${NODE_FLAGS:-}"
   }
   # shellcheck disable=SC2046  # word splitting of the storage flags is intended
   start_node "$mode-sentinel1" --role sentinel --port "$HTTP1" --grpc-port "$GRPC1" $(storage_for s1)
@@ -63,7 +65,8 @@ for mode in $MODES; do run_mode "$mode"; done
 
 echo "rlog $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores," \
   "$(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); w=3, $CONNECTIONS connections, ${SIZE}-byte" \
-  "messages, $DURATION s per run after $WARMUP s warm-up; data directories on" \
+  "messages, $DURATION s per run after $WARMUP s warm-up${NODE_FLAGS:+, node flags: $NODE_FLAGS};" \
+  "data directories on" \
   "$(df --output=source,fstype "$WORK" | tail -n 1)"
 echo
 # shellcheck disable=SC2086  # one argument per mode

@@ -219,7 +219,8 @@ std::vector<OptionSpec> BuildOptions() {
                     "the master's sentinels: host:port, dns:///name:port or srv:///name"}),
 
       Text({"discovery.dns_server", "DNS_SERVER", "--dns-server",
-            "ip[:port] of the DNS server for dns:/// and srv:/// sentinels (empty: system resolver)"},
+            "ip[:port] of the DNS server for dns:/// and srv:/// sentinels (empty: system "
+            "resolver)"},
            &C::dns_server, true),
       Millis({"discovery.refresh_ms", "", "", "how often sentinel names are re-resolved"},
              &C::discovery_refresh_ms, 1),
@@ -275,6 +276,9 @@ std::vector<OptionSpec> BuildOptions() {
              &C::fsync_interval_ms, 1),
       Integer({"wal.segment_bytes", "", "", "size at which a new WAL segment file starts"},
               &C::wal_segment_bytes, 4096, 1ull << 40),
+      Integer({"wal.preallocate_bytes", "", "",
+               "zeros written ahead of the appends to the last segment (0: off)"},
+              &C::wal_preallocate_bytes, 0, 1ull << 30),
       Choice({"wal.on_corruption", "WAL_ON_CORRUPTION", "--wal-on-corruption",
               "corrupt WAL at start: fail, or (sentinels) refetch from the master"},
              &C::wal_on_corruption, kOnCorruptionNames),

@@ -55,16 +55,33 @@ class FaultWritableFile : public WritableFile {
   using Inode = FaultInjectionFileSystem::Inode;
   FaultWritableFile(FaultInjectionFileSystem* fs, std::string path, std::shared_ptr<Inode> inode,
                     uint64_t generation)
-      : fs_(fs), path_(std::move(path)), inode_(std::move(inode)), generation_(generation) {}
+      : fs_(fs),
+        path_(std::move(path)),
+        inode_(std::move(inode)),
+        generation_(generation),
+        end_(inode_->data.size()) {}
 
   Status Append(std::string_view data) override {
     std::lock_guard<std::mutex> lock(fs_->mu_);
     if (generation_ != fs_->generation_) return LostPower("write", path_);
     if (auto fault = fs_->TakeFault(FaultInjectionFileSystem::Op::kWrite)) {
-      inode_->data.append(data.substr(0, std::min(fault->torn_bytes, data.size())));
+      WriteAt(data.substr(0, std::min(fault->torn_bytes, data.size())));
       return ErrnoStatus("write", path_, fault->err);
     }
-    inode_->data.append(data);
+    WriteAt(data);
+    return Status::Ok();
+  }
+
+  Status Preallocate(uint64_t end) override {
+    std::lock_guard<std::mutex> lock(fs_->mu_);
+    if (generation_ != fs_->generation_) return LostPower("write", path_);
+    if (end <= inode_->data.size()) return Status::Ok();
+    if (auto fault = fs_->TakeFault(FaultInjectionFileSystem::Op::kPreallocate)) {
+      const uint64_t torn = std::min<uint64_t>(fault->torn_bytes, end - inode_->data.size());
+      inode_->data.resize(inode_->data.size() + torn, '\0');
+      return ErrnoStatus("write", path_, fault->err);
+    }
+    inode_->data.resize(end, '\0');
     return Status::Ok();
   }
 
@@ -92,6 +109,7 @@ class FaultWritableFile : public WritableFile {
       return ErrnoStatus("ftruncate", path_, fault->err);
     }
     inode_->data.resize(std::min<uint64_t>(size, inode_->data.size()));
+    end_ = std::min<uint64_t>(size, end_);
     return Status::Ok();
   }
 
@@ -99,7 +117,11 @@ class FaultWritableFile : public WritableFile {
 
   uint64_t size() const override {
     std::lock_guard<std::mutex> lock(fs_->mu_);
-    return inode_->data.size();
+    return end_;
+  }
+  uint64_t allocated_size() const override {
+    std::lock_guard<std::mutex> lock(fs_->mu_);
+    return std::max<uint64_t>(end_, inode_->data.size());
   }
   const std::string& path() const override { return path_; }
 
@@ -108,6 +130,15 @@ class FaultWritableFile : public WritableFile {
   const std::string path_;
   const std::shared_ptr<Inode> inode_;
   const uint64_t generation_;
+  uint64_t end_;  // Where the next Append writes; preallocated zeros may follow. Requires mu_.
+
+  // Writes at end_, over preallocated zeros or past the end. Requires fs_->mu_.
+  void WriteAt(std::string_view data) {
+    std::string& d = inode_->data;
+    if (d.size() < end_ + data.size()) d.resize(end_ + data.size(), '\0');
+    std::copy(data.begin(), data.end(), d.begin() + static_cast<ptrdiff_t>(end_));
+    end_ += data.size();
+  }
 };
 
 class FaultReadableFile : public ReadableFile {
@@ -280,16 +311,27 @@ void FaultInjectionFileSystem::DropUnsyncedData(const PowerLoss& how) {
     if (!seen.insert(inode.get()).second) continue;
     const std::string& s = inode->synced;
     std::string& d = inode->data;
-    const bool extends = d.size() >= s.size() && d.compare(0, s.size(), s) == 0;
-    if (!extends || how.tail == PowerLoss::Tail::kDropped) {
+    // The unsynced change starts where d and s first differ: past the synced end for a plain
+    // append, inside it for an append over preallocated zeros. A shrink is simply lost.
+    const size_t changed = static_cast<size_t>(
+        std::mismatch(s.begin(), s.begin() + static_cast<ptrdiff_t>(std::min(s.size(), d.size())),
+                      d.begin())
+            .first -
+        s.begin());
+    if (d.size() < s.size() || how.tail == PowerLoss::Tail::kDropped) {
       d = s;
     } else if (how.tail == PowerLoss::Tail::kZeroFilled) {
-      std::fill(d.begin() + static_cast<ptrdiff_t>(s.size()), d.end(), '\0');
+      // The size grew, the data did not: the old bytes (the zeros written ahead), then zeros.
+      const size_t grown = d.size();
+      d = s;
+      d.resize(grown, '\0');
     } else {
-      const uint64_t kept = uniform(s.size(), d.size());
+      const uint64_t kept = uniform(changed, d.size());
       const uint64_t zeros_to = uniform(0, 1) == 1 ? uniform(kept, d.size()) : kept;
-      d.resize(kept);
-      d.resize(zeros_to, '\0');
+      std::string r = d.substr(0, kept);
+      if (kept < s.size()) r.append(s, kept);  // Old bytes past the surviving prefix.
+      if (r.size() < zeros_to) r.resize(zeros_to, '\0');
+      d = std::move(r);
     }
     inode->synced = d;
   }

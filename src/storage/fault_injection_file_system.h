@@ -7,7 +7,8 @@
 //   succeeds; until then it sits in that directory's journal of pending changes;
 // - DropUnsyncedData() is a power loss: every directory reverts to its durable entries (plus,
 //   optionally, a random prefix of its journal, as a file system that commits metadata in order
-//   may do), every file to its synced bytes (or a torn/zero-filled version of the unsynced tail),
+//   may do), every file to its synced bytes (or a torn/zero-filled version of the unsynced tail;
+//   an append over preallocated zeros is such a tail too, starting inside the synced size),
 //   and every handle opened before it fails from then on (the process that held it is gone).
 // Directories themselves are durable from creation (the WAL never removes one), and so, to keep
 // the parent's changes in order, is every change pending in the parent before it. Renaming a
@@ -37,7 +38,7 @@ namespace rlog::storage {
 
 class FaultInjectionFileSystem : public FileSystem {
  public:
-  enum class Op { kWrite, kSync, kSyncDir, kTruncate, kCreate, kRename, kRemove };
+  enum class Op { kWrite, kPreallocate, kSync, kSyncDir, kTruncate, kCreate, kRename, kRemove };
 
   struct PowerLoss {
     enum class Tail {
@@ -64,8 +65,9 @@ class FaultInjectionFileSystem : public FileSystem {
   Status CreateDir(const std::string& dir) override;
   Status SyncDir(const std::string& dir) override;
 
-  // The nth call of `op` from now (1 = the next) fails with `err`. For kWrite, the first
-  // `torn_bytes` bytes of that write still reach the file.
+  // The nth call of `op` from now (1 = the next) fails with `err`. For kWrite (and
+  // kPreallocate), the first `torn_bytes` bytes of that write still reach the file. Only
+  // Preallocate calls that write something are counted as kPreallocate.
   void InjectError(Op op, uint64_t nth, int err, size_t torn_bytes = 0);
   void ClearInjectedErrors();
 

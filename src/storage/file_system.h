@@ -25,19 +25,28 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
 
-  // Writes all of `data` at the end of the file. On error a prefix of `data` may have reached the
-  // file (size() says how much); the caller truncates it away or treats the file as torn.
+  // Writes all of `data` at size(), over any zeros Preallocate put there. On error a prefix of
+  // `data` may have reached the file (size() says how much); the caller truncates it away or
+  // treats the file as torn.
   virtual Status Append(std::string_view data) = 0;
+  // Writes zeros from allocated_size() up to `end` (nothing if the file is already that long)
+  // without moving where the next Append writes. Appends into written zeros leave the file's size
+  // and block map alone, so the fdatasync after them writes the data blocks only, not the inode
+  // (docs/wal-format.md, "Preallocation"). On error part of the zeros may be in the file;
+  // Truncate(size()) removes them.
+  virtual Status Preallocate(uint64_t end) = 0;
   // fdatasync: the data and size written so far are durable. On error nothing is known durable
   // since the previous successful Sync, and the file must not be synced again (stop instead).
   virtual Status Sync() = 0;
-  // Cuts the file to `size` bytes (<= size()); the next Append writes there. Not durable until
-  // Sync().
+  // Cuts the file to `size` bytes (<= size()), preallocated zeros included; the next Append
+  // writes there. Not durable until Sync().
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Close() = 0;
 
-  // Bytes in the file as seen by this handle (including a failed Append's prefix).
+  // Where the next Append writes: the bytes appended so far (including a failed Append's prefix).
   virtual uint64_t size() const = 0;
+  // The file's length: size() plus the preallocated zeros after it.
+  virtual uint64_t allocated_size() const = 0;
   virtual const std::string& path() const = 0;
 };
 

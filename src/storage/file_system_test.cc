@@ -81,6 +81,35 @@ TEST_F(PosixFileSystemTest, WritesSyncsReadsRenamesAndRemoves) {
   EXPECT_EQ(fs.ListDir(dir_).value(), (std::vector<std::string>{"sub"}));
 }
 
+TEST_F(PosixFileSystemTest, PreallocatedZerosAreOverwrittenInPlace) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string a = JoinPath(dir_, "a");
+  auto file = Create(fs, a);
+  ASSERT_TRUE(file);
+  ASSERT_TRUE(file->Append("abc").ok());
+  ASSERT_TRUE(file->Preallocate(4096).ok());
+  EXPECT_EQ(file->size(), 3u);
+  EXPECT_EQ(file->allocated_size(), 4096u);
+  EXPECT_EQ(fs.FileSize(a).value(), 4096u);
+  ASSERT_TRUE(file->Preallocate(100).ok());  // Already that long: nothing to do.
+  ASSERT_TRUE(file->Append("def").ok());
+  EXPECT_EQ(file->size(), 6u);
+  EXPECT_EQ(fs.FileSize(a).value(), 4096u);  // Appends into the zeros leave the size alone.
+  std::string expected = "abcdef";
+  expected.resize(4096, '\0');
+  EXPECT_EQ(Read(fs, a), expected);
+  ASSERT_TRUE(file->Append(std::string(5000, 'x')).ok());  // Past the zeros: the file grows.
+  EXPECT_EQ(file->allocated_size(), 5006u);
+  ASSERT_TRUE(file->Preallocate(6000).ok());
+  ASSERT_TRUE(file->Truncate(file->size()).ok());  // Drops the zeros.
+  EXPECT_EQ(file->allocated_size(), 5006u);
+  ASSERT_TRUE(file->Close().ok());
+  EXPECT_EQ(fs.FileSize(a).value(), 5006u);
+  auto again = fs.OpenForAppend(a, FileSystem::OpenMode::kOpenExisting);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value()->size(), 5006u);
+}
+
 TEST_F(PosixFileSystemTest, RenamesADirectoryWithItsFiles) {
   FileSystem& fs = PosixFileSystem();
   const std::string wal = JoinPath(dir_, "wal");
@@ -210,6 +239,45 @@ TEST(FaultInjectionFileSystem, ZeroFilledAndRandomTails) {
       EXPECT_EQ(after, std::string("abc\0\0\0\0\0", 8));
     }
   }
+}
+
+TEST(FaultInjectionFileSystem, AnUnsyncedAppendOverPreallocatedZerosIsATail) {
+  for (Tail tail : {Tail::kDropped, Tail::kZeroFilled, Tail::kRandomPrefix}) {
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      FaultInjectionFileSystem fs;
+      auto file = Create(fs, "/f");
+      ASSERT_TRUE(fs.SyncDir("/").ok());
+      ASSERT_TRUE(file->Append("abc").ok());
+      ASSERT_TRUE(file->Preallocate(16).ok());
+      ASSERT_TRUE(file->Sync().ok());  // "abc" and 13 zeros are durable.
+      EXPECT_EQ(file->size(), 3u);
+      EXPECT_EQ(file->allocated_size(), 16u);
+      ASSERT_TRUE(file->Append("defgh").ok());  // Over the zeros, not synced.
+      EXPECT_EQ(Read(fs, "/f"), std::string("abcdefgh\0\0\0\0\0\0\0\0", 16));
+      fs.DropUnsyncedData({tail, false, seed});
+      const std::string after = Read(fs, "/f");
+      ASSERT_EQ(after.size(), 16u) << "the synced size stays";
+      EXPECT_EQ(after.substr(0, 3), "abc");
+      for (size_t i = 3; i < after.size(); ++i) {
+        EXPECT_TRUE(after[i] == '\0' || (i < 8 && after[i] == "abcdefgh"[i])) << i;
+      }
+      if (tail != Tail::kRandomPrefix) {
+        EXPECT_EQ(after, std::string("abc\0\0\0\0\0\0\0\0\0\0\0\0\0", 16));
+      }
+    }
+  }
+}
+
+TEST(FaultInjectionFileSystem, InjectedPreallocateErrorLandsSomeZeros) {
+  FaultInjectionFileSystem fs;
+  auto file = Create(fs, "/f");
+  ASSERT_TRUE(file->Append("one").ok());
+  fs.InjectError(FaultInjectionFileSystem::Op::kPreallocate, 1, ENOSPC, 4);
+  EXPECT_EQ(file->Preallocate(100).message(), "write /f: No space left on device");
+  EXPECT_EQ(file->size(), 3u);
+  EXPECT_EQ(file->allocated_size(), 7u);
+  ASSERT_TRUE(file->Truncate(file->size()).ok());
+  EXPECT_EQ(Read(fs, "/f"), "one");
 }
 
 TEST(FaultInjectionFileSystem, InjectedWriteErrorLandsATornPrefix) {

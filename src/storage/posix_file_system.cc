@@ -1,5 +1,6 @@
 // FileSystem over POSIX calls. Data syncs use fdatasync (the size is included, which is all an
-// append-only file needs); directories use fsync.
+// append-only file needs); directories use fsync. Writes are pwrites at the handle's own offset,
+// so appends can land in zeros written ahead by Preallocate.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,20 +17,26 @@ namespace {
 class PosixWritableFile : public WritableFile {
  public:
   PosixWritableFile(int fd, std::string path, uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
+      : fd_(fd), path_(std::move(path)), size_(size), allocated_(size) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
 
   Status Append(std::string_view data) override {
-    while (!data.empty()) {
-      const ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("write", path_, errno);
+    if (Status s = WriteAt(size_, data, &size_); !s.ok()) return s;
+    allocated_ = std::max(allocated_, size_);
+    return Status::Ok();
+  }
+
+  Status Preallocate(uint64_t end) override {
+    static constexpr size_t kZeroBlock = 256u << 10;
+    static const std::string* const zeros = new std::string(kZeroBlock, '\0');
+    while (allocated_ < end) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(end - allocated_, kZeroBlock));
+      if (Status s = WriteAt(allocated_, std::string_view(*zeros).substr(0, n), &allocated_);
+          !s.ok()) {
+        return s;
       }
-      size_ += static_cast<uint64_t>(n);
-      data.remove_prefix(static_cast<size_t>(n));
     }
     return Status::Ok();
   }
@@ -43,7 +50,8 @@ class PosixWritableFile : public WritableFile {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("ftruncate", path_, errno);
     }
-    size_ = size;  // O_APPEND: the next write lands at the new end.
+    size_ = size;
+    allocated_ = size;
     return Status::Ok();
   }
 
@@ -55,12 +63,29 @@ class PosixWritableFile : public WritableFile {
   }
 
   uint64_t size() const override { return size_; }
+  uint64_t allocated_size() const override { return allocated_; }
   const std::string& path() const override { return path_; }
 
  private:
+  // pwrite of all of `data` at `offset`; *end advances past every byte written, also on error.
+  Status WriteAt(uint64_t offset, std::string_view data, uint64_t* end) {
+    while (!data.empty()) {
+      const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", path_, errno);
+      }
+      offset += static_cast<uint64_t>(n);
+      *end = std::max(*end, offset);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
   int fd_;
   const std::string path_;
-  uint64_t size_;
+  uint64_t size_;       // Where the next Append writes.
+  uint64_t allocated_;  // The file's length (>= size_): preallocated zeros follow size_.
 };
 
 class PosixReadableFile : public ReadableFile {
@@ -97,7 +122,7 @@ class PosixFs : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path,
                                                       OpenMode mode) override {
-    int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
+    int flags = O_WRONLY | O_CLOEXEC;  // pwrite at our own offset: see Preallocate.
     if (mode == OpenMode::kCreateNew) flags |= O_CREAT | O_EXCL;
     const int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) return ErrnoStatus("open", path, errno);

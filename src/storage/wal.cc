@@ -37,8 +37,13 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptio
 Wal::Wal(FileSystem& fs, std::string dir, WalOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
 
+// A clean close leaves no preallocated zeros for the next recovery to report as a cut tail. The
+// cut is not synced (no sync here makes anything durable that was not): should a power loss
+// undo it, recovery cuts the zeros instead.
 Wal::~Wal() {
-  if (segment_) (void)segment_->Close();
+  if (!segment_) return;
+  if (failed_.ok()) (void)DropReserve();
+  (void)segment_->Close();
 }
 
 Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {
@@ -84,6 +89,7 @@ Status Wal::Append(std::span<const Entry> entries) {
     EncodeRecord({RecordType::kEntry, e.id, e.epoch, e.timestamp_ms, e.message}, &buffer_);
   }
   const uint64_t good = segment_->size();
+  if (Status s = Reserve(good + buffer_.size()); !s.ok()) return s;
   if (Status s = segment_->Append(buffer_); !s.ok()) {
     const std::string what = "WAL append of ids " + std::to_string(entries.front().id) + ".." +
                              std::to_string(entries.back().id) +
@@ -154,15 +160,43 @@ Result<std::unique_ptr<WritableFile>> Wal::CreateSegment(const std::string& path
   return file;
 }
 
-// Starts the next segment. The current one is synced first: every segment but the last must be
-// complete on disk, since recovery treats damage there as corruption.
+// Preallocation only makes fsyncs cheaper: when the zeros do not fit (ENOSPC, a file-size
+// limit) they are cut off again and this segment goes on without them, so a write that fits is
+// never refused for want of room for zeros. Only a failed cut stops the WAL.
+Status Wal::Reserve(uint64_t end) {
+  const uint64_t chunk = options_.preallocate_bytes;
+  if (chunk == 0 || preallocation_failed_ || end <= segment_->allocated_size()) {
+    return Status::Ok();
+  }
+  // Whole chunks, but not far past the size at which the segment rotates.
+  const uint64_t rounded = (end / chunk + 1) * chunk;
+  Status s = segment_->Preallocate(std::max(end, std::min(rounded, options_.segment_bytes)));
+  if (s.ok()) return s;
+  preallocation_failed_ = true;
+  if (Status cut = DropReserve(); !cut.ok()) {
+    return Fail(Status::IOError("preallocating WAL space failed (" + s.message() +
+                                ") and cutting the zeros back failed too: " + cut.message()));
+  }
+  return Status::Ok();
+}
+
+Status Wal::DropReserve() {
+  if (segment_->allocated_size() == segment_->size()) return Status::Ok();
+  return segment_->Truncate(segment_->size());
+}
+
+// Starts the next segment. The current one loses its preallocated zeros and is synced first:
+// every segment but the last must be complete on disk, and recovery treats anything else in a
+// closed segment (zeros included) as corruption.
 Status Wal::Rotate() {
+  if (Status s = DropReserve(); !s.ok()) return s;
   if (Status s = segment_->Sync(); !s.ok()) return Fail(s);
   auto next =
       CreateSegment(JoinPath(dir_, SegmentFileName(last_id_ + 1)), {last_id_ + 1, epoch_, log_id_});
   if (!next.ok()) return next.status();
   (void)segment_->Close();  // Already synced; nothing left to lose.
   segment_ = std::move(next.value());
+  preallocation_failed_ = false;
   segment_first_id_ = last_id_ + 1;
   return Status::Ok();
 }
@@ -196,6 +230,7 @@ Status Wal::InstallReplacement(const std::string& temp, LogId first_id) {
   if (!reopened.ok()) return Fail(reopened.status());
   if (segment_) (void)segment_->Close();
   segment_ = std::move(reopened.value());
+  preallocation_failed_ = false;
   segment_first_id_ = first_id;
   return Status::Ok();
 }

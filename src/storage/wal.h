@@ -83,6 +83,11 @@ class Wal {
   // removed again; if that fails too the WAL stops.
   Result<std::unique_ptr<WritableFile>> CreateSegment(const std::string& path,
                                                       const SegmentHeader& header);
+  // Writes zeros ahead in the last segment when an append up to `end` would pass them
+  // (preallocation). Fails only if the WAL stopped.
+  Status Reserve(uint64_t end);
+  // Cuts the preallocated zeros off the last segment (not synced).
+  Status DropReserve();
   Status Rotate();
   Status ReplaceSegment();
   // The two halves of replacing a segment by a header-only one: write the new header beside it
@@ -105,6 +110,7 @@ class Wal {
   std::unique_ptr<WritableFile> segment_;  // The last segment; null until the log has an identity.
   LogId segment_first_id_ = 0;             // Segment has entries iff segment_first_id_ <= last_id_.
   bool dir_dirty_ = false;                 // A directory change not yet covered by SyncDir.
+  bool preallocation_failed_ = false;      // In the last segment: append without zeros ahead.
   Status failed_;                          // Sticky: once set, every call returns it.
   std::string buffer_;                     // Reused encoding buffer.
 };

@@ -30,6 +30,10 @@ struct WalOptions {
   // A new segment starts once the current one has reached this size (records never straddle
   // segments, so a segment can exceed it by one Append's worth).
   uint64_t segment_bytes = 64ull << 20;
+  // The last segment is grown by writing this many zeros ahead of the appends (0: off), so that
+  // most fdatasyncs find the file's size and blocks unchanged and write no inode
+  // (docs/wal-format.md, "Preallocation"). A crash leaves the zeros as a tail recovery cuts.
+  uint64_t preallocate_bytes = 4ull << 20;
   // Recovery reads segments in chunks of this size (no per-record system calls).
   size_t read_chunk_bytes = 8u << 20;
 };

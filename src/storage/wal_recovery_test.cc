@@ -39,6 +39,7 @@ TEST_F(WalTest, BadChecksumOnTheLastRecordIsATornTail) {
 }
 
 TEST_F(WalTest, ZeroFilledTailIsTruncated) {
+  options_.preallocate_bytes = 0;  // The zeros a crash leaves in a file that grew.
   auto wal = NewLog(10);
   ASSERT_TRUE(wal->Append(Entries(11, 5)).ok());
   fs_.DropUnsyncedData({Tail::kZeroFilled});  // The size reached the disk, the data did not.

@@ -31,6 +31,10 @@ inline std::string EntryRecord(LogId id, uint64_t epoch, std::string_view messag
 }
 
 inline uint64_t RecordBytes(size_t payload) { return kRecordHeaderBytes + payload; }
+// Bytes of the header record a segment of `log_id` starts with.
+inline uint64_t HeaderBytes(const std::string& log_id) {
+  return EncodeSegmentHeader({1, 1, log_id}).size();
+}
 
 inline bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
