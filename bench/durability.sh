@@ -47,9 +47,10 @@ run_mode() {
   wait_healthz "$mode-master" "$MASTER" "$HTTP0"
   wait_insert "$HTTP0" 3
   echo "running w=3 with $mode ($DURATION s)..." >&2
-  "$RLOG_BENCH_BIN" --host 127.0.0.1 --port "$HTTP0" --connections "$CONNECTIONS" \
+  python3 "$PROBE" cpu-run "$WORK/$mode.json" master="$MASTER" sentinel1="$S1" sentinel2="$S2" -- \
+    "$RLOG_BENCH_BIN" --host 127.0.0.1 --port "$HTTP0" --connections "$CONNECTIONS" \
     --threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --json \
-    --mode insert --size "$SIZE" --w 3 >"$WORK/$mode.json"
+    --mode insert --size "$SIZE" --w 3
   if [[ $mode != memory ]]; then
     # Mean fsync of sentinel 1 over the run: what every w=3 write waits for at least once.
     curl -fs --max-time 2 "http://127.0.0.1:$HTTP1/metrics" |

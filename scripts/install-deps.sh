@@ -7,7 +7,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libpistache-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libc-ares-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev
+  libc-ares-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev libgoogle-perftools-dev
 )
 # Process-level tests: a real HTTP client, a real DNS server, a real Prometheus.
 test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck yamllint)

@@ -1,6 +1,7 @@
 // rlog: one binary for both roles. Loads the configuration, starts the node and its HTTP server,
 // and on SIGTERM/SIGINT drains: new writes get 503, parked ones are answered within the drain
 // timeout, then the process exits 0.
+#include <dlfcn.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,19 @@
 #include "replication/sentinel_service.h"
 
 namespace {
+
+// The shared object the process's malloc resolves to (tcmalloc unless built with
+// -DRLOG_MALLOC=system), as the dynamic linker bound it: logged at start so an operator, and the
+// process-level tests, can tell which allocator is really in use.
+std::string MallocLibrary() {
+  Dl_info info{};
+  void* const symbol = ::dlsym(RTLD_DEFAULT, "malloc");
+  if (symbol == nullptr || ::dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) {
+    return "unknown";
+  }
+  const std::string path = info.dli_fname;
+  return path.substr(path.find_last_of('/') + 1);
+}
 
 bool WritePortsFile(const std::string& path, uint16_t http_port, uint16_t grpc_port) {
   if (path.empty()) return true;
@@ -100,9 +114,10 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", http_port.status().message());
     return 1;
   }
-  spdlog::info("{} serving HTTP on {}:{}{}", rlog::RoleName(config.role), config.http_address,
-               http_port.value(),
-               grpc_port ? fmt::format(", gRPC on {}:{}", config.grpc_address, grpc_port) : "");
+  spdlog::info("{} serving HTTP on {}:{}{}; malloc from {}", rlog::RoleName(config.role),
+               config.http_address, http_port.value(),
+               grpc_port ? fmt::format(", gRPC on {}:{}", config.grpc_address, grpc_port) : "",
+               MallocLibrary());
   if (!WritePortsFile(config.ports_file, http_port.value(), grpc_port)) {
     spdlog::critical("cannot write ports file {}", config.ports_file);
     return 1;

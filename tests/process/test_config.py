@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import textwrap
 
@@ -169,3 +170,23 @@ def test_yaml_file_configures_a_master(spawned, tmp_path):
     assert sorted(s["name"] for s in h["sentinels"]) == sorted([f"127.0.0.1:{s1}", f"127.0.0.1:{s2}"]), h
     assert h["readOnly"] is True, "no sentinel is up: the master must be read-only"
     assert h["quorum"]["clusterSize"] == 3, h
+
+
+def test_start_up_names_the_allocator_the_build_chose(spawned, tmp_path):
+    """The build links tcmalloc into rlog unless configured with -DRLOG_MALLOC=system (and in
+    sanitizer builds); the start-up line names the library malloc really resolved to."""
+    expected = os.environ.get("RLOG_MALLOC", "")
+    if expected not in ("tcmalloc", "system"):
+        pytest.skip("run through CTest, which says which allocator the build chose")
+    http, grpc = free_port(), free_port()
+    args = ["--role", "sentinel", "--port", str(http), "--grpc-port", str(grpc)]
+    node = Node("allocator", "sentinel", tmp_path, lambda: args, http_port=http, grpc_port=grpc)
+    spawned.append(node)
+    node.start(timeout=START_TIMEOUT)
+    line = wait_until(lambda: next((l for l in node.log_tail().splitlines()
+                                    if "malloc from" in l), None), 5, 0.05, "the start-up line")
+    library = line.rsplit("malloc from ", 1)[1].strip()
+    if expected == "tcmalloc":
+        assert library.startswith("libtcmalloc"), line
+    else:  # glibc's, or a sanitizer runtime's interposed malloc
+        assert "tcmalloc" not in library, line
