@@ -20,8 +20,11 @@ RLOG_BENCH_BIN=$RLOG_WAL_FILL_BIN require_binaries
 echo "writing $ENTRIES entries of $SIZE bytes..." >&2
 "$RLOG_WAL_FILL_BIN" --dir "$WORK/master" --entries "$ENTRIES" --size "$SIZE" >&2
 WAL_BYTES=$(du -sb "$WORK/master/wal" | cut -f1)
+# The fill is set-up, not part of the measurement: let the kernel finish writing it back first
+# (otherwise the master's recovery competes with 1+ GiB of writeback, and its start-up fsync of
+# the last segment waits for it).
+sync
 if [[ ${DROP_CACHES:-0} == 1 ]]; then
-  sync
   echo 3 >/proc/sys/vm/drop_caches
 fi
 
