@@ -48,7 +48,7 @@ struct Config {
   uint32_t batch_max_entries = 512;           // replication.batch_max_entries (1..65536)
   uint64_t batch_max_bytes = 1 << 20;         // replication.batch_max_bytes (>= 1024)
   uint32_t window_batches = 8;                // replication.window_batches (1..1024)
-  uint32_t min_pipelined_batch = 64;          // replication.min_pipelined_batch (1..65536)
+  uint32_t min_pipelined_batch = 256;         // replication.min_pipelined_batch (1..65536)
   uint64_t linger_ms = 10;                    // replication.linger_ms (0 = off)
   uint32_t heartbeat_ms = 200;                // replication.heartbeat_ms / HEARTBEAT_MS / --heartbeat-ms (>= 1)
   uint32_t backoff_initial_ms = 50;           // replication.backoff_initial_ms (>= 1)

@@ -40,7 +40,7 @@ struct ReplicatorOptions {
   // batch_max_entries). Small writes then ride together on the next ack ("ack clocking", like
   // Nagle's algorithm) instead of costing one gRPC message each; a backlog (catch-up) still fills
   // the whole window with full batches.
-  uint32_t min_pipelined_batch = 64;
+  uint32_t min_pipelined_batch = 256;
   // Entries no parked write is waiting for (w=1 traffic) may linger this many ticks before a
   // batch is cut for them, unless min_pipelined_batch of them wait: fewer, larger messages when
   // nobody is waiting on the sentinels, at the price of a sentinel lagging by up to `linger`
