@@ -26,21 +26,22 @@ run_mode() {
   local mode=$1
   local HTTP0 HTTP1 HTTP2 GRPC0 GRPC1 GRPC2 S1 S2 MASTER
   read -r HTTP0 HTTP1 HTTP2 GRPC0 GRPC1 GRPC2 < <(python3 "$PROBE" free-ports 6)
-  storage_for() {
+  # flags_for NODE: the node's storage flags in this mode, then NODE_FLAGS.
+  flags_for() {
     if [[ $mode != memory ]]; then
       echo "--data-dir $WORK/$mode/$1 --fsync $mode"
     fi
     echo "${NODE_FLAGS:-}"
   }
   # shellcheck disable=SC2046  # word splitting of the storage flags is intended
-  start_node "$mode-sentinel1" --role sentinel --port "$HTTP1" --grpc-port "$GRPC1" $(storage_for s1)
+  start_node "$mode-sentinel1" --role sentinel --port "$HTTP1" --grpc-port "$GRPC1" $(flags_for s1)
   S1=$NODE_PID
   # shellcheck disable=SC2046
-  start_node "$mode-sentinel2" --role sentinel --port "$HTTP2" --grpc-port "$GRPC2" $(storage_for s2)
+  start_node "$mode-sentinel2" --role sentinel --port "$HTTP2" --grpc-port "$GRPC2" $(flags_for s2)
   S2=$NODE_PID
   # shellcheck disable=SC2046
   start_node "$mode-master" --role master --port "$HTTP0" --grpc-port "$GRPC0" \
-    --sentinels "127.0.0.1:$GRPC1,127.0.0.1:$GRPC2" $(storage_for master)
+    --sentinels "127.0.0.1:$GRPC1,127.0.0.1:$GRPC2" $(flags_for master)
   MASTER=$NODE_PID
   wait_healthz "$mode-sentinel1" "$S1" "$HTTP1"
   wait_healthz "$mode-sentinel2" "$S2" "$HTTP2"

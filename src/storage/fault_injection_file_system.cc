@@ -119,9 +119,9 @@ class FaultWritableFile : public WritableFile {
     std::lock_guard<std::mutex> lock(fs_->mu_);
     return end_;
   }
-  uint64_t allocated_size() const override {
+  uint64_t allocated_size() const override {  // end_ never passes the data (see WriteAt).
     std::lock_guard<std::mutex> lock(fs_->mu_);
-    return std::max<uint64_t>(end_, inode_->data.size());
+    return inode_->data.size();
   }
   const std::string& path() const override { return path_; }
 
@@ -311,14 +311,7 @@ void FaultInjectionFileSystem::DropUnsyncedData(const PowerLoss& how) {
     if (!seen.insert(inode.get()).second) continue;
     const std::string& s = inode->synced;
     std::string& d = inode->data;
-    // The unsynced change starts where d and s first differ: past the synced end for a plain
-    // append, inside it for an append over preallocated zeros. A shrink is simply lost.
-    const size_t changed = static_cast<size_t>(
-        std::mismatch(s.begin(), s.begin() + static_cast<ptrdiff_t>(std::min(s.size(), d.size())),
-                      d.begin())
-            .first -
-        s.begin());
-    if (d.size() < s.size() || how.tail == PowerLoss::Tail::kDropped) {
+    if (d.size() < s.size() || how.tail == PowerLoss::Tail::kDropped) {  // A shrink is lost.
       d = s;
     } else if (how.tail == PowerLoss::Tail::kZeroFilled) {
       // The size grew, the data did not: the old bytes (the zeros written ahead), then zeros.
@@ -326,6 +319,10 @@ void FaultInjectionFileSystem::DropUnsyncedData(const PowerLoss& how) {
       d = s;
       d.resize(grown, '\0');
     } else {
+      // The unsynced change starts where d and s first differ: past the synced end for a plain
+      // append, inside it for an append over preallocated zeros.
+      const auto changed =
+          static_cast<uint64_t>(std::mismatch(s.begin(), s.end(), d.begin()).first - s.begin());
       const uint64_t kept = uniform(changed, d.size());
       const uint64_t zeros_to = uniform(0, 1) == 1 ? uniform(kept, d.size()) : kept;
       std::string r = d.substr(0, kept);
