@@ -57,6 +57,17 @@ MasterNode::~MasterNode() {
   stop_ = true;
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
+  if (discovery_) discovery_->Stop();
+  // The streams' events call into this object: end them all before anything is destroyed.
+  stream_queue_.Close();
+  {
+    MutexLock lock(mu_);
+    for (Member& m : members_) {
+      if (m.stream) m.stream->Cancel();
+    }
+    for (auto& stream : to_cancel_) stream->Cancel();
+  }
+  stream_queue_.Shutdown();
 }
 
 std::shared_ptr<replication::Replication::Stub> MasterNode::NewStub(
@@ -303,7 +314,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     h->set_master_last_id(store_->last_id());
     h->set_master_http(config_.advertise_http);
     h->set_sentinel_name(start.name);
-    start.stream->Start(start.stub.get(), std::move(hello));
+    start.stream->Start(start.stub, &stream_queue_, std::move(hello));
   }
   for (auto& stream : to_cancel) stream->Cancel();
   for (auto& [stream, send] : sends) stream->Send(BuildSend(send));

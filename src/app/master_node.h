@@ -1,11 +1,11 @@
 // The master: takes appends over HTTP, replicates them through the core to every sentinel, and
 // answers each write once its write concern is met.
 //
-// Threads: Pistache reactors call Insert/Health/...; gRPC threads deliver stream events; one
-// ticker thread advances the core's clock. All of them go through Step(): lock mu_, feed one
-// event to the core, take its Ready, pull out what must be answered or sent, unlock, then do the
-// I/O (build and send batches, answer parked writes). No lock is held across I/O, and no thread
-// waits for a write concern: waiting writes are parked in `parked_`.
+// Threads: Pistache reactors call Insert/Health/...; the replication thread (stream_queue_)
+// delivers stream events; one ticker thread advances the core's clock. All of them go through
+// Step(): lock mu_, feed one event to the core, take its Ready, pull out what must be answered or
+// sent, unlock, then do the I/O (build and send batches, answer parked writes). No lock is held
+// across I/O, and no thread waits for a write concern: waiting writes are parked in `parked_`.
 //
 // Start-up with a data directory (docs/ARCHITECTURE.md, "Restarts"): the master recovers its WAL,
 // then stays not-ready and refuses writes while it asks its sentinels where their logs end
@@ -128,6 +128,8 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   std::vector<Clock::time_point> append_times_ GUARDED_BY(mu_);
 
   metrics::Metrics metrics_;
+  // Runs every replication stream (and delivers their events); shut down by the destructor.
+  replication::StreamQueue stream_queue_;
 
   std::atomic<bool> stop_{false};
   std::thread ticker_;

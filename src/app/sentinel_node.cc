@@ -34,6 +34,7 @@ SentinelNode::~SentinelNode() {
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
   if (server_) server_->Shutdown();
+  if (service_) service_->Stop();
   server_.reset();
   durable_sink_ = nullptr;  // The log's destructor may still report what it flushes.
 }
@@ -63,7 +64,7 @@ Result<uint16_t> SentinelNode::Start() {
   std::string address = config_.grpc_address + ":" + std::to_string(config_.grpc_port);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service_.get());
+  service_->AddTo(&builder);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -72,6 +73,7 @@ Result<uint16_t> SentinelNode::Start() {
   if (!server_ || port == 0) {
     return Status::Unavailable("cannot serve gRPC on " + address);
   }
+  service_->Start();
   ticker_ = std::thread([this] {
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(config_.tick_ms));
@@ -87,6 +89,7 @@ void SentinelNode::Drain(std::chrono::milliseconds timeout) {
   // Replication streams never end by themselves: give in-flight acks a moment, then cancel them.
   auto grace = std::min<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(200));
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
+  if (service_) service_->Stop();
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
 }

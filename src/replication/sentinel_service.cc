@@ -1,5 +1,7 @@
 #include "replication/sentinel_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -96,44 +98,24 @@ std::optional<int64_t> SentinelState::last_heard_ms_ago() const {
   return (SteadyNowNs() - ns) / 1000000;
 }
 
-class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, SentinelMessage> {
+// One replication stream on the service's completion queue. Each asynchronous operation has its
+// own tag (an Op naming the member function its completion runs); the reading side (accept, read,
+// Handle) runs only on the queue's thread, writes are also started by OnDurable on the committer
+// thread, under mu_. The call deletes itself when its Finish completes (or when it was never
+// accepted), after unregistering: at that point no operation of it is outstanding, because a read
+// is only started by the completion of the previous one and Finish only once no write is.
+class ReplicateCall {
  public:
-  ReplicateReactor(SentinelService* service, uint64_t seed) : service_(service), random_(seed) {
-    service_->state_->StreamOpened();
-    service_->Register(this);
-    StartNextRead();
-  }
+  struct Op {
+    ReplicateCall* call;
+    void (ReplicateCall::*done)(bool ok);
+    void Run(bool ok) { (call->*done)(ok); }
+  };
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      FinishOnce(grpc::Status::OK);
-      return;
-    }
-    service_->state_->Heard();
-    if (!Handle(*incoming_)) return;
-    StartNextRead();
-  }
-
-  void OnWriteDone(bool ok) override {
-    MutexLock lock(mu_);
-    if (!ok) {
-      writing_ = false;
-      return;
-    }
-    if (pending_) {
-      outgoing_ = std::move(*pending_);
-      pending_.reset();
-      StartWrite(&outgoing_);
-      return;
-    }
-    writing_ = false;
-    if (finish_status_) Finish(*finish_status_);
-  }
-
-  void OnDone() override {
-    service_->Unregister(this);  // After this, OnDurable cannot reach us.
-    service_->state_->StreamClosed();
-    delete this;
+  ReplicateCall(SentinelService* service, grpc::ServerCompletionQueue* cq)
+      : service_(service), cq_(cq) {
+    service_->CallStarted();
+    service_->RequestReplicate(&context_, &stream_, cq_, cq_, &accept_op_);
   }
 
   // Sends the Ack the log's current durable id allows, if any. Any thread.
@@ -143,6 +125,57 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   }
 
  private:
+  void OnAccepted(bool ok) {
+    if (!ok) {  // The server is shutting down: no call came.
+      Delete();
+      return;
+    }
+    new ReplicateCall(service_, cq_);  // Waits for the next stream.
+    random_ = core::Random(service_->faults_.seed + service_->fault_counter_.fetch_add(1));
+    service_->state_->StreamOpened();
+    service_->Register(this);
+    registered_ = true;
+    StartNextRead();
+  }
+
+  void OnReadDone(bool ok) {
+    if (!ok) {  // The master closed or cancelled the stream.
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    service_->state_->Heard();
+    if (!Handle(*incoming_)) return;
+    StartNextRead();
+  }
+
+  void OnWriteDone(bool ok) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    writing_ = false;
+    if (ok && pending_ && !finish_status_) {
+      outgoing_ = std::move(*pending_);
+      pending_.reset();
+      writing_ = true;
+      stream_.Write(outgoing_, &write_op_);
+      return;
+    }
+    // A failed write means the call is broken: the outstanding read fails too and finishes it.
+    if (finish_status_) StartFinishLocked();
+  }
+
+  void OnFinished(bool /*ok*/) {
+    if (registered_) {
+      service_->Unregister(this);  // After this, OnDurable cannot reach us.
+      service_->state_->StreamClosed();
+    }
+    Delete();
+  }
+
+  void Delete() {
+    SentinelService* service = service_;
+    delete this;
+    service->CallEnded();
+  }
+
   // Each message is parsed into a fresh arena message: a batch's entries and their strings are
   // bump-allocated in incoming_block_ (and blocks the arena adds for larger batches), and all
   // of it is dropped at once when the next read starts, instead of a malloc and a free per
@@ -150,7 +183,7 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   void StartNextRead() {
     arena_.Reset();
     incoming_ = google::protobuf::Arena::CreateMessage<MasterMessage>(&arena_);
-    StartRead(incoming_);
+    stream_.Read(incoming_, &read_op_);
   }
 
   static google::protobuf::ArenaOptions IncomingArenaOptions(char* block, size_t size) {
@@ -230,20 +263,36 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
     }
     writing_ = true;
     outgoing_ = std::move(reply);
-    StartWrite(&outgoing_);
+    stream_.Write(outgoing_, &write_op_);
   }
 
+  // Called on the reading side, with no read outstanding; the Finish waits for a write in flight.
   void FinishOnce(grpc::Status status) EXCLUDES(mu_) {
     MutexLock lock(mu_);
     if (finish_status_) return;
     finish_status_ = status;
     pending_.reset();
-    if (!writing_) Finish(status);
+    if (!writing_) StartFinishLocked();
+  }
+
+  void StartFinishLocked() REQUIRES(mu_) {
+    if (finishing_) return;
+    finishing_ = true;
+    stream_.Finish(*finish_status_, &finish_op_);
   }
 
   SentinelService* const service_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<SentinelMessage, MasterMessage> stream_{&context_};
+  Op accept_op_{this, &ReplicateCall::OnAccepted};
+  Op read_op_{this, &ReplicateCall::OnReadDone};
+  Op write_op_{this, &ReplicateCall::OnWriteDone};
+  Op finish_op_{this, &ReplicateCall::OnFinished};
+
   // Used by the reading side only.
-  core::Random random_;
+  core::Random random_{1};
+  bool registered_ = false;
   bool accepted_ = false;
   static constexpr size_t kIncomingBlockBytes = 64 << 10;
   std::unique_ptr<char[]> incoming_block_{new char[kIncomingBlockBytes]};
@@ -255,12 +304,51 @@ class ReplicateReactor final : public grpc::ServerBidiReactor<MasterMessage, Sen
   SentinelMessage outgoing_ GUARDED_BY(mu_);             // Being written while writing_.
   std::optional<SentinelMessage> pending_ GUARDED_BY(mu_);
   bool writing_ GUARDED_BY(mu_) = false;
+  bool finishing_ GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ GUARDED_BY(mu_);
 };
 
-grpc::ServerBidiReactor<MasterMessage, SentinelMessage>* SentinelService::Replicate(
-    grpc::CallbackServerContext* /*context*/) {
-  return new ReplicateReactor(this, faults_.seed + fault_counter_.fetch_add(1));
+SentinelService::~SentinelService() { Stop(); }
+
+void SentinelService::AddTo(grpc::ServerBuilder* builder) {
+  builder->RegisterService(this);
+  cq_ = builder->AddCompletionQueue();
+}
+
+void SentinelService::Start() {
+  new ReplicateCall(this, cq_.get());  // Deletes itself.
+  cq_thread_ = std::thread([this] { Run(); });
+}
+
+void SentinelService::Run() {
+  pthread_setname_np(pthread_self(), "rlog-replicate");
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_->Next(&tag, &ok)) static_cast<ReplicateCall::Op*>(tag)->Run(ok);
+}
+
+void SentinelService::CallStarted() {
+  std::lock_guard lock(calls_mu_);
+  ++live_calls_;
+}
+
+void SentinelService::CallEnded() {
+  std::lock_guard lock(calls_mu_);
+  if (--live_calls_ == 0) calls_ended_.notify_all();
+}
+
+void SentinelService::Stop() {
+  if (stopped_ || !cq_) return;
+  stopped_ = true;
+  // The server's Shutdown failed the waiting accept and cancelled every stream, but their last
+  // operations may still be in the queue, and an operation started on a shut-down queue is a
+  // fatal error in gRPC: the queue is shut down only once every call has deleted itself.
+  {
+    std::unique_lock lock(calls_mu_);
+    calls_ended_.wait(lock, [this] { return live_calls_ == 0; });
+  }
+  cq_->Shutdown();
+  if (cq_thread_.joinable()) cq_thread_.join();
 }
 
 Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
@@ -339,15 +427,15 @@ Status SentinelService::StorageFailure(const Status& error) {
 
 void SentinelService::OnDurable() {
   MutexLock lock(streams_mu_);
-  for (ReplicateReactor* stream : streams_) stream->SendDurableAck();
+  for (ReplicateCall* stream : streams_) stream->SendDurableAck();
 }
 
-void SentinelService::Register(ReplicateReactor* stream) {
+void SentinelService::Register(ReplicateCall* stream) {
   MutexLock lock(streams_mu_);
   streams_.insert(stream);
 }
 
-void SentinelService::Unregister(ReplicateReactor* stream) {
+void SentinelService::Unregister(ReplicateCall* stream) {
   MutexLock lock(streams_mu_);
   streams_.erase(stream);
 }

@@ -1,40 +1,53 @@
 // Sentinel side of replication: the gRPC service that accepts the master's stream and answers a
 // restarting master's Position and Fetch calls, over the sentinel's storage::NodeLog.
 //
-// Each stream is one small reactor: it reads the master's messages in order, applies batches to
-// the log (ids it holds are ignored, gaps are held back) and acknowledges what is DURABLE: an
-// Ack never names an id above NodeLog::durable_id(), nor the seq of a message whose entries are
-// not durable yet (DurableAckQueue). Acks that wait for the disk are sent by OnDurable (the
-// NodeLog's committer thread); in memory every id is durable at once and the Ack follows the
-// message. Writes are gated to one in flight; an ack that piles up meanwhile replaces the older
-// unsent one.
+// Each stream is one small state machine (ReplicateCall): it reads the master's messages in
+// order, applies batches to the log (ids it holds are ignored, gaps are held back) and
+// acknowledges what is DURABLE: an Ack never names an id above NodeLog::durable_id(), nor the seq
+// of a message whose entries are not durable yet (DurableAckQueue). Acks that wait for the disk
+// are sent by OnDurable (the NodeLog's committer thread); in memory every id is durable at once
+// and the Ack follows the message. Writes are gated to one in flight; an ack that piles up
+// meanwhile replaces the older unsent one.
 //
 // Hello: a master of another log (while entries are held) or with an epoch older than the newest
 // accepted is refused with FAILED_PRECONDITION; a log whose tail is not in the master's epoch
 // history is reset (fetched again); then the master's identity is recorded, durably (see
 // hello_decision.h).
 //
-// Threads and lifetime: NodeLog's writers (Apply, SetIdentity, Reset) run under log_mu_, which
-// also gives Position and Fetch a consistent view. Reactors register themselves in `streams_`
-// and unregister in OnDone, under streams_mu_, so OnDurable never reaches a deleted reactor.
-// Lock order: streams_mu_, then a reactor's own lock; log_mu_ is never held with either.
-// Nothing in a reaction blocks, except Hello's durable identity change (rare: a new master or
-// epoch) and the test-only injected delays.
+// Threads: the streams use gRPC's asynchronous API on one completion queue, drained by one thread
+// of this service (Start/Stop): a message is read, applied and acknowledged on the thread that
+// polled the socket, with no hand-off between threads. gRPC's callback API, which the streams
+// used before, runs completions on two "nexting" threads that wake each other for every event;
+// on the two-core benchmark machine that cost about five context switches per replicated message
+// (docs/PERFORMANCE.md). Position and Fetch, rare calls, keep the callback API.
+//
+// Lifetime: NodeLog's writers (Apply, SetIdentity, Reset) run under log_mu_, which also gives
+// Position and Fetch a consistent view. Calls register themselves in `streams_` and unregister
+// before they delete themselves, under streams_mu_, so OnDurable never reaches a deleted call.
+// Lock order: streams_mu_, then a call's own lock; log_mu_ is never held with either.
+// Nothing on the queue's thread blocks, except Hello's durable identity change (rare: a new
+// master or epoch) and the test-only injected delays.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 // common/thread_annotations.h before any gRPC header: abseil defines the same macro names, and
 // only a redefinition inside a system header goes unreported.
 #include "common/thread_annotations.h"
 #include "rlog/replication.grpc.pb.h"
 #include "storage/node_log.h"
+
+namespace grpc {
+class ServerBuilder;
+}
 
 namespace rlog::replication {
 
@@ -73,9 +86,11 @@ class SentinelState {
   std::atomic<uint64_t> entries_received_{0};
 };
 
-class ReplicateReactor;
+class ReplicateCall;
 
-class SentinelService final : public Replication::CallbackService {
+class SentinelService final
+    : public Replication::WithAsyncMethod_Replicate<Replication::WithCallbackMethod_Position<
+          Replication::WithCallbackMethod_Fetch<Replication::Service>>> {
  public:
   // Fetch replies carry at most this many message bytes (at least one entry).
   static constexpr uint64_t kMaxFetchBytes = 16u << 20;
@@ -85,8 +100,17 @@ class SentinelService final : public Replication::CallbackService {
                   SentinelFaults faults)
       : log_(log), state_(state), node_id_(std::move(node_id)), faults_(faults) {}
 
-  grpc::ServerBidiReactor<MasterMessage, SentinelMessage>* Replicate(
-      grpc::CallbackServerContext* context) override;
+  ~SentinelService() override;
+
+  // Registers the service with `builder` and takes the completion queue the streams run on.
+  // Call once, before builder.BuildAndStart().
+  void AddTo(grpc::ServerBuilder* builder);
+  // After BuildAndStart(): starts the thread that runs every replication stream.
+  void Start();
+  // After the server's Shutdown() has returned (every stream is over then): drains the queue and
+  // joins its thread. Idempotent; the destructor calls it.
+  void Stop();
+
   grpc::ServerUnaryReactor* Position(grpc::CallbackServerContext* context,
                                      const PositionRequest* request, PositionReply* reply) override;
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const FetchRequest* request,
@@ -105,7 +129,13 @@ class SentinelService final : public Replication::CallbackService {
   }
 
  private:
-  friend class ReplicateReactor;
+  friend class ReplicateCall;
+
+  // Drains cq_ until it is shut down, running each completed operation.
+  void Run();
+  // Count the ReplicateCalls alive (waiting for a stream, or serving one); see Stop().
+  void CallStarted();
+  void CallEnded();
 
   // Applies the Hello's rules to the log; fills the Welcome. FailedPrecondition: refuse the
   // master; any other error: the log failed (already reported to on_storage_failure_).
@@ -114,8 +144,8 @@ class SentinelService final : public Replication::CallbackService {
   Result<core::LogId> Apply(const Batch& batch) EXCLUDES(log_mu_);
   Status StorageFailure(const Status& error);
 
-  void Register(ReplicateReactor* stream) EXCLUDES(streams_mu_);
-  void Unregister(ReplicateReactor* stream) EXCLUDES(streams_mu_);
+  void Register(ReplicateCall* stream) EXCLUDES(streams_mu_);
+  void Unregister(ReplicateCall* stream) EXCLUDES(streams_mu_);
 
   // Constant after construction (callbacks: set before serving).
   storage::NodeLog* const log_;
@@ -128,7 +158,14 @@ class SentinelService final : public Replication::CallbackService {
   std::atomic<uint64_t> fault_counter_{0};
   Mutex log_mu_;  // One writer of log_ at a time; Position/Fetch read under it.
   Mutex streams_mu_;
-  std::set<ReplicateReactor*> streams_ GUARDED_BY(streams_mu_);
+  std::set<ReplicateCall*> streams_ GUARDED_BY(streams_mu_);
+
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;  // Set by AddTo.
+  std::thread cq_thread_;                            // Between Start and Stop.
+  bool stopped_ = false;                             // Start/Stop run on one thread.
+  std::mutex calls_mu_;
+  std::condition_variable calls_ended_;
+  int live_calls_ = 0;  // Guarded by calls_mu_.
 };
 
 }  // namespace rlog::replication

@@ -48,9 +48,10 @@ class Sentinel {
     sink_ = service_.get();
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(service_.get());
+    service_->AddTo(&builder);
     server_ = builder.BuildAndStart();
     EXPECT_NE(port_, 0);
+    service_->Start();
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
                                    grpc::InsecureChannelCredentials());
     stub_ = Replication::NewStub(channel_);
@@ -58,6 +59,7 @@ class Sentinel {
 
   ~Sentinel() {
     server_->Shutdown(std::chrono::system_clock::now());
+    service_->Stop();
     server_.reset();
     sink_ = nullptr;
   }

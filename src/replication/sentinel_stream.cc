@@ -1,61 +1,113 @@
 #include "replication/sentinel_stream.h"
 
+#include <pthread.h>
+
 namespace rlog::replication {
 
-void SentinelStream::Start(Replication::Stub* stub, MasterMessage hello) {
-  {
-    std::lock_guard lock(mu_);
-    self_ = shared_from_this();
+StreamQueue::StreamQueue() : thread_([this] { Run(); }) {}
+
+StreamQueue::~StreamQueue() { Shutdown(); }
+
+void StreamQueue::Run() {
+  pthread_setname_np(pthread_self(), "rlog-replicate");
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+    Op* op = static_cast<Op*>(tag);
+    (op->stream->*op->done)(ok);
   }
-  stub->async()->Replicate(&context_, this);
-  {
-    std::lock_guard lock(mu_);
-    queue_.push_back(std::move(hello));
-    front_is_hello_ = true;
-    StartNextWriteLocked();
-  }
-  StartRead(&incoming_);
-  // Writes are started from outside gRPC's reactions (Send, on the master's threads). Without a
-  // hold, gRPC may finish and free the call the moment its last operation completes, and a Send
-  // racing with that would start a write on freed memory (seen under ASan). The hold keeps the
-  // call alive until Release(), after which no write is ever started.
-  AddHold();
-  StartCall();
 }
 
-void SentinelStream::Release() {
-  bool remove = false;
+bool StreamQueue::StreamStarted() {
+  std::lock_guard lock(mu_);
+  if (closing_) return false;
+  ++streams_;
+  return true;
+}
+
+void StreamQueue::StreamEnded() {
+  std::lock_guard lock(mu_);
+  if (--streams_ == 0) ended_.notify_all();
+}
+
+void StreamQueue::Close() {
+  std::lock_guard lock(mu_);
+  closing_ = true;
+}
+
+void StreamQueue::Shutdown() {
   {
-    std::lock_guard lock(mu_);
-    if (!closing_) {
-      closing_ = true;
-      remove = true;
-    }
+    std::unique_lock lock(mu_);
+    if (shut_down_) return;
+    closing_ = true;
+    // An operation started on a shut-down completion queue is fatal in gRPC: wait until every
+    // stream has finished (the owner cancels them), and only then shut the queue down.
+    ended_.wait(lock, [this] { return streams_ == 0; });
+    shut_down_ = true;
   }
-  if (remove) RemoveHold();
+  cq_.Shutdown();
+  thread_.join();
+}
+
+void SentinelStream::Start(std::shared_ptr<Replication::Stub> stub, StreamQueue* queue,
+                           MasterMessage hello) {
+  if (!queue->StreamStarted()) return;  // The process is stopping.
+  stub_ = std::move(stub);
+  queue_ = queue;
+  std::lock_guard lock(mu_);
+  self_ = shared_from_this();
+  queue_messages_.push_back(std::move(hello));
+  front_is_hello_ = true;
+  call_ = stub_->PrepareAsyncReplicate(&context_, queue_->cq());
+  call_->StartCall(&start_op_);
 }
 
 void SentinelStream::Send(MasterMessage message) {
   std::lock_guard lock(mu_);
-  if (done_ || closing_) return;
-  queue_.push_back(std::move(message));
-  if (!writing_) StartNextWriteLocked();
-}
-
-void SentinelStream::StartNextWriteLocked() {
-  if (queue_.empty() || done_ || closing_) {
-    writing_ = false;
-    return;
-  }
-  writing_ = true;
-  StartWrite(&queue_.front());
+  if (closing_ || finishing_) return;
+  queue_messages_.push_back(std::move(message));
+  if (started_ && !writing_) StartNextWriteLocked();
 }
 
 void SentinelStream::Cancel() { context_.TryCancel(); }
 
+void SentinelStream::StartNextWriteLocked() {
+  if (queue_messages_.empty() || closing_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  call_->Write(queue_messages_.front(), &write_op_);
+}
+
+void SentinelStream::CloseLocked() {
+  closing_ = true;
+  MaybeFinishLocked();
+}
+
+void SentinelStream::MaybeFinishLocked() {
+  if (!reading_done_ || writing_ || finishing_) return;
+  finishing_ = true;
+  call_->Finish(&status_, &finish_op_);
+}
+
+void SentinelStream::OnStarted(bool ok) {
+  std::lock_guard lock(mu_);
+  if (!ok) {  // The call never started: no read to wait for.
+    reading_done_ = true;
+    CloseLocked();
+    return;
+  }
+  started_ = true;
+  StartNextWriteLocked();
+  call_->Read(&incoming_, &read_op_);
+}
+
 void SentinelStream::OnReadDone(bool ok) {
-  if (!ok) {  // The stream is over: write nothing more; OnDone follows.
-    Release();
+  if (!ok) {  // The stream is over: write nothing more, then finish.
+    std::lock_guard lock(mu_);
+    reading_done_ = true;
+    CloseLocked();
     return;
   }
   if (incoming_.has_welcome()) {
@@ -63,7 +115,7 @@ void SentinelStream::OnReadDone(bool ok) {
   } else if (incoming_.has_ack()) {
     events_->OnAck(sentinel_, generation_, incoming_.ack());
   }
-  StartRead(&incoming_);
+  call_->Read(&incoming_, &read_op_);
 }
 
 void SentinelStream::OnWriteDone(bool ok) {
@@ -72,33 +124,35 @@ void SentinelStream::OnWriteDone(bool ok) {
     std::lock_guard lock(mu_);
     was_hello = front_is_hello_;
     front_is_hello_ = false;
-    if (!queue_.empty()) queue_.pop_front();
+    if (!queue_messages_.empty()) queue_messages_.pop_front();
+    writing_ = false;
     if (ok) {
       StartNextWriteLocked();
+      MaybeFinishLocked();  // The read side may have ended while this write was in flight.
     } else {
-      writing_ = false;  // The stream broke; nothing more can be written.
+      // The stream broke; nothing more can be written. Cancelling makes sure the outstanding
+      // read fails too, so that Finish can follow.
+      context_.TryCancel();
+      CloseLocked();
     }
   }
-  if (!ok) {
-    Release();  // OnDone follows.
-    return;
-  }
-  if (!was_hello) events_->OnWriteDone(sentinel_, generation_);
+  if (ok && !was_hello) events_->OnWriteDone(sentinel_, generation_);
 }
 
-void SentinelStream::OnDone(const grpc::Status& status) {
+void SentinelStream::OnFinished(bool /*ok*/) {
   {
     std::lock_guard lock(mu_);
-    done_ = true;
-    queue_.clear();
+    queue_messages_.clear();
   }
-  events_->OnClosed(sentinel_, generation_, status);
+  events_->OnClosed(sentinel_, generation_, status_);
+  StreamQueue* queue = queue_;
   std::shared_ptr<SentinelStream> last_reference;
   {
     std::lock_guard lock(mu_);
     last_reference = std::move(self_);
   }
-  // `last_reference` may destroy *this when it goes out of scope: no member access after it.
+  last_reference.reset();  // May destroy *this: no member access after it.
+  queue->StreamEnded();
 }
 
 }  // namespace rlog::replication
