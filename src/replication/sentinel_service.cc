@@ -98,20 +98,88 @@ std::optional<int64_t> SentinelState::last_heard_ms_ago() const {
   return (SteadyNowNs() - ns) / 1000000;
 }
 
+// What every tag on the service's completion queue points at: one operation of one call, whose
+// completion runs a member function of that call.
+class Tag {
+ public:
+  virtual void Run(bool ok) = 0;
+
+ protected:
+  ~Tag() = default;
+};
+
+template <typename Call>
+class MemberTag final : public Tag {
+ public:
+  MemberTag(Call* call, void (Call::*done)(bool)) : call_(call), done_(done) {}
+  void Run(bool ok) override { (call_->*done_)(ok); }
+
+ private:
+  Call* const call_;
+  void (Call::*const done_)(bool);
+};
+
+// A unary call (Position or Fetch): accepted, answered at once on the queue's thread, deleted
+// when the answer has been sent. Accepting one puts the next in its place.
+template <typename Request, typename Reply>
+class UnaryCall {
+ public:
+  using RequestFn = void (Replication::AsyncService::*)(grpc::ServerContext*, Request*,
+                                                        grpc::ServerAsyncResponseWriter<Reply>*,
+                                                        grpc::CompletionQueue*,
+                                                        grpc::ServerCompletionQueue*, void*);
+  using AnswerFn = grpc::Status (SentinelService::*)(const Request&, Reply*);
+
+  UnaryCall(SentinelService* service, grpc::ServerCompletionQueue* cq, RequestFn request,
+            AnswerFn answer)
+      : service_(service), cq_(cq), request_fn_(request), answer_fn_(answer) {
+    service_->CallStarted();
+    (service_->*request_fn_)(&context_, &request_, &responder_, cq_, cq_, &accept_op_);
+  }
+
+ private:
+  void OnAccepted(bool ok) {
+    if (!ok) {  // The server is shutting down.
+      Delete();
+      return;
+    }
+    new UnaryCall(service_, cq_, request_fn_, answer_fn_);
+    grpc::Status status = (service_->*answer_fn_)(request_, &reply_);
+    if (status.ok()) {
+      responder_.Finish(reply_, status, &finish_op_);
+    } else {
+      responder_.FinishWithError(status, &finish_op_);
+    }
+  }
+
+  void OnFinished(bool /*ok*/) { Delete(); }
+
+  void Delete() {
+    SentinelService* service = service_;
+    delete this;
+    service->CallEnded();
+  }
+
+  SentinelService* const service_;
+  grpc::ServerCompletionQueue* const cq_;
+  const RequestFn request_fn_;
+  const AnswerFn answer_fn_;
+  grpc::ServerContext context_;
+  Request request_;
+  Reply reply_;
+  grpc::ServerAsyncResponseWriter<Reply> responder_{&context_};
+  MemberTag<UnaryCall> accept_op_{this, &UnaryCall::OnAccepted};
+  MemberTag<UnaryCall> finish_op_{this, &UnaryCall::OnFinished};
+};
+
 // One replication stream on the service's completion queue. Each asynchronous operation has its
-// own tag (an Op naming the member function its completion runs); the reading side (accept, read,
+// own tag (naming the member function its completion runs); the reading side (accept, read,
 // Handle) runs only on the queue's thread, writes are also started by OnDurable on the committer
 // thread, under mu_. The call deletes itself when its Finish completes (or when it was never
 // accepted), after unregistering: at that point no operation of it is outstanding, because a read
 // is only started by the completion of the previous one and Finish only once no write is.
 class ReplicateCall {
  public:
-  struct Op {
-    ReplicateCall* call;
-    void (ReplicateCall::*done)(bool ok);
-    void Run(bool ok) { (call->*done)(ok); }
-  };
-
   ReplicateCall(SentinelService* service, grpc::ServerCompletionQueue* cq)
       : service_(service), cq_(cq) {
     service_->CallStarted();
@@ -285,10 +353,10 @@ class ReplicateCall {
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<SentinelMessage, MasterMessage> stream_{&context_};
-  Op accept_op_{this, &ReplicateCall::OnAccepted};
-  Op read_op_{this, &ReplicateCall::OnReadDone};
-  Op write_op_{this, &ReplicateCall::OnWriteDone};
-  Op finish_op_{this, &ReplicateCall::OnFinished};
+  MemberTag<ReplicateCall> accept_op_{this, &ReplicateCall::OnAccepted};
+  MemberTag<ReplicateCall> read_op_{this, &ReplicateCall::OnReadDone};
+  MemberTag<ReplicateCall> write_op_{this, &ReplicateCall::OnWriteDone};
+  MemberTag<ReplicateCall> finish_op_{this, &ReplicateCall::OnFinished};
 
   // Used by the reading side only.
   core::Random random_{1};
@@ -316,7 +384,12 @@ void SentinelService::AddTo(grpc::ServerBuilder* builder) {
 }
 
 void SentinelService::Start() {
-  new ReplicateCall(this, cq_.get());  // Deletes itself.
+  // Each deletes itself, and puts another in its place when it is accepted.
+  new ReplicateCall(this, cq_.get());
+  new UnaryCall<PositionRequest, PositionReply>(this, cq_.get(), &SentinelService::RequestPosition,
+                                                &SentinelService::AnswerPosition);
+  new UnaryCall<FetchRequest, FetchReply>(this, cq_.get(), &SentinelService::RequestFetch,
+                                          &SentinelService::AnswerFetch);
   cq_thread_ = std::thread([this] { Run(); });
 }
 
@@ -324,7 +397,7 @@ void SentinelService::Run() {
   pthread_setname_np(pthread_self(), "rlog-replicate");
   void* tag = nullptr;
   bool ok = false;
-  while (cq_->Next(&tag, &ok)) static_cast<ReplicateCall::Op*>(tag)->Run(ok);
+  while (cq_->Next(&tag, &ok)) static_cast<Tag*>(tag)->Run(ok);
 }
 
 void SentinelService::CallStarted() {
@@ -440,51 +513,42 @@ void SentinelService::Unregister(ReplicateCall* stream) {
   streams_.erase(stream);
 }
 
-grpc::ServerUnaryReactor* SentinelService::Position(grpc::CallbackServerContext* context,
-                                                    const PositionRequest* /*request*/,
-                                                    PositionReply* reply) {
-  {
-    MutexLock lock(log_mu_);
-    core::LogId durable = log_->durable_id();
-    reply->set_log_id(log_->log_id());
-    reply->set_epoch(log_->epoch());
-    reply->set_last_id(durable);
-    if (durable > 0) {
-      std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
-      if (!last.empty()) reply->set_last_epoch(last.front().epoch);
-    }
-    reply->set_node_id(node_id_);
+grpc::Status SentinelService::AnswerPosition(const PositionRequest& /*request*/,
+                                             PositionReply* reply) {
+  MutexLock lock(log_mu_);
+  core::LogId durable = log_->durable_id();
+  reply->set_log_id(log_->log_id());
+  reply->set_epoch(log_->epoch());
+  reply->set_last_id(durable);
+  if (durable > 0) {
+    std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
+    if (!last.empty()) reply->set_last_epoch(last.front().epoch);
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  reply->set_node_id(node_id_);
+  return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* SentinelService::Fetch(grpc::CallbackServerContext* context,
-                                                 const FetchRequest* request, FetchReply* reply) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+grpc::Status SentinelService::AnswerFetch(const FetchRequest& request, FetchReply* reply) {
   MutexLock lock(log_mu_);
-  if (request->log_id() != log_->log_id()) {
-    reactor->Finish(grpc::Status(
+  if (request.log_id() != log_->log_id()) {
+    return grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
-        "this sentinel holds log '" + log_->log_id() + "', not '" + request->log_id() + "'"));
-    return reactor;
+        "this sentinel holds log '" + log_->log_id() + "', not '" + request.log_id() + "'");
   }
   // Only durable entries: a master rebuilding its log from this one must not copy an entry
   // this sentinel could still lose.
   core::LogId durable = log_->durable_id();
-  core::LogId from = std::max<core::LogId>(request->from_id(), 1);
+  core::LogId from = std::max<core::LogId>(request.from_id(), 1);
   // 0 = no bound given: the cap.
   uint64_t max_bytes =
-      request->max_bytes() == 0 ? kMaxFetchBytes : std::min(request->max_bytes(), kMaxFetchBytes);
+      request.max_bytes() == 0 ? kMaxFetchBytes : std::min(request.max_bytes(), kMaxFetchBytes);
   if (from <= durable) {
     for (const storage::Entry& e : log_->memory().Read(from, durable - from + 1, max_bytes)) {
       ToProto(e, reply->add_entries());
     }
   }
   reply->set_last_id(durable);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
 }  // namespace rlog::replication

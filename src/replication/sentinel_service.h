@@ -14,12 +14,13 @@
 // history is reset (fetched again); then the master's identity is recorded, durably (see
 // hello_decision.h).
 //
-// Threads: the streams use gRPC's asynchronous API on one completion queue, drained by one thread
-// of this service (Start/Stop): a message is read, applied and acknowledged on the thread that
-// polled the socket, with no hand-off between threads. gRPC's callback API, which the streams
-// used before, runs completions on two "nexting" threads that wake each other for every event;
-// on the two-core benchmark machine that cost about five context switches per replicated message
-// (docs/PERFORMANCE.md). Position and Fetch, rare calls, keep the callback API.
+// Threads: every call (streams, Position, Fetch) uses gRPC's asynchronous API on one completion
+// queue, drained by one thread of this service (Start/Stop): a message is read, applied and
+// acknowledged on the thread that polled the socket, with no hand-off between threads. gRPC's
+// callback API, used before, runs completions on two "nexting" threads, and as long as one
+// callback method is served those threads exist and take turns polling every socket of the
+// process, waking the thread an event belongs to; on the two-core benchmark machine that cost
+// about five context switches per replicated message (docs/PERFORMANCE.md).
 //
 // Lifetime: NodeLog's writers (Apply, SetIdentity, Reset) run under log_mu_, which also gives
 // Position and Fetch a consistent view. Calls register themselves in `streams_` and unregister
@@ -87,10 +88,10 @@ class SentinelState {
 };
 
 class ReplicateCall;
+template <typename Request, typename Reply>
+class UnaryCall;
 
-class SentinelService final
-    : public Replication::WithAsyncMethod_Replicate<Replication::WithCallbackMethod_Position<
-          Replication::WithCallbackMethod_Fetch<Replication::Service>>> {
+class SentinelService final : public Replication::AsyncService {
  public:
   // Fetch replies carry at most this many message bytes (at least one entry).
   static constexpr uint64_t kMaxFetchBytes = 16u << 20;
@@ -111,10 +112,10 @@ class SentinelService final
   // joins its thread. Idempotent; the destructor calls it.
   void Stop();
 
-  grpc::ServerUnaryReactor* Position(grpc::CallbackServerContext* context,
-                                     const PositionRequest* request, PositionReply* reply) override;
-  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const FetchRequest* request,
-                                  FetchReply* reply) override;
+  // The answers to a restarting master's unary calls (run on the queue's thread).
+  grpc::Status AnswerPosition(const PositionRequest& request, PositionReply* reply)
+      EXCLUDES(log_mu_);
+  grpc::Status AnswerFetch(const FetchRequest& request, FetchReply* reply) EXCLUDES(log_mu_);
 
   // The log's durable id moved (NodeLog's on_durable, on its committer thread): every open
   // stream sends the Ack that has become possible.
@@ -130,10 +131,12 @@ class SentinelService final
 
  private:
   friend class ReplicateCall;
+  template <typename Request, typename Reply>
+  friend class UnaryCall;
 
   // Drains cq_ until it is shut down, running each completed operation.
   void Run();
-  // Count the ReplicateCalls alive (waiting for a stream, or serving one); see Stop().
+  // Count the calls alive (waiting to be accepted, or being served); see Stop().
   void CallStarted();
   void CallEnded();
 
