@@ -9,7 +9,7 @@
 // thread that drains it, on which all StreamEvents are delivered (they must not block). A write
 // is started by Send on the caller's thread when none is in flight, else by the completion of the
 // previous one. The callback API, used before, delivered events on two gRPC threads that woke
-// each other for every event (see sentinel_service.h and docs/PERFORMANCE.md).
+// each other (see sentinel_service.h and docs/PERFORMANCE.md, "Replication threads").
 // Send/Cancel are thread-safe.
 #pragma once
 
