@@ -134,6 +134,6 @@ int main(int argc, char** argv) {
   http.Shutdown();
   spdlog::info("stopped");
   spdlog::shutdown();
-  // Streams may still be finishing on gRPC threads; do not run destructors under them.
+  // Streams may still be finishing on the replication thread; do not run destructors under them.
   std::_Exit(0);
 }

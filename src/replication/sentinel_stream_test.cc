@@ -123,14 +123,25 @@ MasterMessage Batch(uint64_t seq, core::LogId id) {
   return m;
 }
 
+// Starts a stream of log "log-a" to `sentinel`; null (the stream cancelled, so that the queue
+// can still shut down) unless its Welcome, naming that log, came.
+std::shared_ptr<SentinelStream> StartWelcomed(const Sentinel& sentinel, StreamQueue* queue,
+                                              Recorder* events) {
+  auto stream = std::make_shared<SentinelStream>(0, 1, events);
+  stream->Start(sentinel.NewStub(), queue, Hello("log-a"));
+  bool welcomed = events->WaitFor(
+      [&] { return !events->welcomes_.empty() && events->welcomes_[0].log_id() == "log-a"; });
+  if (welcomed) return stream;
+  stream->Cancel();
+  return nullptr;
+}
+
 TEST(SentinelStreamTest, EverySendIsWrittenInOrderAndAckedThenCancelClosesOnce) {
   Sentinel sentinel;
   Recorder events;
   StreamQueue queue;
-  auto stream = std::make_shared<SentinelStream>(0, 1, &events);
-  stream->Start(sentinel.NewStub(), &queue, Hello("log-a"));
-  ASSERT_TRUE(events.WaitFor([&] { return !events.welcomes_.empty(); }));
-  EXPECT_EQ(events.welcomes_[0].log_id(), "log-a");
+  std::shared_ptr<SentinelStream> stream = StartWelcomed(sentinel, &queue, &events);
+  ASSERT_TRUE(stream);
 
   // Faster than the writes complete, so most wait in the stream's queue.
   constexpr int kMessages = 500;
@@ -156,9 +167,8 @@ TEST(SentinelStreamTest, SentinelThatStopsClosesTheStreamOnce) {
   Sentinel sentinel;
   Recorder events;
   StreamQueue queue;
-  auto stream = std::make_shared<SentinelStream>(0, 1, &events);
-  stream->Start(sentinel.NewStub(), &queue, Hello("log-a"));
-  ASSERT_TRUE(events.WaitFor([&] { return !events.welcomes_.empty(); }));
+  std::shared_ptr<SentinelStream> stream = StartWelcomed(sentinel, &queue, &events);
+  ASSERT_TRUE(stream);
   sentinel.Stop();
   ASSERT_TRUE(events.WaitFor([&] { return !events.closes_.empty(); }));
   stream->Send(Batch(1, 1));  // After the end: dropped, no event.
