@@ -10,6 +10,9 @@
   probe.py table DIR                  the markdown table of run_all.sh from DIR/*.json
   probe.py durability-table DIR MODE...
                                       the table of durability.sh from DIR/MODE.json
+  probe.py rounds DIR NAME,... A/B,...
+                                      req/s of each NAME in every DIR/roundK/NAME.json, the
+                                      ratios A/B per round, and their median, min and max
   probe.py cpu-run OUT.json NAME=PID... -- CMD...
                                       runs CMD (an rlog-bench --json run) with its stdout in
                                       OUT.json, adding the CPU seconds each named process, the
@@ -125,6 +128,46 @@ def durability_table(directory, modes):
     cpu_table(runs, [(f"w=3, {mode}", mode) for mode in modes])
 
 
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def rounds_table(directory, names, ratios):
+    """One row per round (DIR/round1, round2, ...): the 2xx req/s of every run and the ratios
+    between them, measured minutes apart at most, then the median, min and max of each ratio over
+    the rounds. A ratio is a number per round, so a slow minute on the shared host moves one
+    round's ratio, not the median."""
+    rounds = []
+    k = 1
+    while os.path.isdir(f"{directory}/round{k}"):
+        rps = {}
+        for name in names:
+            with open(f"{directory}/round{k}/{name}.json") as f:
+                rps[name] = json.load(f)["throughput_rps"]
+        rounds.append(rps)
+        k += 1
+    if not rounds:
+        raise SystemExit(f"no {directory}/round1")
+    def value(rps, ratio):
+        a, b = ratio.split("/")
+        return rps[a] / rps[b] if rps[b] else 0.0
+    print("| round | " + " | ".join(f"{n} req/s" for n in names) + " | " +
+          " | ".join(ratios) + " |")
+    print("|---:|" + "---:|" * (len(names) + len(ratios)))
+    for k, rps in enumerate(rounds, 1):
+        print(f"| {k} | " + " | ".join(f"{rps[n]:.0f}" for n in names) + " | " +
+              " | ".join(f"{value(rps, r):.2f}" for r in ratios) + " |")
+    print()
+    print("| ratio | median | min | max | rounds |")
+    print("|---|---:|---:|---:|---:|")
+    for r in ratios:
+        values = [value(rps, r) for rps in rounds]
+        print(f"| {r} | {median(values):.2f} | {min(values):.2f} | {max(values):.2f} | "
+              f"{len(values)} |")
+
+
 def process_cpu_seconds(pid):
     """utime + stime of a process from /proc/PID/stat (fields 14 and 15, in clock ticks)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -205,6 +248,8 @@ def main(argv):
         table(argv[2])
     elif cmd == "durability-table" and len(argv) >= 4:
         durability_table(argv[2], argv[3:])
+    elif cmd == "rounds" and len(argv) == 5:
+        rounds_table(argv[2], argv[3].split(","), argv[4].split(","))
     elif cmd == "cpu-run" and "--" in argv[3:]:
         split = argv.index("--")
         named = [tuple(a.split("=", 1)) for a in argv[3:split]]
