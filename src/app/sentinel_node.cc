@@ -33,10 +33,17 @@ SentinelNode::SentinelNode(const Config& config, replication::SentinelFaults fau
 SentinelNode::~SentinelNode() {
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
-  if (server_) server_->Shutdown();
+  // A deadline, as in Drain: without one gRPC waits for every call to end by itself, and a
+  // master's replication stream never does (a node dropped without Drain would hang here).
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   if (service_) service_->Stop();
   server_.reset();
-  durable_sink_ = nullptr;  // The log's destructor may still report what it flushes.
+  // The log goes before the service: its destructor joins the group committer, whose on_durable
+  // may be inside service_->OnDurable() right now (and may still report what it flushes; the
+  // stopped service has no stream left to ack on).
+  node_log_.reset();
+  log_ = nullptr;
+  durable_sink_ = nullptr;
 }
 
 Status SentinelNode::OpenLog() {
