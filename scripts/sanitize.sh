@@ -8,7 +8,7 @@
 # The process-level, observability and offline suites are left out; to run the process tests
 # against the sanitized binary: ctest --test-dir build-asan -L process --output-on-failure
 # TSan also leaves out the tests that run a real gRPC server and client in the test process
-# (SentinelServiceTest, SentinelStreamTest): Debian's gRPC and abseil are not built with TSan, so it cannot see the
+# (SentinelServiceTest, SentinelStreamTest, SentinelNodeTest): Debian's gRPC and abseil are not built with TSan, so it cannot see the
 # ordering gRPC guarantees between an operation and its completion and reports races in rlog's
 # streams by the hundred; no suppression limited to third-party frames removes them (docs/TESTING.md).
 set -euo pipefail
@@ -24,7 +24,7 @@ esac
 mode=$1
 shift
 skip=()
-if [[ $mode == thread ]]; then skip=(-E '^(SentinelServiceTest|SentinelStreamTest)\.'); fi
+if [[ $mode == thread ]]; then skip=(-E '^(SentinelServiceTest|SentinelStreamTest|SentinelNodeTest)\.'); fi
 bash scripts/install-deps.sh --with-tests
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
   -DRLOG_SANITIZE="$mode" -DRLOG_WERROR=OFF >/dev/null

@@ -57,8 +57,8 @@ MasterNode::~MasterNode() {
   stop_ = true;
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
-  if (discovery_) discovery_->Stop();
-  // The streams' events call into this object: end them all before anything is destroyed.
+  // The streams' events call into this object (and into discovery_): end them all before
+  // anything is destroyed.
   stream_queue_.Close();
   {
     MutexLock lock(mu_);
@@ -68,6 +68,12 @@ MasterNode::~MasterNode() {
     for (auto& stream : to_cancel_) stream->Cancel();
   }
   stream_queue_.Shutdown();
+  if (discovery_) discovery_->Stop();
+  // Last, while every member is still alive (store_ is destroyed after all of them): stop the
+  // group committer, whose final flush may still call on_durable (Step), on_error and the fsync
+  // metric. A stream started by that Step is refused by the closed queue; a Send to an ended
+  // stream is dropped.
+  if (store_) store_->Close();
 }
 
 std::shared_ptr<replication::Replication::Stub> MasterNode::NewStub(

@@ -32,22 +32,27 @@ http::HttpReply NodeBase::GetAll() {
 http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
   auto entries = log_->Read(from, limit, kPageBytes);
   core::LogId next = entries.empty() ? from : entries.back().id + 1;
-  nlohmann::json j = {{"messages", EntriesJson(entries)},
-                      {"next", next},
-                      {"lastId", log_->last_id()}};
+  nlohmann::json j = {
+      {"messages", EntriesJson(entries)}, {"next", next}, {"lastId", log_->last_id()}};
   return {200, Dump(j), {}};
 }
 
-void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms,
-                        http::Responder respond) {
+void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::Responder respond) {
   if (wait_ms == 0 || log_->last_id() >= from) {
     respond(Page(from, limit));
     return;
   }
   {
     std::lock_guard lock(tails_mu_);
-    tails_.emplace(from, Tail{from, limit, Clock::now() + std::chrono::milliseconds(wait_ms),
-                              std::move(respond)});
+    if (!tails_closed_) {
+      tails_.emplace(from, Tail{from, limit, Clock::now() + std::chrono::milliseconds(wait_ms),
+                                std::move(respond)});
+      respond = nullptr;
+    }
+  }
+  if (respond) {  // Draining: nobody would ever answer it.
+    respond(Page(from, limit));
+    return;
   }
   // The id may have arrived between the check and the parking.
   NotifyAppended(log_->last_id());
@@ -69,6 +74,7 @@ void NodeBase::ExpireTails(Clock::time_point now, bool all) {
   std::vector<Tail> expired;
   {
     std::lock_guard lock(tails_mu_);
+    if (all) tails_closed_ = true;
     for (auto it = tails_.begin(); it != tails_.end();) {
       if (all || it->second.deadline <= now) {
         expired.push_back(std::move(it->second));

@@ -17,15 +17,16 @@ namespace rlog::app {
 class NodeBase : public http::Service {
  public:
   http::HttpReply GetAll() override;
-  void Messages(core::LogId from, size_t limit, uint64_t wait_ms,
-                http::Responder respond) override;
+  void Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::Responder respond) override;
 
  protected:
   using Clock = std::chrono::steady_clock;
 
   // Answers every parked long poll whose first id now exists.
   void NotifyAppended(core::LogId last_id);
-  // Answers (with an empty page) every parked long poll whose wait is over; with `all`, every one.
+  // Answers (with an empty page) every parked long poll whose wait is over; with `all` (a
+  // draining node: nothing more arrives, and no ticker runs to expire anything), every one, and
+  // every later long poll is answered at once instead of parked.
   void ExpireTails(Clock::time_point now, bool all = false);
   http::HttpReply Page(core::LogId from, size_t limit) const;
 
@@ -43,6 +44,7 @@ class NodeBase : public http::Service {
 
   std::mutex tails_mu_;
   std::multimap<core::LogId, Tail> tails_;  // By first id wanted. Guarded by tails_mu_.
+  bool tails_closed_ = false;               // ExpireTails(all) ran. Guarded by tails_mu_.
 };
 
 }  // namespace rlog::app

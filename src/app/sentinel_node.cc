@@ -38,11 +38,10 @@ SentinelNode::~SentinelNode() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   if (service_) service_->Stop();
   server_.reset();
-  // The log goes before the service: its destructor joins the group committer, whose on_durable
-  // may be inside service_->OnDurable() right now (and may still report what it flushes; the
-  // stopped service has no stream left to ack on).
-  node_log_.reset();
-  log_ = nullptr;
+  // Stop the group committer before the service goes (it is destroyed before the log): its
+  // on_durable may be inside service_->OnDurable() right now, and its final flush may report
+  // more (the stopped service has no stream left to ack on).
+  if (node_log_) node_log_->Close();
   durable_sink_ = nullptr;
 }
 

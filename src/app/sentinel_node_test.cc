@@ -137,5 +137,19 @@ TEST(SentinelNodeTest, DestroyedWhileDurableAcksFlowEndsCleanly) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SentinelNodeTest, LongPollAfterDrainIsAnsweredAtOnce) {
+  auto node = std::make_unique<SentinelNode>(SentinelConfig(""), replication::SentinelFaults{});
+  ASSERT_TRUE(node->Start().ok());
+  node->Drain(std::chrono::milliseconds(100));
+  // Nothing will arrive and no ticker expires it: parked, it would never be answered.
+  std::promise<http::HttpReply> reply;
+  node->Messages(1, 10, 60000, [&](http::HttpReply r) { reply.set_value(std::move(r)); });
+  std::future<http::HttpReply> answer = reply.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  http::HttpReply r = answer.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"messages\":[]"), std::string::npos) << r.body;
+}
+
 }  // namespace
 }  // namespace rlog::app

@@ -20,7 +20,10 @@ Discovery::Discovery(std::vector<std::string> items, DiscoveryOptions options, O
       on_change_(std::move(on_change)),
       epoch_(std::chrono::steady_clock::now()) {}
 
-Discovery::~Discovery() { Stop(); }
+Discovery::~Discovery() {
+  Stop();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
 
 Tick Discovery::Now() const {
   return static_cast<Tick>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -81,10 +84,9 @@ void Discovery::Stop() {
     thread_.join();
   }
   resolver_.reset();  // Drops lookups in flight without calling back.
-  if (wake_fd_ >= 0) {
-    close(wake_fd_);
-    wake_fd_ = -1;
-  }
+  // The eventfd stays open until the destructor: RequestRefresh() may still come from another
+  // thread (a stream closing on the master's replication thread) after Stop, and must never
+  // write to a closed descriptor whose number was handed out again.
 }
 
 void Discovery::RequestRefresh() {

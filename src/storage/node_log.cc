@@ -55,7 +55,8 @@ struct NodeLog::Impl {
   mutable Mutex mu;
   std::string log_id GUARDED_BY(mu);
   uint64_t epoch GUARDED_BY(mu) = 0;
-  Status failed GUARDED_BY(mu);  // What stopped the committer or the WAL; sticky.
+  Status failed GUARDED_BY(mu);        // What stopped the committer or the WAL; sticky.
+  bool closed GUARDED_BY(mu) = false;  // Close() was called.
 
   std::atomic<LogId> durable{0};              // Last id reported to on_durable (or recovered).
   std::unique_ptr<GroupCommitter> committer;  // Last: stopped before the rest goes.
@@ -76,6 +77,12 @@ Result<std::unique_ptr<NodeLog>> NodeLog::Open(NodeLogOptions options, DurableCa
 }
 
 NodeLog::~NodeLog() = default;
+
+void NodeLog::Close() {
+  impl_->StopCommitter();
+  MutexLock lock(impl_->mu);
+  impl_->closed = true;
+}
 
 Status NodeLog::Impl::OpenWal() {
   fs = options.fs != nullptr ? options.fs : &PosixFileSystem();
@@ -163,6 +170,7 @@ Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t las
   {
     MutexLock lock(mu);
     if (!failed.ok()) return failed;
+    if (closed) return Status::FailedPrecondition("the log is closed");
     accepted = epoch;
   }
   if (wal && !committer) {

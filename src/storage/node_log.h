@@ -69,6 +69,11 @@ class NodeLog {
                                                ErrorCallback on_error);
   ~NodeLog();  // Flushes and syncs what is queued.
 
+  // Flushes and syncs what is queued and stops the committer thread, so that no callback runs
+  // after it returns; for an owner whose callbacks' targets are about to go. Nothing may be
+  // appended or applied afterwards (only the getters and the destructor remain).
+  void Close();
+
   bool persistent() const;
   // Empty for a new log.
   std::string log_id() const;

@@ -257,6 +257,30 @@ TEST_F(NodeLogTest, OnDurableReportsInOrderAndDurableIdFollowsIt) {
   EXPECT_EQ(log->durable_id(), 30u);
 }
 
+TEST_F(NodeLogTest, CloseSyncsWhatIsQueuedAndNoCallbackComesAfterIt) {
+  auto log = NewLog(0);
+  fs_.BlockSyncs();
+  ASSERT_EQ(log->AppendNext(1, 0, "a").value(), 1u);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  for (LogId id = 2; id <= 10; ++id) ASSERT_EQ(log->AppendNext(1, 0, "b").value(), id);
+  std::thread unblock([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    fs_.UnblockSyncs();
+  });
+  log->Close();  // Waits for the blocked sync and the flush of 2..10.
+  unblock.join();
+  ASSERT_FALSE(reports_.seen().empty()) << "nothing reported before Close returned";
+  EXPECT_EQ(reports_.seen().back(), 10u) << "reported before Close returned";
+  EXPECT_EQ(log->durable_id(), 10u);
+  size_t reports = reports_.seen().size();
+  Result<LogId> after = log->AppendNext(1, 0, "c");
+  EXPECT_EQ(after.status().code(), Status::Code::kFailedPrecondition) << after.status().message();
+  EXPECT_EQ(log->Apply({E(11, 1)}).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(log->last_id(), 10u);
+  log.reset();
+  EXPECT_EQ(reports_.seen().size(), reports) << "a callback after Close";
+}
+
 TEST_F(NodeLogTest, ApplyQueuesOnlyTheIdsThatBecameContiguous) {
   {
     auto log = NewLog(0);
