@@ -79,7 +79,8 @@ Result<std::unique_ptr<NodeLog>> NodeLog::Open(NodeLogOptions options, DurableCa
 NodeLog::~NodeLog() = default;
 
 void NodeLog::Close() {
-  impl_->StopCommitter();
+  // A failure of the final flush has reached on_error already; status() keeps it.
+  static_cast<void>(impl_->StopCommitter());
   MutexLock lock(impl_->mu);
   impl_->closed = true;
 }
