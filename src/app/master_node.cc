@@ -644,22 +644,23 @@ void MasterNode::RecoverFromSentinels() {
     }
     const core::LogId own_last = store_->last_id();
     size_t counted = 0;
-    std::string source;
-    core::LogId source_last = own_last;
     uint64_t max_epoch = store_->epoch();
+    std::vector<std::string> identities;
+    std::vector<core::RecoveryPosition> positions;
     for (const auto& [identity, r] : reports) {
       if (!r.log_id.empty() && r.log_id != log_id) continue;
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
-      // A sentinel's log extends ours only as far as its last entry's epoch lasts in our
-      // history: past that it holds a tail a crashed master never got acknowledged by a majority
-      // (else we would have it). From our latest epoch or a newer one, all of it counts.
-      const core::LogId usable =
-          std::min(r.last_id, core::EpochEnd(history, r.last_epoch, r.last_id));
-      if (usable > source_last) {
-        source_last = usable;
-        source = identity;
-      }
+      identities.push_back(identity);
+      positions.push_back({r.last_epoch, r.last_id});
+    }
+    // The most up-to-date log by (epoch of its last entry, length), counted only as far as it
+    // extends our own history (core::ChooseRecoverySource).
+    std::string source;
+    core::LogId source_last = own_last;
+    if (auto chosen = core::ChooseRecoverySource(history, own_last, positions)) {
+      source = identities[chosen->index];
+      source_last = chosen->last;
     }
     // A write acknowledged by a majority M of the cluster is on at least M - 1 of the S
     // sentinels (M if it is not on our own trusted log). To be sure some answer holds it, the

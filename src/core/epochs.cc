@@ -1,6 +1,7 @@
 #include "core/epochs.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace rlog::core {
 
@@ -14,6 +15,25 @@ LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master
 bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
               uint64_t sentinel_last_epoch, LogId sentinel_last_id) {
   return sentinel_last_id > EpochEnd(history, sentinel_last_epoch, master_last_id);
+}
+
+std::optional<RecoverySource> ChooseRecoverySource(std::span<const EpochStart> history,
+                                                   LogId own_last,
+                                                   std::span<const RecoveryPosition> positions) {
+  std::optional<size_t> best;
+  LogId best_usable = 0;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const RecoveryPosition& p = positions[i];
+    const LogId usable = std::min(p.last_id, EpochEnd(history, p.last_epoch, p.last_id));
+    if (usable == 0) continue;  // Holds nothing of the log.
+    if (!best ||
+        std::tie(p.last_epoch, usable) > std::tie(positions[*best].last_epoch, best_usable)) {
+      best = i;
+      best_usable = usable;
+    }
+  }
+  if (!best || best_usable <= own_last) return std::nullopt;
+  return RecoverySource{*best, best_usable};
 }
 
 }  // namespace rlog::core

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "core/types.h"
@@ -36,5 +37,26 @@ LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master
 // it is ahead of the master.
 bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
               uint64_t sentinel_last_epoch, LogId sentinel_last_id);
+
+// A recovering master's choice of the sentinel to copy its log from (MasterNode::
+// RecoverFromSentinels): among the sentinels' reported positions (the epoch of each one's last
+// entry and its id), the most up to date one, by the epoch of its last entry first and its
+// length second, as Raft and Kafka choose a leader. Each position counts only as far as it
+// extends the master's own log (EpochEnd of `history`: past that, a tail no majority
+// acknowledged). A longer log of an older epoch is never chosen over a newer epoch's: its tail
+// is what a crashed master never had acknowledged, while a write acknowledged by a majority in
+// the newer epoch may exist only on the newer log. None when the best position does not go
+// beyond `own_last`.
+struct RecoveryPosition {
+  uint64_t last_epoch = 0;
+  LogId last_id = 0;
+};
+struct RecoverySource {
+  size_t index = 0;  // Into the positions given.
+  LogId last = 0;    // Copy ids own_last + 1 .. last from it.
+};
+std::optional<RecoverySource> ChooseRecoverySource(std::span<const EpochStart> history,
+                                                   LogId own_last,
+                                                   std::span<const RecoveryPosition> positions);
 
 }  // namespace rlog::core

@@ -97,5 +97,43 @@ TEST(Epochs, DivergesMatchesNaiveReferenceOverSeededRandomHistories) {
   }
 }
 
+using Positions = std::vector<RecoveryPosition>;
+
+TEST(Epochs, RecoveryCopiesTheNewestEpochNotTheLongestLog) {
+  // The master lost its directory. S1 took ids 9-10 from the master of epoch 3 (acknowledged by
+  // master + S1); S2, cut off meanwhile, holds 9-12 of epoch 2 that nobody acknowledged.
+  Positions positions = {{3, 10}, {2, 12}};
+  auto source = ChooseRecoverySource({}, 0, positions);
+  ASSERT_TRUE(source.has_value());
+  EXPECT_EQ(source->index, 0u);
+  EXPECT_EQ(source->last, 10u);
+  // Order of the answers does not matter.
+  Positions reversed = {{2, 12}, {3, 10}};
+  EXPECT_EQ(ChooseRecoverySource({}, 0, reversed)->index, 1u);
+}
+
+TEST(Epochs, RecoveryTakesTheLongestLogOfTheNewestEpoch) {
+  Positions positions = {{2, 7}, {2, 9}, {1, 20}};
+  auto source = ChooseRecoverySource({}, 0, positions);
+  ASSERT_TRUE(source.has_value());
+  EXPECT_EQ(source->index, 1u);
+  EXPECT_EQ(source->last, 9u);
+}
+
+TEST(Epochs, RecoveryCountsAPositionOnlyAsFarAsItExtendsTheOwnLog) {
+  // Our own log: epoch 1 from id 1, epoch 3 from id 6, up to id 8.
+  History history = {{1, 1}, {3, 6}};
+  // An epoch-1 sentinel holds 1-9: only 1-5 are ours (epoch 1 ended at 5); nothing to copy.
+  EXPECT_FALSE(ChooseRecoverySource(history, 8, Positions{{1, 9}}).has_value());
+  // An epoch-3 sentinel ahead of us: copy 9-11 from it, not from the longer epoch-1 one.
+  auto source = ChooseRecoverySource(history, 8, Positions{{1, 30}, {3, 11}});
+  ASSERT_TRUE(source.has_value());
+  EXPECT_EQ(source->index, 1u);
+  EXPECT_EQ(source->last, 11u);
+  // Nobody ahead of us, and empty sentinels: nothing to copy.
+  EXPECT_FALSE(ChooseRecoverySource(history, 8, Positions{{3, 8}, {0, 0}}).has_value());
+  EXPECT_FALSE(ChooseRecoverySource({}, 0, Positions{{0, 0}}).has_value());
+}
+
 }  // namespace
 }  // namespace rlog::core
