@@ -277,9 +277,18 @@ class ReplicateCall {
       FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "expected Hello first"));
       return false;
     }
-    core::LogId last = service_->log_->last_id();
+    // Fencing: once a newer master has been accepted, this stream's master is deposed. Neither
+    // its batches nor even an ack (which it would count toward its writes, for ids that now hold
+    // the new master's entries) may reach it.
+    Result<core::LogId> current = service_->PositionIfCurrent(epoch_);
+    if (!current.ok()) {
+      spdlog::warn("ending the stream of a deposed master: {}", current.status().message());
+      FinishOnce(ToGrpc(current.status()));
+      return false;
+    }
+    core::LogId last = current.value();
     if (msg.has_batch() && msg.batch().entries_size() > 0) {
-      Result<core::LogId> applied = service_->Apply(msg.batch());
+      Result<core::LogId> applied = service_->Apply(msg.batch(), epoch_);
       if (!applied.ok()) {
         FinishOnce(ToGrpc(applied.status()));
         return false;
@@ -305,6 +314,7 @@ class ReplicateCall {
       return false;
     }
     accepted_ = true;
+    epoch_ = hello.epoch();
     MutexLock lock(mu_);
     acks_.emplace(reply.welcome().last_id());
     ReplyLocked(std::move(reply));
@@ -362,6 +372,7 @@ class ReplicateCall {
   core::Random random_{1};
   bool registered_ = false;
   bool accepted_ = false;
+  uint64_t epoch_ = 0;  // Of the master whose Hello was accepted.
   static constexpr size_t kIncomingBlockBytes = 64 << 10;
   std::unique_ptr<char[]> incoming_block_{new char[kIncomingBlockBytes]};
   google::protobuf::Arena arena_{IncomingArenaOptions(incoming_block_.get(), kIncomingBlockBytes)};
@@ -464,7 +475,19 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   return Status::Ok();
 }
 
-Result<core::LogId> SentinelService::Apply(const Batch& batch) {
+Status SentinelService::Superseded(uint64_t stream_epoch) const {
+  return Status::FailedPrecondition("a master of epoch " + std::to_string(log_->epoch()) +
+                                    " has taken over; this stream's master (epoch " +
+                                    std::to_string(stream_epoch) + ") is deposed");
+}
+
+Result<core::LogId> SentinelService::PositionIfCurrent(uint64_t stream_epoch) {
+  MutexLock lock(log_mu_);
+  if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);
+  return log_->last_id();
+}
+
+Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_epoch) {
   std::vector<storage::Entry> entries;
   entries.reserve(batch.entries_size());
   for (const Entry& e : batch.entries()) {
@@ -478,6 +501,7 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch) {
   Result<core::LogId> last = core::LogId{0};
   {
     MutexLock lock(log_mu_);
+    if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);  // Checked under the lock.
     before = log_->last_id();
     last = log_->Apply(std::move(entries));
     after = log_->last_id();  // A refused batch may still have applied a prefix.

@@ -144,8 +144,13 @@ class SentinelService final : public Replication::AsyncService {
   // Applies the Hello's rules to the log; fills the Welcome. FailedPrecondition: refuse the
   // master; any other error: the log failed (already reported to on_storage_failure_).
   Status Admit(const Hello& hello, Welcome* welcome) EXCLUDES(log_mu_);
-  // Applies a batch; returns the contiguous last id (errors as for Admit).
-  Result<core::LogId> Apply(const Batch& batch) EXCLUDES(log_mu_);
+  // Applies a batch from the stream of the master of `stream_epoch`; returns the contiguous last
+  // id (errors as for Admit). FailedPrecondition, nothing applied, once a newer master has been
+  // accepted (the stream's master is deposed).
+  Result<core::LogId> Apply(const Batch& batch, uint64_t stream_epoch) EXCLUDES(log_mu_);
+  // The log's last id, or FailedPrecondition if a master newer than `stream_epoch` was accepted.
+  Result<core::LogId> PositionIfCurrent(uint64_t stream_epoch) EXCLUDES(log_mu_);
+  Status Superseded(uint64_t stream_epoch) const REQUIRES(log_mu_);
   Status StorageFailure(const Status& error);
 
   void Register(ReplicateCall* stream) EXCLUDES(streams_mu_);

@@ -290,6 +290,42 @@ TEST_F(SentinelServiceTest, MasterWithAnOlderEpochIsRefused) {
   EXPECT_EQ(s.log().epoch(), 2u);
 }
 
+TEST_F(SentinelServiceTest, StreamOfADeposedMasterIsEndedAndNothingOfItApplied) {
+  // The old master (epoch 1) keeps its stream while a new one (epoch 2) takes over: from then on
+  // the old stream's batches must not land, and it must get no ack it could count for them.
+  Sentinel s(&fs_, /*persistent=*/false);
+  MasterStream old_master(s.stub());
+  old_master.Hello(1, "log-a", 1, 0);
+  old_master.NextWelcome();
+  old_master.Batch(2, 1, 3, 1);
+  EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
+
+  MasterStream new_master(s.stub());
+  new_master.Hello(1, "log-a", 2, 3, {{1, 1}, {2, 4}});
+  EXPECT_EQ(new_master.NextWelcome().last_id(), 3u);
+  new_master.Batch(2, 4, 4, 2);
+  EXPECT_EQ(new_master.AckReaching(4).last_id(), 4u);
+
+  old_master.Batch(3, 4, 5, 1);  // Its own id 4, and 5.
+  grpc::Status st = old_master.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_NE(st.error_message().find("deposed"), std::string::npos) << st.error_message();
+  EXPECT_EQ(s.log().last_id(), 4u) << "id 5 of the deposed master was applied";
+  auto entries = s.log().memory().Read(4, 10, UINT64_MAX);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].epoch, 2u);  // The new master's id 4.
+
+  // A heartbeat alone is refused too (its ack would report the new master's ids).
+  MasterStream stale(s.stub());
+  stale.Hello(1, "log-a", 2, 4, {{1, 1}, {2, 4}});
+  stale.NextWelcome();
+  MasterStream newest(s.stub());
+  newest.Hello(1, "log-a", 3, 4, {{1, 1}, {2, 4}});
+  newest.NextWelcome();
+  stale.Heartbeat(2);
+  EXPECT_EQ(stale.Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
 TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {
   Sentinel s(&fs_, /*persistent=*/true);
   {
