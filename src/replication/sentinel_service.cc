@@ -279,28 +279,21 @@ class ReplicateCall {
     }
     // Fencing: once a newer master has been accepted, this stream's master is deposed. Neither
     // its batches nor even an ack (which it would count toward its writes, for ids that now hold
-    // the new master's entries) may reach it.
-    Result<core::LogId> current = service_->PositionIfCurrent(epoch_);
-    if (!current.ok()) {
-      spdlog::warn("ending the stream of a deposed master: {}", current.status().message());
-      FinishOnce(ToGrpc(current.status()));
+    // the new master's entries) may reach it. Apply and PositionIfCurrent check that under the
+    // log lock.
+    const bool batch = msg.has_batch() && msg.batch().entries_size() > 0;
+    Result<core::LogId> last =
+        batch ? service_->Apply(msg.batch(), epoch_) : service_->PositionIfCurrent(epoch_);
+    if (!last.ok()) {
+      FinishOnce(ToGrpc(last.status()));
       return false;
     }
-    core::LogId last = current.value();
-    if (msg.has_batch() && msg.batch().entries_size() > 0) {
-      Result<core::LogId> applied = service_->Apply(msg.batch(), epoch_);
-      if (!applied.ok()) {
-        FinishOnce(ToGrpc(applied.status()));
-        return false;
-      }
-      last = applied.value();
-      if (faults.fail_after_append > 0 && Roll(faults.fail_after_append)) {
-        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: failed after append"));
-        return false;
-      }
+    if (batch && faults.fail_after_append > 0 && Roll(faults.fail_after_append)) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "test fault: failed after append"));
+      return false;
     }
     MutexLock lock(mu_);
-    acks_->Processed(msg.seq(), last);
+    acks_->Processed(msg.seq(), last.value());
     SendDurableAckLocked();
     return true;
   }
@@ -476,6 +469,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
 }
 
 Status SentinelService::Superseded(uint64_t stream_epoch) const {
+  spdlog::warn("ending the stream of a deposed master (epoch {})", stream_epoch);
   return Status::FailedPrecondition("a master of epoch " + std::to_string(log_->epoch()) +
                                     " has taken over; this stream's master (epoch " +
                                     std::to_string(stream_epoch) + ") is deposed");
@@ -496,16 +490,16 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_e
                                      .message = e.message(),
                                      .epoch = e.epoch()});
   }
-  state_->Received(entries.size());
   core::LogId before = 0, after = 0;
   Result<core::LogId> last = core::LogId{0};
   {
     MutexLock lock(log_mu_);
-    if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);  // Checked under the lock.
+    if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);  // Under the lock.
     before = log_->last_id();
     last = log_->Apply(std::move(entries));
     after = log_->last_id();  // A refused batch may still have applied a prefix.
   }
+  state_->Received(batch.entries_size());
   if (after != before && on_applied_) on_applied_(after);
   if (!last.ok()) {
     if (IsRefusal(last.status())) {

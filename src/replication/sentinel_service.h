@@ -150,6 +150,7 @@ class SentinelService final : public Replication::AsyncService {
   Result<core::LogId> Apply(const Batch& batch, uint64_t stream_epoch) EXCLUDES(log_mu_);
   // The log's last id, or FailedPrecondition if a master newer than `stream_epoch` was accepted.
   Result<core::LogId> PositionIfCurrent(uint64_t stream_epoch) EXCLUDES(log_mu_);
+  // The refusal of a deposed master's stream (logged).
   Status Superseded(uint64_t stream_epoch) const REQUIRES(log_mu_);
   Status StorageFailure(const Status& error);
 
