@@ -401,6 +401,13 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
           500, "not acknowledged: the master's write-ahead log failed (" + storage_error_ + ")");
       return;
     }
+    if (!deposed_.empty()) {
+      // No Retry-After: this master will not take writes again; the newer one does.
+      refused = metrics::InsertOutcome::kDeposed;
+      reply = http::JsonError(
+          503, "deposed: " + deposed_ + "; this master takes no writes (send them to the new one)");
+      return;
+    }
     uint32_t cluster = core.cluster_size();
     uint64_t w = req.concern.Resolve(cluster);
     if (w > cluster) {
@@ -460,13 +467,15 @@ http::HttpReply MasterNode::Health() {
   j["lastId"] = store_->last_id();
   j["durableId"] = store_->durable_id();
   // Writes are refused while recovering too (state says why).
-  j["readOnly"] = recovering_ || core_->read_only();
+  j["readOnly"] = recovering_ || !deposed_.empty() || core_->read_only();
   j["state"] = draining_                 ? "draining"
                : !storage_error_.empty() ? "storage-error"
                : recovering_             ? "recovering"
+               : !deposed_.empty()       ? "deposed"
                : core_->read_only()      ? "read-only"
                                          : "writable";
   if (recovering_) j["recovery"] = recovery_progress_;
+  if (!deposed_.empty()) j["deposed"] = deposed_;
   if (!storage_error_.empty()) j["storageError"] = storage_error_;
   if (store_->persistent()) {
     const storage::WalRecoveryReport& r = store_->recovery();
@@ -499,6 +508,7 @@ http::HttpReply MasterNode::Ready() {
   if (draining_) return http::JsonError(503, "draining");
   if (!storage_error_.empty()) return http::JsonError(503, "storage error: " + storage_error_);
   if (recovering_) return http::JsonError(503, "recovering: " + recovery_progress_);
+  if (!deposed_.empty()) return http::JsonError(503, "deposed: " + deposed_);
   return {200, R"({"ready":true})", {}};
 }
 
@@ -513,7 +523,7 @@ http::HttpReply MasterNode::Metrics() {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
     metrics_.SetLastId(core_->last_id());
-    metrics_.SetReadOnly(core_->read_only());
+    metrics_.SetReadOnly(core_->read_only() || !deposed_.empty());
   }
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
@@ -535,6 +545,7 @@ void MasterNode::OnWriteDone(core::SentinelId s, uint64_t gen) {
 
 void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) {
   std::string name;
+  bool deposed_now = false;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     Member& m = members_[s];
     name = m.name;
@@ -542,9 +553,18 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
       m.stream.reset();
       if (!status.ok()) m.last_error = status.error_message();
     }
+    if (status.error_code() == grpc::StatusCode::ABORTED && deposed_.empty()) {
+      deposed_ = "sentinel " + m.name + ": " + status.error_message();
+      deposed_now = true;
+    }
     core.Disconnected(s, gen);
   });
-  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+  if (deposed_now) {
+    spdlog::error(
+        "deposed: sentinel {} says a newer master has taken the log over ({}); taking "
+        "no more writes",
+        name, status.error_message());
+  } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     spdlog::error("sentinel {} refused replication: {}", name, status.error_message());
   } else {
     spdlog::debug("stream to sentinel {} closed: {}", name, status.error_message());

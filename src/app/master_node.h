@@ -117,6 +117,10 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   std::vector<discovery::Change> pending_membership_ GUARDED_BY(mu_);
   std::map<std::string, std::string> recovery_targets_ GUARDED_BY(mu_);
   std::string storage_error_ GUARDED_BY(mu_);  // Set once the WAL has failed.
+  // Set once a sentinel has ended a stream with ABORTED: a master of a newer epoch has taken the
+  // log over. Like Raft's leader that sees a higher term, this one stops taking writes for good
+  // (a restart takes the log over again, with a newer epoch still).
+  std::string deposed_ GUARDED_BY(mu_);
   core::IdempotencyCache idempotency_ GUARDED_BY(mu_);
   std::unordered_map<core::WriteHandle, Parked> parked_ GUARDED_BY(mu_);
   std::vector<Member> members_ GUARDED_BY(mu_);

@@ -18,6 +18,7 @@ class [[nodiscard]] Status {
     kInvalidArgument,     // The request or input is wrong; retrying it unchanged will not help.
     kNotFound,
     kFailedPrecondition,  // The system is not in a state to do this (e.g. another log's master).
+    kFenced,              // A newer master has taken over the log: the asker is deposed.
     kUnavailable,         // Not done; may succeed later.
     kTimeout,             // Unknown: may or may not have happened.
     kCorruption,
@@ -31,6 +32,7 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string m) {
     return {Code::kFailedPrecondition, std::move(m)};
   }
+  static Status Fenced(std::string m) { return {Code::kFenced, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Timeout(std::string m) { return {Code::kTimeout, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }

@@ -28,6 +28,8 @@ const char* OutcomeLabel(InsertOutcome o) {
       return "recovering";
     case InsertOutcome::kStorageError:
       return "storage_error";
+    case InsertOutcome::kDeposed:
+      return "deposed";
     case InsertOutcome::kCount:
       break;
   }

@@ -35,6 +35,7 @@ enum class InsertOutcome {
   kDraining,
   kRecovering,    // The master is still recovering its log from the sentinels (503).
   kStorageError,  // The write-ahead log failed; not acknowledged (500).
+  kDeposed,       // A newer master has taken the log over; this one takes no writes (503).
   kCount
 };
 

@@ -26,7 +26,7 @@ int64_t SteadyNowNs() {
 // A refusal of the master's request (its stream ends with it); any other error of the log means
 // the log cannot persist.
 bool IsRefusal(const Status& st) {
-  return st.code() == Status::Code::kFailedPrecondition ||
+  return st.code() == Status::Code::kFailedPrecondition || st.code() == Status::Code::kFenced ||
          st.code() == Status::Code::kInvalidArgument;
 }
 
@@ -34,6 +34,8 @@ grpc::Status ToGrpc(const Status& st) {
   switch (st.code()) {
     case Status::Code::kFailedPrecondition:
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, st.message());
+    case Status::Code::kFenced:  // The master tells a deposal by this code (replication.proto).
+      return grpc::Status(grpc::StatusCode::ABORTED, st.message());
     case Status::Code::kInvalidArgument:
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, st.message());
     default:
@@ -440,9 +442,9 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
       return Status::FailedPrecondition("this sentinel holds log " + mine.log_id +
                                         "; refusing replication of log " + hello.log_id());
     case HelloVerdict::kRefuseOlderEpoch:
-      return Status::FailedPrecondition("master epoch " + std::to_string(hello.epoch()) +
-                                        " of log " + hello.log_id() + " is older than epoch " +
-                                        std::to_string(mine.epoch) + " this sentinel has accepted");
+      return Status::Fenced("master epoch " + std::to_string(hello.epoch()) + " of log " +
+                            hello.log_id() + " is older than epoch " + std::to_string(mine.epoch) +
+                            " this sentinel has accepted");
     case HelloVerdict::kResetThenAccept: {
       spdlog::warn(
           "log {}: my entries up to id {} (epoch {}) are not all in the master's log (epoch {}, "
@@ -470,9 +472,9 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
 
 Status SentinelService::Superseded(uint64_t stream_epoch) const {
   spdlog::warn("ending the stream of a deposed master (epoch {})", stream_epoch);
-  return Status::FailedPrecondition("a master of epoch " + std::to_string(log_->epoch()) +
-                                    " has taken over; this stream's master (epoch " +
-                                    std::to_string(stream_epoch) + ") is deposed");
+  return Status::Fenced("a master of epoch " + std::to_string(log_->epoch()) +
+                        " has taken over; this stream's master (epoch " +
+                        std::to_string(stream_epoch) + ") is deposed");
 }
 
 Result<core::LogId> SentinelService::PositionIfCurrent(uint64_t stream_epoch) {

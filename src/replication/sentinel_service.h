@@ -9,9 +9,10 @@
 // and the Ack follows the message. Writes are gated to one in flight; an ack that piles up
 // meanwhile replaces the older unsent one.
 //
-// Hello: a master of another log (while entries are held) or with an epoch older than the newest
-// accepted is refused with FAILED_PRECONDITION; a log whose tail is not in the master's epoch
-// history is reset (fetched again); then the master's identity is recorded, durably (see
+// Hello: a master of another log (while entries are held) is refused with FAILED_PRECONDITION,
+// one with an epoch older than the newest accepted with ABORTED (it is deposed, and so is the
+// open stream of an older master, at its next message); a log whose tail is not in the master's
+// epoch history is reset (fetched again); then the master's identity is recorded, durably (see
 // hello_decision.h).
 //
 // Threads: every call (streams, Position, Fetch) uses gRPC's asynchronous API on one completion
@@ -141,14 +142,15 @@ class SentinelService final : public Replication::AsyncService {
   void CallStarted();
   void CallEnded();
 
-  // Applies the Hello's rules to the log; fills the Welcome. FailedPrecondition: refuse the
-  // master; any other error: the log failed (already reported to on_storage_failure_).
+  // Applies the Hello's rules to the log; fills the Welcome. FailedPrecondition (another log) or
+  // Fenced (an older epoch): refuse the master; any other error: the log failed (already
+  // reported to on_storage_failure_).
   Status Admit(const Hello& hello, Welcome* welcome) EXCLUDES(log_mu_);
   // Applies a batch from the stream of the master of `stream_epoch`; returns the contiguous last
-  // id (errors as for Admit). FailedPrecondition, nothing applied, once a newer master has been
-  // accepted (the stream's master is deposed).
+  // id (errors as for Admit). Fenced, nothing applied, once a newer master has been accepted
+  // (the stream's master is deposed).
   Result<core::LogId> Apply(const Batch& batch, uint64_t stream_epoch) EXCLUDES(log_mu_);
-  // The log's last id, or FailedPrecondition if a master newer than `stream_epoch` was accepted.
+  // The log's last id, or Fenced if a master newer than `stream_epoch` was accepted.
   Result<core::LogId> PositionIfCurrent(uint64_t stream_epoch) EXCLUDES(log_mu_);
   // The refusal of a deposed master's stream (logged).
   Status Superseded(uint64_t stream_epoch) const REQUIRES(log_mu_);

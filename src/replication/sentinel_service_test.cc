@@ -285,7 +285,8 @@ TEST_F(SentinelServiceTest, MasterWithAnOlderEpochIsRefused) {
   MasterStream old(s.stub());
   old.Hello(1, "log-a", 1, 0);
   grpc::Status st = old.Finish();
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  // ABORTED, not FAILED_PRECONDITION: the code that tells the master it is deposed.
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ABORTED) << st.error_message();
   EXPECT_NE(st.error_message().find("older"), std::string::npos) << st.error_message();
   EXPECT_EQ(s.log().epoch(), 2u);
 }
@@ -308,7 +309,7 @@ TEST_F(SentinelServiceTest, StreamOfADeposedMasterIsEndedAndNothingOfItApplied) 
 
   old_master.Batch(3, 4, 5, 1);  // Its own id 4, and 5.
   grpc::Status st = old_master.Finish();
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ABORTED) << st.error_message();
   EXPECT_NE(st.error_message().find("deposed"), std::string::npos) << st.error_message();
   EXPECT_EQ(s.log().last_id(), 4u) << "id 5 of the deposed master was applied";
   auto entries = s.log().memory().Read(4, 10, UINT64_MAX);
@@ -323,7 +324,7 @@ TEST_F(SentinelServiceTest, StreamOfADeposedMasterIsEndedAndNothingOfItApplied) 
   newest.Hello(1, "log-a", 3, 4, {{1, 1}, {2, 4}});
   newest.NextWelcome();
   stale.Heartbeat(2);
-  EXPECT_EQ(stale.Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(stale.Finish().error_code(), grpc::StatusCode::ABORTED);
 }
 
 TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {

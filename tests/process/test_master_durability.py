@@ -174,3 +174,46 @@ def test_sentinel_of_another_log_is_reported_and_never_written_to(make_cluster, 
     assert other.master.health()["readOnly"] is True
     assert s1.get_all() == before, "a sentinel of another log was written to"
     assert s1.health()["logId"] == c.master.health()["logId"]
+
+
+def test_a_master_deposed_by_a_newer_one_takes_no_more_writes(make_cluster, tmp_path):
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    old = c.master
+    for i in range(3):
+        old.insert_ok(f"old-{i}", w=3)
+    c.wait_converged(expected_len=3)
+    old_epoch = old.health()["epoch"]
+
+    # A second master with an empty directory on the same sentinels, while the first still runs
+    # (a pod that was thought dead, a partition): it recovers the log from the sentinels and takes
+    # it over with a newer epoch.
+    new = make_cluster(n_sentinels=0,
+                       master_args=["--data-dir", str(tmp_path / "data" / "master2")])
+    new.sentinels = c.sentinels
+    new.master.start()
+    h = new.wait_writable(30)
+    assert h["lastId"] == 3 and h["epoch"] > old_epoch, h
+
+    # The old master's streams are ended at their next heartbeat: it must notice that it is
+    # deposed, because it would otherwise go on acknowledging w=1 writes that no one else holds.
+    def deposed():
+        h = old.health(timeout=2.0)
+        return h if h.get("state") == "deposed" else None
+    h = wait_until(deposed, 10, 0.05, "the old master's /health says it is deposed")
+    assert h["readOnly"] is True and "epoch" in h["deposed"], h
+    for w in (1, 2, 3):
+        r = old.insert(f"to-the-old-master-w{w}", w=w, timeout_ms=1000)
+        assert_error(r, 503)
+        assert "deposed" in r.json()["error"], r.text
+        assert "Retry-After" not in r.headers, "retrying the deposed master will not help"
+    ready = old.get("/readyz")
+    assert ready.status_code == 503 and "deposed" in ready.text, ready.text
+    assert 'rlog_inserts_total{outcome="deposed",write_concern="1"} 1' in old.get("/metrics").text
+
+    # The new master's writes reach both sentinels; the old master's log is left as it was.
+    assert new.master.insert_ok("new-1", w=3) == 4
+    log = new.wait_converged(expected_len=4)
+    assert [e["message"] for e in log] == ["old-0", "old-1", "old-2", "new-1"]
+    assert len(old.get_all()) == 3
+    check_log(log, "after the take-over")
