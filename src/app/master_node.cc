@@ -686,7 +686,9 @@ void MasterNode::RecoverFromSentinels() {
     // sentinels (M if it is not on our own trusted log). To be sure some answer holds it, the
     // answers must leave fewer sentinels unheard than that: S - (M - 1) + 1 answers, one fewer
     // when our own log counts. For 3 nodes: both sentinels, or one with a trusted own log.
-    const size_t sentinels = targets.size();
+    // Counted against the sentinels the cluster is meant to have, when configured: one that DNS
+    // does not list at the moment (a Pending pod) may hold the write nobody else does.
+    const size_t sentinels = std::max<size_t>(targets.size(), config_.expected_sentinels);
     const size_t cluster = 1 + sentinels;
     const size_t majority = cluster / 2 + 1;
     size_t needed = std::min(sentinels, sentinels + 2 - majority - (trust_self ? 1 : 0));
@@ -694,6 +696,10 @@ void MasterNode::RecoverFromSentinels() {
     std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
                            " sentinel position(s) needed so far; cluster of " +
                            std::to_string(cluster);
+    if (sentinels > targets.size()) {
+      progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
+                  std::to_string(targets.size()) + " known)";
+    }
     if (progress != last_progress) {
       spdlog::info("recovering: {}", progress);
       last_progress = progress;

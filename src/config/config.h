@@ -43,6 +43,10 @@ struct Config {
   std::string dns_server;                     // discovery.dns_server / DNS_SERVER / --dns-server (ip[:port]; empty = system resolver)
   uint64_t discovery_refresh_ms = 5000;       // discovery.refresh_ms
   uint64_t discovery_grace_ms = 30000;        // discovery.grace_ms
+  // How many sentinels the cluster is meant to have (the StatefulSet's replicas): a master that
+  // recovers its log counts the quorum of answers it needs against at least this many, so that a
+  // sentinel DNS does not list yet (a Pending pod) cannot be left out. 0: what discovery finds.
+  uint32_t expected_sentinels = 0;            // discovery.expected_sentinels / EXPECTED_SENTINELS / --expected-sentinels
 
   // Replication.
   uint32_t batch_max_entries = 512;           // replication.batch_max_entries (1..65536)

@@ -285,6 +285,18 @@ TEST_F(ConfigTest, IntegerRangesAreEnforced) {
   EXPECT_THAT(Error({"--heartbeat-ms", "4294967296"}), HasSubstr("1..4294967295"));
   EXPECT_THAT(Error({"--default-timeout-ms", "0"}), HasSubstr("got '0'"));
   EXPECT_EQ(MustLoad({"--port", "0", "--grpc-port", "0"}).http_port, 0);  // ephemeral
+  EXPECT_THAT(Error({}, {{"EXPECTED_SENTINELS", "1025"}}),
+              HasSubstr("EXPECTED_SENTINELS: expected an integer in 0..1024, got '1025'"));
+}
+
+TEST_F(ConfigTest, ExpectedSentinelsFromFileEnvAndFlag) {
+  EXPECT_EQ(MustLoad({}).expected_sentinels, 0u);
+  EXPECT_EQ(MustLoad({"--config", File("discovery: {expected_sentinels: 4}")}).expected_sentinels,
+            4u);
+  EXPECT_EQ(MustLoad({}, {{"EXPECTED_SENTINELS", "2"}}).expected_sentinels, 2u);
+  EXPECT_EQ(
+      MustLoad({"--expected-sentinels", "3"}, {{"EXPECTED_SENTINELS", "2"}}).expected_sentinels,
+      3u);
 }
 
 TEST_F(ConfigTest, EnumsAcceptOnlyTheirNames) {

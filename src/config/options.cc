@@ -227,6 +227,10 @@ std::vector<OptionSpec> BuildOptions() {
       Millis({"discovery.grace_ms", "", "",
               "how long a sentinel may be missing from DNS before it leaves the cluster"},
              &C::discovery_grace_ms, 0),
+      Integer({"discovery.expected_sentinels", "EXPECTED_SENTINELS", "--expected-sentinels",
+               "sentinels the cluster is meant to have; a recovering master waits for answers "
+               "from enough of them (0: as many as discovery finds)"},
+              &C::expected_sentinels, 0, 1024),
 
       Integer({"replication.batch_max_entries", "", "", "most entries in one batch"},
               &C::batch_max_entries, 1, 65536),

@@ -128,3 +128,64 @@ def test_master_follows_srv_records(tmp_path, dns, request):
     entries = master.get_all()
     harness.check_log(entries)
     assert [e["message"] for e in entries][-3:] == ["with-s3", "after-move", "after-remove"]
+
+
+def test_recovering_master_waits_for_an_expected_sentinel_dns_does_not_list(tmp_path, dns, request):
+    """A master that lost its directory must hear from enough of the sentinels the cluster has,
+    not of those DNS lists at the moment: a sentinel whose pod is Pending has no record, and it
+    may hold the only copy (besides the lost master's) of a majority-acknowledged write."""
+    data = tmp_path / "data"
+    s1, s2 = (sentinel(tmp_path, f"s{i}") for i in (1, 2))
+    for s in (s1, s2):
+        plain = s._args_fn
+        s._args_fn = lambda plain=plain, s=s: plain() + ["--data-dir", str(data / s.name)]
+    nodes = [s1, s2]
+    request.addfinalizer(lambda: [n.shutdown() for n in nodes])
+    both = {"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.1", s2.grpc_port)}
+    dns.serve(both)
+    s1.start()
+    s2.start()
+    master = Node("master", "master", tmp_path, lambda: [])
+    nodes.append(master)
+    master._args_fn = lambda: [
+        "--role", "master", "--node-id", "master",
+        "--http-address", "127.0.0.1", "--port", str(master.http_port),
+        "--sentinels", f"srv:///{SERVICE}", "--dns-server", f"127.0.0.1:{dns.port}",
+        "--data-dir", str(data / "master"), "--expected-sentinels", "2",
+        "--set", "discovery.refresh_ms=200",
+        "--heartbeat-ms", "50", "--suspect-after-ms", "300", "--unhealthy-after-ms", "800"]
+    master.start()
+    wait_until(lambda: master.health()["readOnly"] is False, 15, 0.05, "writable")
+    master.insert_ok("on-all-three", w=3)
+    wait_until(lambda: len(s1.get_all()) == 1, 10, 0.05, "s1 holds id 1")
+
+    # s1 goes away; a write is acknowledged by the master and s2 (a majority of three).
+    s1.kill9()
+    assert master.insert_ok("master-and-s2-only", w=2, timeout_ms=10000) == 2
+    # Then the master loses its disk, and s2's pod is Pending: no record for it in DNS.
+    master.kill9()
+    shutil.rmtree(data / "master")
+    s2.kill9()
+    dns.serve({"s1.rlog.test": both["s1.rlog.test"]})
+    s1.start()
+    master.start()
+
+    # Only s1 (without id 2) can answer: recovering from it alone would lose id 2.
+    def recovering():
+        h = master.health(timeout=2.0)
+        assert h["state"] == "recovering", h
+        return h
+    for _ in range(20):  # bounded: about 2 s of probes
+        h = recovering()
+        r = master.insert("too-early", w=1, timeout_ms=500)
+        assert r.status_code == 503 and "recovering" in r.json()["error"], r.text
+    assert "expected_sentinels 2, 1 known" in h["recovery"], h
+    assert master.get_all() == []
+
+    # s2 is scheduled: its record appears, the master hears from both and keeps id 2.
+    s2.start()
+    dns.serve(both)
+    wait_until(lambda: master.health()["readOnly"] is False, 30, 0.05, "writable after recovery")
+    assert [e["message"] for e in master.get_all()] == ["on-all-three", "master-and-s2-only"]
+    assert master.insert_ok("after-recovery", w=3, timeout_ms=20000) == 3
+    wait_until(lambda: s1.get_all() == master.get_all() == s2.get_all(), 15, 0.05, "converged")
