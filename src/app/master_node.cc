@@ -604,13 +604,15 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
 void MasterNode::RecoverFromSentinels() {
   // Our own log counts as one of the majority only if everything we ever counted ourselves for
   // is on our disk: an existing log (not a lost directory) written with fsync: always.
-  const bool trust_self = store_->recovered_existing() && config_.fsync == FsyncPolicy::kAlways;
+  bool trust_self = store_->recovered_existing() && config_.fsync == FsyncPolicy::kAlways;
+  const uint64_t own_epoch = store_->epoch();  // SetIdentity below may raise the store's.
   const std::string own_log_id = store_->log_id();
   struct Report {
     std::string log_id;
     uint64_t epoch = 0;
     core::LogId last_id = 0;
     uint64_t last_epoch = 0;
+    core::LogId epoch_end = 0;  // Its last id in epochs <= that of our own last entry.
   };
   struct Target {
     std::string address;
@@ -635,6 +637,7 @@ void MasterNode::RecoverFromSentinels() {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
       replication::PositionRequest request;
+      request.set_epoch(store_->memory().LastEpoch());
       replication::PositionReply reply;
       grpc::Status status = target.stub->Position(&context, request, &reply);
       if (!status.ok()) {
@@ -642,7 +645,8 @@ void MasterNode::RecoverFromSentinels() {
                       status.error_message());
         continue;
       }
-      reports[identity] = {reply.log_id(), reply.epoch(), reply.last_id(), reply.last_epoch()};
+      reports[identity] = {reply.log_id(), reply.epoch(), reply.last_id(), reply.last_epoch(),
+                           reply.epoch_end()};
       spdlog::info("recovering: sentinel {} holds log '{}' up to id {} (epoch {})", identity,
                    reply.log_id(), reply.last_id(), reply.epoch());
     }
@@ -672,16 +676,17 @@ void MasterNode::RecoverFromSentinels() {
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
       identities.push_back(identity);
-      positions.push_back({r.last_epoch, r.last_id});
+      positions.push_back({r.last_epoch, r.last_id, r.epoch_end});
     }
+    // A sentinel that accepted a newer epoch than ours saw another master take over after us:
+    // what that one acknowledged is not in our log, so our log no longer counts as an answer.
+    const bool trusted = trust_self && max_epoch <= own_epoch;
     // The most up-to-date log by (epoch of its last entry, length), counted only as far as it
-    // extends our own history (core::ChooseRecoverySource).
+    // extends our own history, and what of our own log it holds (core::PlanRecovery).
+    const core::RecoveryPlan plan =
+        core::PlanRecovery(history, own_last, store_->memory().LastEpoch(), positions);
     std::string source;
-    core::LogId source_last = own_last;
-    if (auto chosen = core::ChooseRecoverySource(history, own_last, positions)) {
-      source = identities[chosen->index];
-      source_last = chosen->last;
-    }
+    if (plan.source) source = identities[*plan.source];
     // A write acknowledged by a majority M of the cluster is on at least M - 1 of the S
     // sentinels (M if it is not on our own trusted log). To be sure some answer holds it, the
     // answers must leave fewer sentinels unheard than that: S - (M - 1) + 1 answers, one fewer
@@ -691,7 +696,7 @@ void MasterNode::RecoverFromSentinels() {
     const size_t sentinels = std::max<size_t>(targets.size(), config_.expected_sentinels);
     const size_t cluster = 1 + sentinels;
     const size_t majority = cluster / 2 + 1;
-    size_t needed = std::min(sentinels, sentinels + 2 - majority - (trust_self ? 1 : 0));
+    size_t needed = std::min(sentinels, sentinels + 2 - majority - (trusted ? 1 : 0));
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
     std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
                            " sentinel position(s) needed so far; cluster of " +
@@ -709,11 +714,24 @@ void MasterNode::RecoverFromSentinels() {
     if (counted >= needed && (targets.size() > 0 || config_.sentinels.empty())) {
       Status fetched = Status::Ok();
       if (!source.empty()) {
-        spdlog::info("recovering: copying ids {}..{} from sentinel {}", own_last + 1, source_last,
-                     source);
         // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
         fetched = store_->SetIdentity(log_id, max_epoch);
-        if (fetched.ok()) fetched = FetchFrom(*stubs[source].stub, log_id, source_last);
+        if (fetched.ok() && plan.keep < own_last) {
+          // Our tail from plan.keep + 1 on was replaced by a newer master: one id, two messages.
+          // The log can only be dropped whole (NodeLog::Reset), so all of it is copied again.
+          spdlog::warn(
+              "recovering: my ids {}..{} (epoch {}) are not in the log of sentinel {}, whose "
+              "newer master replaced them from id {}; dropping my log and copying it again",
+              plan.keep + 1, own_last, store_->memory().LastEpoch(), source, plan.keep + 1);
+          trust_self = false;  // What is left of it is a copy.
+          if (Status reset = store_->Reset(); !reset.ok()) {
+            OnStorageError(reset);
+            return;
+          }
+        }
+        spdlog::info("recovering: copying ids {}..{} from sentinel {}", store_->last_id() + 1,
+                     plan.copy_to, source);
+        if (fetched.ok()) fetched = FetchFrom(*stubs[source].stub, log_id, plan.copy_to);
       }
       if (fetched.ok()) {
         const bool new_log = log_id.empty();
@@ -728,7 +746,7 @@ void MasterNode::RecoverFromSentinels() {
       }
       spdlog::warn("recovering: copying from sentinel {} failed: {}; asking again", source,
                    fetched.message());
-      reports.erase(source);
+      reports.clear();  // Their epoch_end is relative to our last entry, which may have changed.
     }
     for (int i = 0; i < 20 && !stop_; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -17,9 +17,8 @@ bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
   return sentinel_last_id > EpochEnd(history, sentinel_last_epoch, master_last_id);
 }
 
-std::optional<RecoverySource> ChooseRecoverySource(std::span<const EpochStart> history,
-                                                   LogId own_last,
-                                                   std::span<const RecoveryPosition> positions) {
+RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
+                          uint64_t own_last_epoch, std::span<const RecoveryPosition> positions) {
   std::optional<size_t> best;
   LogId best_usable = 0;
   for (size_t i = 0; i < positions.size(); ++i) {
@@ -32,8 +31,18 @@ std::optional<RecoverySource> ChooseRecoverySource(std::span<const EpochStart> h
       best_usable = usable;
     }
   }
-  if (!best || best_usable <= own_last) return std::nullopt;
-  return RecoverySource{*best, best_usable};
+  RecoveryPlan plan{std::nullopt, own_last, own_last};
+  if (!best) return plan;
+  if (positions[*best].last_epoch > own_last_epoch) {
+    plan.keep = std::min(own_last, positions[*best].own_epoch_end);
+  }
+  if (best_usable > plan.keep) {
+    plan.source = best;
+    plan.copy_to = best_usable;
+  } else {
+    plan.copy_to = plan.keep;
+  }
+  return plan;
 }
 
 }  // namespace rlog::core

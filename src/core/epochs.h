@@ -38,25 +38,34 @@ LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master
 bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
               uint64_t sentinel_last_epoch, LogId sentinel_last_id);
 
-// A recovering master's choice of the sentinel to copy its log from (MasterNode::
-// RecoverFromSentinels): among the sentinels' reported positions (the epoch of each one's last
-// entry and its id), the most up to date one, by the epoch of its last entry first and its
-// length second, as Raft and Kafka choose a leader. Each position counts only as far as it
+// A recovering master's plan (MasterNode::RecoverFromSentinels): which sentinel to copy its log
+// from, and how much of its own log to keep.
+//
+// The source is the most up-to-date position reported, by the epoch of its last entry first and
+// its length second, as Raft and Kafka choose a leader. Each position counts only as far as it
 // extends the master's own log (EpochEnd of `history`: past that, a tail no majority
 // acknowledged). A longer log of an older epoch is never chosen over a newer epoch's: its tail
 // is what a crashed master never had acknowledged, while a write acknowledged by a majority in
-// the newer epoch may exist only on the newer log. None when the best position does not go
-// beyond `own_last`.
+// the newer epoch may exist only on the newer log.
+//
+// A source whose last entry is of an epoch newer than the master's own last entry was written by
+// a master that took over after this one: it holds the master's entries only up to where the
+// master's last epoch ends in the source's history (`own_epoch_end`, from Position). Anything of
+// the master's own log after that was replaced by the newer master (so never acknowledged by a
+// majority) and must go, as Kafka's followers truncate to the leader's epoch end; keeping it
+// would give one id two messages.
 struct RecoveryPosition {
-  uint64_t last_epoch = 0;
+  uint64_t last_epoch = 0;  // Epoch of the entry at last_id (0: empty).
   LogId last_id = 0;
+  // The last id of this log in epochs <= the epoch of the master's own last entry.
+  LogId own_epoch_end = 0;
 };
-struct RecoverySource {
-  size_t index = 0;  // Into the positions given.
-  LogId last = 0;    // Copy ids own_last + 1 .. last from it.
+struct RecoveryPlan {
+  std::optional<size_t> source;  // Into the positions given; none: nothing to copy.
+  LogId keep = 0;                // The master's own entries 1..keep stay; the rest must go.
+  LogId copy_to = 0;             // Copy ids keep + 1 .. copy_to from the source.
 };
-std::optional<RecoverySource> ChooseRecoverySource(std::span<const EpochStart> history,
-                                                   LogId own_last,
-                                                   std::span<const RecoveryPosition> positions);
+RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
+                          uint64_t own_last_epoch, std::span<const RecoveryPosition> positions);
 
 }  // namespace rlog::core

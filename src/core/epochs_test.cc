@@ -99,40 +99,72 @@ TEST(Epochs, DivergesMatchesNaiveReferenceOverSeededRandomHistories) {
 
 using Positions = std::vector<RecoveryPosition>;
 
+// A master whose own log is empty (its directory was lost).
+RecoveryPlan PlanFromNothing(const Positions& positions) {
+  return PlanRecovery({}, 0, 0, positions);
+}
+
 TEST(Epochs, RecoveryCopiesTheNewestEpochNotTheLongestLog) {
   // The master lost its directory. S1 took ids 9-10 from the master of epoch 3 (acknowledged by
   // master + S1); S2, cut off meanwhile, holds 9-12 of epoch 2 that nobody acknowledged.
   Positions positions = {{3, 10}, {2, 12}};
-  auto source = ChooseRecoverySource({}, 0, positions);
-  ASSERT_TRUE(source.has_value());
-  EXPECT_EQ(source->index, 0u);
-  EXPECT_EQ(source->last, 10u);
+  RecoveryPlan plan = PlanFromNothing(positions);
+  ASSERT_TRUE(plan.source.has_value());
+  EXPECT_EQ(*plan.source, 0u);
+  EXPECT_EQ(plan.keep, 0u);
+  EXPECT_EQ(plan.copy_to, 10u);
   // Order of the answers does not matter.
   Positions reversed = {{2, 12}, {3, 10}};
-  EXPECT_EQ(ChooseRecoverySource({}, 0, reversed)->index, 1u);
+  EXPECT_EQ(PlanFromNothing(reversed).source, 1u);
 }
 
 TEST(Epochs, RecoveryTakesTheLongestLogOfTheNewestEpoch) {
-  Positions positions = {{2, 7}, {2, 9}, {1, 20}};
-  auto source = ChooseRecoverySource({}, 0, positions);
-  ASSERT_TRUE(source.has_value());
-  EXPECT_EQ(source->index, 1u);
-  EXPECT_EQ(source->last, 9u);
+  RecoveryPlan plan = PlanFromNothing({{2, 7}, {2, 9}, {1, 20}});
+  ASSERT_TRUE(plan.source.has_value());
+  EXPECT_EQ(*plan.source, 1u);
+  EXPECT_EQ(plan.copy_to, 9u);
 }
 
 TEST(Epochs, RecoveryCountsAPositionOnlyAsFarAsItExtendsTheOwnLog) {
-  // Our own log: epoch 1 from id 1, epoch 3 from id 6, up to id 8.
+  // Our own log: epoch 1 from id 1, epoch 3 from id 6, up to id 8 (its last entry: epoch 3).
   History history = {{1, 1}, {3, 6}};
+  auto plan = [&](const Positions& p) { return PlanRecovery(history, 8, 3, p); };
   // An epoch-1 sentinel holds 1-9: only 1-5 are ours (epoch 1 ended at 5); nothing to copy.
-  EXPECT_FALSE(ChooseRecoverySource(history, 8, Positions{{1, 9}}).has_value());
+  EXPECT_FALSE(plan({{1, 9, 9}}).source.has_value());
+  EXPECT_EQ(plan({{1, 9, 9}}).keep, 8u);
   // An epoch-3 sentinel ahead of us: copy 9-11 from it, not from the longer epoch-1 one.
-  auto source = ChooseRecoverySource(history, 8, Positions{{1, 30}, {3, 11}});
-  ASSERT_TRUE(source.has_value());
-  EXPECT_EQ(source->index, 1u);
-  EXPECT_EQ(source->last, 11u);
-  // Nobody ahead of us, and empty sentinels: nothing to copy.
-  EXPECT_FALSE(ChooseRecoverySource(history, 8, Positions{{3, 8}, {0, 0}}).has_value());
-  EXPECT_FALSE(ChooseRecoverySource({}, 0, Positions{{0, 0}}).has_value());
+  RecoveryPlan ahead = plan({{1, 30, 30}, {3, 11, 11}});
+  ASSERT_TRUE(ahead.source.has_value());
+  EXPECT_EQ(*ahead.source, 1u);
+  EXPECT_EQ(ahead.keep, 8u);
+  EXPECT_EQ(ahead.copy_to, 11u);
+  // Nobody ahead of us, and empty sentinels: nothing to copy, everything kept.
+  RecoveryPlan none = plan({{3, 8, 8}, {0, 0, 0}});
+  EXPECT_FALSE(none.source.has_value());
+  EXPECT_EQ(none.keep, 8u);
+  EXPECT_FALSE(PlanFromNothing({{0, 0, 0}}).source.has_value());
+}
+
+TEST(Epochs, RecoveryDropsTheOwnTailThatANewerMasterReplaced) {
+  // Our log (epoch 1) holds 1-5; 4 and 5 only we ever had. Meanwhile a master that had lost its
+  // directory took over in epoch 2 from id 4 and wrote 4-6 of its own (acknowledged by w=3).
+  History history = {{1, 1}};
+  Positions positions = {{2, 6, /*own_epoch_end=*/3}};
+  RecoveryPlan plan = PlanRecovery(history, 5, 1, positions);
+  EXPECT_EQ(plan.keep, 3u) << "ids 4-5 of epoch 1 are not in the newer history";
+  ASSERT_TRUE(plan.source.has_value());
+  EXPECT_EQ(plan.copy_to, 6u);
+  // The same when the newer log is no longer than ours: ids 4-5 are still two messages each.
+  RecoveryPlan same_length = PlanRecovery(history, 5, 1, Positions{{2, 5, 3}});
+  EXPECT_EQ(same_length.keep, 3u);
+  ASSERT_TRUE(same_length.source.has_value());
+  EXPECT_EQ(same_length.copy_to, 5u);
+  // A newer master that took over after our last id: all of ours is in its log.
+  RecoveryPlan after = PlanRecovery(history, 5, 1, Positions{{2, 9, 5}});
+  EXPECT_EQ(after.keep, 5u);
+  EXPECT_EQ(after.copy_to, 9u);
+  // The epoch end of an older or equal epoch says nothing: we are its newest writer.
+  EXPECT_EQ(PlanRecovery(history, 5, 1, Positions{{1, 4, 0}}).keep, 5u);
 }
 
 }  // namespace

@@ -533,8 +533,7 @@ void SentinelService::Unregister(ReplicateCall* stream) {
   streams_.erase(stream);
 }
 
-grpc::Status SentinelService::AnswerPosition(const PositionRequest& /*request*/,
-                                             PositionReply* reply) {
+grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, PositionReply* reply) {
   MutexLock lock(log_mu_);
   core::LogId durable = log_->durable_id();
   reply->set_log_id(log_->log_id());
@@ -543,6 +542,11 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& /*request*/,
   if (durable > 0) {
     std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
     if (!last.empty()) reply->set_last_epoch(last.front().epoch);
+    std::vector<core::EpochStart> history;
+    for (const auto& [epoch, first_id] : log_->memory().EpochStarts()) {
+      history.push_back({epoch, first_id});
+    }
+    reply->set_epoch_end(std::min(durable, core::EpochEnd(history, request.epoch(), durable)));
   }
   reply->set_node_id(node_id_);
   return grpc::Status::OK;

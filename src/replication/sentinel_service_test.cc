@@ -441,6 +441,37 @@ TEST_F(SentinelServiceTest, EmptySentinelReportsAnEmptyPosition) {
   EXPECT_EQ(pos.log_id(), "");
   EXPECT_EQ(pos.last_id(), 0u);
   EXPECT_EQ(pos.last_epoch(), 0u);
+  EXPECT_EQ(pos.epoch_end(), 0u);
+}
+
+TEST_F(SentinelServiceTest, PositionSaysWhereAnEpochEndsInThisLog) {
+  // Epoch 1 wrote ids 1-3, epoch 3 (a master that took over) ids 4-6.
+  Sentinel s(&fs_, /*persistent=*/false);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, 3, 1);
+  m.AckReaching(3);
+  MasterStream newer(s.stub());
+  newer.Hello(1, "log-a", 3, 3, {{1, 1}, {3, 4}});
+  newer.NextWelcome();
+  newer.Batch(2, 4, 6, 3);
+  newer.AckReaching(6);
+  auto epoch_end = [&](uint64_t epoch) {
+    grpc::ClientContext pc;
+    PositionRequest request;
+    request.set_epoch(epoch);
+    PositionReply pos;
+    EXPECT_TRUE(s.stub().Position(&pc, request, &pos).ok());
+    EXPECT_EQ(pos.last_id(), 6u);
+    EXPECT_EQ(pos.last_epoch(), 3u);
+    return pos.epoch_end();
+  };
+  EXPECT_EQ(epoch_end(0), 0u);  // A master with no entry shares none.
+  EXPECT_EQ(epoch_end(1), 3u);  // A master whose last entry is of epoch 1 shares ids 1-3.
+  EXPECT_EQ(epoch_end(2), 3u);  // Epoch 2 wrote nothing here.
+  EXPECT_EQ(epoch_end(3), 6u);
+  EXPECT_EQ(epoch_end(7), 6u);
 }
 
 }  // namespace

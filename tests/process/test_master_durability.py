@@ -217,3 +217,43 @@ def test_a_master_deposed_by_a_newer_one_takes_no_more_writes(make_cluster, tmp_
     assert [e["message"] for e in log] == ["old-0", "old-1", "old-2", "new-1"]
     assert len(old.get_all()) == 3
     check_log(log, "after the take-over")
+
+
+def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_cluster, tmp_path):
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    old, (s1, s2) = c.master, c.sentinels
+    for i in range(3):
+        old.insert_ok(f"shared-{i}", w=3)
+    c.wait_converged(expected_len=3)
+    # Both sentinels die; for the moment they are only Suspected, the old master still takes
+    # w=1 writes: ids 4 and 5 exist on its disk alone. Then it dies too.
+    s1.kill9()
+    s2.kill9()
+    assert old.insert_ok("old-only-4", w=1) == 4
+    assert old.insert_ok("old-only-5", w=1) == 5
+    old.kill9()
+
+    # Another master, with an empty directory, takes the log over from the sentinels (ids 1-3)
+    # and has ids 4-6 of its own acknowledged by all three nodes.
+    s1.start()
+    s2.start()
+    new = make_cluster(n_sentinels=0,
+                       master_args=["--data-dir", str(tmp_path / "data" / "master2")])
+    new.sentinels = c.sentinels
+    new.master.start()
+    new.wait_writable(30)
+    acked = {f"new-{i}": new.master.insert_ok(f"new-{i}", w=3) for i in (4, 5, 6)}
+    assert sorted(acked.values()) == [4, 5, 6]
+    new.master.kill9()
+
+    # The old master comes back with its directory. Its ids 4-5 were replaced by the newer
+    # master's: it must drop them and copy the log, not keep two messages under one id.
+    old.start()
+    c.wait_writable(30)
+    ref = c.wait_converged(expected_len=6)
+    assert [e["message"] for e in ref] == ["shared-0", "shared-1", "shared-2",
+                                           "new-4", "new-5", "new-6"], ref
+    assert "dropping my log and copying it again" in old.log_path.read_text()
+    assert old.insert_ok("after", w=3) == 7
+    check_log(c.wait_converged(expected_len=7), "after the old master's return")
