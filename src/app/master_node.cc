@@ -720,9 +720,9 @@ void MasterNode::RecoverFromSentinels() {
           // Our tail from plan.keep + 1 on was replaced by a newer master: one id, two messages.
           // The log can only be dropped whole (NodeLog::Reset), so all of it is copied again.
           spdlog::warn(
-              "recovering: my ids {}..{} (epoch {}) are not in the log of sentinel {}, whose "
-              "newer master replaced them from id {}; dropping my log and copying it again",
-              plan.keep + 1, own_last, store_->memory().LastEpoch(), source, plan.keep + 1);
+              "recovering: my ids {}..{} (epoch {}) were replaced by a newer master's (the log "
+              "of sentinel {}); dropping my log and copying it again",
+              plan.keep + 1, own_last, store_->memory().LastEpoch(), source);
           trust_self = false;  // What is left of it is a copy.
           if (Status reset = store_->Reset(); !reset.ok()) {
             OnStorageError(reset);
