@@ -54,11 +54,24 @@ class Dns:
 
 
 def sentinel(workdir: pathlib.Path, name: str, grpc_ip: str = "127.0.0.1",
-             grpc_port: int | None = None) -> Node:
+             grpc_port: int | None = None, extra: tuple[str, ...] = ()) -> Node:
     node = Node(name, "sentinel", workdir, lambda: [], grpc_port=grpc_port)
     node._args_fn = lambda: ["--role", "sentinel", "--node-id", name,
                              "--http-address", "127.0.0.1", "--port", str(node.http_port),
-                             "--grpc-address", grpc_ip, "--grpc-port", str(node.grpc_port)]
+                             "--grpc-address", grpc_ip, "--grpc-port", str(node.grpc_port),
+                             *extra]
+    return node
+
+
+def srv_master(workdir: pathlib.Path, dns: "Dns", extra: tuple[str, ...] = ()) -> Node:
+    """A master that finds its sentinels through the SRV records `dns` serves."""
+    node = Node("master", "master", workdir, lambda: [])
+    node._args_fn = lambda: [
+        "--role", "master", "--node-id", "master",
+        "--http-address", "127.0.0.1", "--port", str(node.http_port),
+        "--sentinels", f"srv:///{SERVICE}", "--dns-server", f"127.0.0.1:{dns.port}",
+        "--set", "discovery.refresh_ms=200",
+        "--heartbeat-ms", "50", "--suspect-after-ms", "300", "--unhealthy-after-ms", "800", *extra]
     return node
 
 
@@ -82,14 +95,8 @@ def test_master_follows_srv_records(tmp_path, dns, request):
     dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.1", s2.grpc_port)})
     s1.start()
     s2.start()
-    master = Node("master", "master", tmp_path, lambda: [])
+    master = srv_master(tmp_path, dns, ("--set", "discovery.grace_ms=1500"))
     nodes.append(master)
-    master._args_fn = lambda: [
-        "--role", "master", "--node-id", "master",
-        "--http-address", "127.0.0.1", "--port", str(master.http_port),
-        "--sentinels", f"srv:///{SERVICE}", "--dns-server", f"127.0.0.1:{dns.port}",
-        "--set", "discovery.refresh_ms=200", "--set", "discovery.grace_ms=1500",
-        "--heartbeat-ms", "50", "--suspect-after-ms", "300", "--unhealthy-after-ms", "800"]
     master.start()
 
     # Two sentinels found through SRV, named by their stable target names.
@@ -135,25 +142,15 @@ def test_recovering_master_waits_for_an_expected_sentinel_dns_does_not_list(tmp_
     not of those DNS lists at the moment: a sentinel whose pod is Pending has no record, and it
     may hold the only copy (besides the lost master's) of a majority-acknowledged write."""
     data = tmp_path / "data"
-    s1, s2 = (sentinel(tmp_path, f"s{i}") for i in (1, 2))
-    for s in (s1, s2):
-        plain = s._args_fn
-        s._args_fn = lambda plain=plain, s=s: plain() + ["--data-dir", str(data / s.name)]
+    s1, s2 = (sentinel(tmp_path, f"s{i}", extra=("--data-dir", str(data / f"s{i}"))) for i in (1, 2))
     nodes = [s1, s2]
     request.addfinalizer(lambda: [n.shutdown() for n in nodes])
     both = {"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.1", s2.grpc_port)}
     dns.serve(both)
     s1.start()
     s2.start()
-    master = Node("master", "master", tmp_path, lambda: [])
+    master = srv_master(tmp_path, dns, ("--data-dir", str(data / "master"), "--expected-sentinels", "2"))
     nodes.append(master)
-    master._args_fn = lambda: [
-        "--role", "master", "--node-id", "master",
-        "--http-address", "127.0.0.1", "--port", str(master.http_port),
-        "--sentinels", f"srv:///{SERVICE}", "--dns-server", f"127.0.0.1:{dns.port}",
-        "--data-dir", str(data / "master"), "--expected-sentinels", "2",
-        "--set", "discovery.refresh_ms=200",
-        "--heartbeat-ms", "50", "--suspect-after-ms", "300", "--unhealthy-after-ms", "800"]
     master.start()
     wait_until(lambda: master.health()["readOnly"] is False, 15, 0.05, "writable")
     master.insert_ok("on-all-three", w=3)
