@@ -164,8 +164,9 @@ Status MasterNode::Start() {
   {
     MutexLock lock(mu_);
     core_ = std::make_unique<core::Replicator>(CoreOptions(config_), &store_->memory());
-    recovering_ = persistent;
-    if (persistent) recovery_progress_ = "waiting for the sentinels' addresses";
+    // In memory with sentinels, the master may be restarting: they may hold its log.
+    recovering_ = persistent || !config_.sentinels.empty();
+    if (recovering_) recovery_progress_ = "waiting for the sentinels' addresses";
   }
 
   discovery::DiscoveryOptions discovery_options;
@@ -180,11 +181,10 @@ Status MasterNode::Start() {
   Status started = discovery_->Start();
   if (!started.ok()) return started;
   spdlog::info("sentinels from: {}", fmt::join(config_.sentinels, ", "));
-  if (persistent) {
+  if (persistent || !config_.sentinels.empty()) {
     recovery_thread_ = std::thread([this] { RecoverFromSentinels(); });
   } else {
-    // In memory there is nothing to recover: a new log, whatever the sentinels hold (they
-    // refuse it if they hold another one).
+    // In memory and alone: nothing to recover and nobody to ask.
     if (Status s = TakeOver(NewLogId(), 1); !s.ok()) return s;
   }
   ticker_ = std::thread([this] {
@@ -621,6 +621,11 @@ void MasterNode::RecoverFromSentinels() {
   std::map<std::string, Report> reports;  // By sentinel identity.
   std::map<std::string, Target> stubs;
   std::string last_progress;
+  // In memory, a first start is the common case and a restart the other (the process lost its
+  // log like a master that lost its directory). Until a sentinel reports a log, it is a first
+  // start: once every known sentinel has been asked, a new log begins. From then on (sticky)
+  // the rules of a lost directory apply.
+  bool restart = store_->persistent();
   spdlog::info("recovering: {} own log ({} entries); asking the sentinels where their logs end",
                trust_self ? "trusting its" : "not counting its", store_->last_id());
   while (!stop_) {
@@ -650,6 +655,8 @@ void MasterNode::RecoverFromSentinels() {
       spdlog::info("recovering: sentinel {} holds log '{}' up to id {} (epoch {})", identity,
                    reply.log_id(), reply.last_id(), reply.epoch());
     }
+
+    for (const auto& [identity, r] : reports) restart = restart || !r.log_id.empty();
 
     // The log to continue: ours, or (our directory was lost) the most advanced one reported.
     std::string log_id = own_log_id;
@@ -698,10 +705,15 @@ void MasterNode::RecoverFromSentinels() {
     const size_t majority = cluster / 2 + 1;
     size_t needed = std::min(sentinels, sentinels + 2 - majority - (trusted ? 1 : 0));
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
+    // Every known sentinel was asked above (one round), and none holds a log.
+    if (!restart) needed = 0;
     std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
                            " sentinel position(s) needed so far; cluster of " +
                            std::to_string(cluster);
-    if (sentinels > targets.size()) {
+    if (!restart) {
+      progress = std::to_string(counted) + " of " + std::to_string(targets.size()) +
+                 " sentinel(s) answered, none holds a log";
+    } else if (sentinels > targets.size()) {
       progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
                   std::to_string(targets.size()) + " known)";
     }

@@ -1,5 +1,6 @@
-"""The master with a data directory: kill -9 and restart, and a lost data directory rebuilt from
-the sentinels (issue 3: "Restarts")."""
+"""The master's restarts (issue 3: "Restarts"): with a data directory, kill -9 and restart, and a
+lost data directory rebuilt from the sentinels; in memory, a restart takes the log back from the
+sentinels the same way."""
 
 from __future__ import annotations
 
@@ -158,8 +159,14 @@ def test_sentinel_of_another_log_is_reported_and_never_written_to(make_cluster, 
     s1 = c.sentinels[0]
     before = c.wait_converged(expected_len=5)
 
-    # A second master (a new log: in memory) is pointed at s1, which holds the first log.
-    other = make_cluster(n_sentinels=0)
+    # A second master, of a log of its own (on its disk), is then pointed at s1, which holds
+    # the first log. (A master without a log of its own would take s1's over: a lost directory.)
+    other = make_cluster(n_sentinels=1, master_args=["--data-dir", str(tmp_path / "other"),
+                                                     "--fsync", "always"])
+    other.start()
+    other.master.insert_ok("other-log-1", w=2)
+    other.master.kill9()
+    other.sentinels[0].kill9()
     other.sentinels = [s1]
     other.master.start()
 
@@ -257,3 +264,63 @@ def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_clust
     assert "dropping my log and copying it again" in old.log_path.read_text()
     assert old.insert_ok("after", w=3) == 7
     check_log(c.wait_converged(expected_len=7), "after the old master's return")
+
+
+def test_in_memory_master_restarted_takes_its_log_back_from_the_sentinels(make_cluster):
+    # The local cluster of the README: every node in memory. A restarted master holds nothing, but
+    # its sentinels hold the log: it must continue that log, not start another (which they refuse).
+    c = make_cluster(n_sentinels=2)
+    c.start()
+    m = c.master
+    before = m.health()
+    acked = {f"mem-{i}": m.insert_ok(f"mem-{i}", w=[2, 3, "majority"][i % 3]) for i in range(30)}
+    c.wait_converged(expected_len=30)
+
+    m.kill9()
+    m.start()
+    h = c.wait_writable(30)
+    assert h["logId"] == before["logId"], "a restarted master continues its sentinels' log"
+    assert h["epoch"] > before["epoch"], h
+    assert h["lastId"] == 30, h
+    ref = _assert_every_ack_everywhere(c, acked, "after the in-memory master's restart")
+    assert m.insert_ok("after-restart", w=3) == 31
+    log = c.wait_converged(expected_len=31)
+    assert log[:30] == ref and log[30]["message"] == "after-restart"
+
+
+def test_in_memory_master_waits_for_the_sentinel_that_holds_a_majority_write(make_cluster,
+                                                                             tmp_path):
+    # Sentinels on disk, the master in memory. A w=2 write that only the master and s2 hold; the
+    # master dies (taking its copy along), s2 is down: s1 alone lacks the write, so the master
+    # must not take writes until s2 has answered, and then copy the write from s2.
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=2, sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}"),
+                                                             "--fsync", "always"])
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+    acked = {f"all-{i}": m.insert_ok(f"all-{i}", w=3) for i in range(5)}
+    c.wait_converged(expected_len=5)
+    s1.kill9()
+    acked["only-on-s2"] = m.insert_ok("only-on-s2", w=2)
+    m.kill9()
+    s2.kill9()
+    s1.start()
+
+    m.start()
+    h = wait_until(lambda: (lambda h: h if "holds" not in h.get("recovery", "holds") else None)(
+        m.health()), 10, 0.05, "the master heard s1's log")
+    assert h["state"] == "recovering" and h["readOnly"] is True, h
+    for _ in range(20):  # Refused again and again while s1 alone can answer (bounded).
+        r = m.insert("too-early", w=1, timeout_ms=1000)
+        assert_error(r, 503)
+        assert "recovering" in r.json()["error"], r.text
+    assert m.get("/readyz").status_code == 503
+    assert m.get_all() == [], "nothing is copied before enough sentinels have answered"
+
+    s2.start()
+    h = c.wait_writable(30)
+    assert h["lastId"] == 6, h
+    ref = _assert_every_ack_everywhere(c, acked, "after the restart")
+    assert ref[-1]["message"] == "only-on-s2"
+    assert m.insert_ok("after-restart", w=3) == 7
+    check_log(c.wait_converged(expected_len=7), "after the restart")
