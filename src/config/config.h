@@ -76,6 +76,7 @@ struct Config {
   uint32_t fsync_interval_ms = 10;            // fsync_interval_ms / FSYNC_INTERVAL_MS
   uint64_t wal_segment_bytes = 64ull << 20;   // wal.segment_bytes (>= 4096): a new segment file starts past this size
   uint64_t wal_preallocate_bytes = 4ull << 20;  // wal.preallocate_bytes: zeros written ahead of appends (0: off)
+  uint32_t wal_group_commit_us = 1000;        // wal.group_commit_us: least time between fsync starts (fsync: always)
   // fail: refuse to start, naming the file and offset. refetch (sentinels only): move the damaged
   // log aside and fetch the whole log from the master again.
   OnCorruption wal_on_corruption = OnCorruption::kFail;  // wal.on_corruption / WAL_ON_CORRUPTION

@@ -299,6 +299,14 @@ TEST_F(ConfigTest, ExpectedSentinelsFromFileEnvAndFlag) {
       3u);
 }
 
+TEST_F(ConfigTest, GroupCommitWindowFromFileAndSet) {
+  EXPECT_EQ(MustLoad({}).wal_group_commit_us, 1000u);
+  EXPECT_EQ(MustLoad({"--config", File("wal: {group_commit_us: 0}")}).wal_group_commit_us, 0u);
+  EXPECT_EQ(MustLoad({"--set", "wal.group_commit_us=250"}).wal_group_commit_us, 250u);
+  EXPECT_THAT(Error({"--set", "wal.group_commit_us=1000001"}),
+              HasSubstr("wal.group_commit_us: expected an integer in 0..1000000"));
+}
+
 TEST_F(ConfigTest, EnumsAcceptOnlyTheirNames) {
   EXPECT_EQ(Error({"--role", "Master"}),
             "flag --role: expected one of master|sentinel, got 'Master'");

@@ -53,11 +53,12 @@ Status GroupCommitter::status() const {
 void GroupCommitter::Run() {
   using Clock = std::chrono::steady_clock;
   const bool interval = options_.policy == FsyncPolicy::kInterval;
-  const bool ack_after_sync =
-      options_.policy == FsyncPolicy::kAlways && !options_.ack_before_sync_for_testing;
+  const bool always = options_.policy == FsyncPolicy::kAlways;
+  const bool ack_after_sync = always && !options_.ack_before_sync_for_testing;
   LogId written = written_id_.load();
   LogId synced = synced_id_.load();
   Clock::time_point sync_due;  // kInterval: when the oldest unsynced write must be synced.
+  Clock::time_point next_sync;  // kAlways: the earliest start of the next fsync.
   std::vector<Entry> batch;
   while (true) {
     bool stopping = false;
@@ -70,6 +71,9 @@ void GroupCommitter::Run() {
           break;
         }
       }
+      // Appends go on meanwhile (the lock is released while waiting); Append does not notify
+      // while something is pending, so this waits the rest of the window unless stopped.
+      while (always && !stop_ && Clock::now() < next_sync) cv_.wait_until(mu_, next_sync);
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
       stopping = stop_;
     }
@@ -84,6 +88,7 @@ void GroupCommitter::Run() {
                           (interval && Clock::now() >= sync_due);
     if (sync_now && written > synced) {
       const auto start = Clock::now();
+      next_sync = start + options_.group_commit;
       if (Status s = wal_.Sync(); !s.ok()) return Stop(s);
       if (options_.observe_sync) options_.observe_sync(Clock::now() - start);
       synced = written;

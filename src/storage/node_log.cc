@@ -136,6 +136,7 @@ void NodeLog::Impl::AdoptWal() {
   GroupCommitOptions commit;
   commit.policy = options.fsync;
   commit.interval = options.fsync_interval;
+  commit.group_commit = options.group_commit;
   commit.observe_sync = options.observe_sync;
   commit.ack_before_sync_for_testing = options.ack_before_sync_for_testing;
   Wal* w = wal.get();

@@ -45,6 +45,7 @@ struct NodeLogOptions {
   std::string data_dir;  // Empty: in memory. The WAL lives in <data_dir>/wal.
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   std::chrono::milliseconds fsync_interval{10};
+  std::chrono::microseconds group_commit{0};  // See GroupCommitOptions::group_commit.
   WalOptions wal;
   // A corrupt WAL (not merely a torn tail): false = Open fails with the Corruption status (file
   // and offset); true = the damaged directory is renamed to <data_dir>/wal.corrupt-<unix ms>,

@@ -5,6 +5,7 @@ sentinels the same way."""
 from __future__ import annotations
 
 import shutil
+import time
 
 from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, wait_until)
 
@@ -117,6 +118,20 @@ def test_fresh_data_dirs_start_a_new_log_once_the_sentinels_answer(make_cluster,
     metrics = m.get("/metrics").text
     assert "rlog_wal_fsync_duration_seconds_count" in metrics
     assert any(p.name.startswith("wal-") for p in (master_dir / "wal").iterdir())
+
+
+def test_group_commit_window_holds_the_next_fsync(make_cluster, tmp_path):
+    # wal.group_commit_us reaches the committer: a write sent right after another one's answer
+    # waits for the rest of the window before its fsync. A lower bound only: correct code can
+    # never answer sooner, whatever the machine's load.
+    c = make_cluster(n_sentinels=0, master_args=["--data-dir", str(tmp_path / "master"),
+                                                 "--set", "wal.group_commit_us=500000"])
+    c.start()
+    m = c.master
+    m.insert_ok("first", w=1)
+    start = time.monotonic()
+    assert m.insert_ok("second", w=1) == 2
+    assert time.monotonic() - start >= 0.3, "the second fsync did not wait for the window"
 
 
 def test_master_disk_error_fails_the_write_not_acknowledged_and_loses_no_ack(make_cluster,
