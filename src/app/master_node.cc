@@ -262,6 +262,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<std::string> notes;
   core::Ready ready;
   bool draining = false;
+  std::string deposed;
   std::string log_id;
   uint64_t epoch = 0;
   {
@@ -271,6 +272,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     log_id = log_id_;
     epoch = epoch_;
     draining = draining_;
+    deposed = deposed_;
     to_cancel.swap(to_cancel_);
     for (const auto& a : ready.acks) {
       if (a.to > a.from && core_->last_id() - a.to < kAppendTimes) {
@@ -331,8 +333,9 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   for (Answer& a : answers) {
     metrics::InsertOutcome outcome = a.outcome == core::WriteOutcome::kCommitted
                                          ? metrics::InsertOutcome::kOk
-                                     : draining ? metrics::InsertOutcome::kDraining
-                                                : metrics::InsertOutcome::kTimeout;
+                                     : draining          ? metrics::InsertOutcome::kDraining
+                                     : !deposed.empty()  ? metrics::InsertOutcome::kDeposed
+                                                         : metrics::InsertOutcome::kTimeout;
     metrics_.CountInsert(a.parked.concern, outcome);
     metrics_.ObserveInsert(a.parked.concern, now - a.parked.start);
     if (outcome == metrics::InsertOutcome::kOk)
@@ -342,6 +345,14 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
                         "{\"id\":" + std::to_string(a.parked.id) +
                             ",\"writeConcern\":" + std::to_string(a.parked.w) + "}",
                         {}});
+    } else if (!deposed.empty()) {
+      // Stored here, and perhaps on a sentinel the new master copied from: nobody can say.
+      a.parked.respond(http::JsonError(
+          503,
+          "deposed: " + deposed + "; id " + std::to_string(a.parked.id) +
+              " was stored on this master but not acknowledged, and whether the new master's "
+              "log holds it is unknown: read the log there before sending it again",
+          "\"id\":" + std::to_string(a.parked.id) + ",\"acknowledged\":false"));
     } else if (draining) {
       a.parked.respond(http::JsonError(
           503, "the master is shutting down before enough nodes acknowledged the write",
@@ -556,6 +567,9 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
     if (status.error_code() == grpc::StatusCode::ABORTED && deposed_.empty()) {
       deposed_ = "sentinel " + m.name + ": " + status.error_message();
       deposed_now = true;
+      // No ack can come any more for what waits (the sentinels refuse this master): answer now
+      // rather than at each write's timeout.
+      core.ExpireAllWrites();
     }
     core.Disconnected(s, gen);
   });

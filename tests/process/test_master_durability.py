@@ -5,6 +5,7 @@ sentinels the same way."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 
 from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, wait_until)
@@ -239,6 +240,42 @@ def test_a_master_deposed_by_a_newer_one_takes_no_more_writes(make_cluster, tmp_
     assert [e["message"] for e in log] == ["old-0", "old-1", "old-2", "new-1"]
     assert len(old.get_all()) == 3
     check_log(log, "after the take-over")
+
+
+def test_a_deposed_master_answers_its_parked_writes_at_once(make_cluster):
+    # Four nodes (majority 3), s3 frozen: the old master stays writable with s1 and s2, and a
+    # w=4 write parks waiting for s3. A second master takes the log over from s1 and s2. The
+    # parked write can never be acknowledged now: it must be answered when the old master learns
+    # it is deposed, not at its timeout (two minutes here, ten by default).
+    c = make_cluster(n_sentinels=3)
+    c.start()
+    old, (s1, s2, s3) = c.master, c.sentinels
+    assert old.insert_ok("before", w=4) == 1
+    s3.stop()
+    c.wait_writable(10)
+    result = {}
+
+    def parked():
+        start = time.monotonic()
+        result["r"] = old.insert("parked", w=4, timeout_ms=120000, http_timeout=60)
+        result["seconds"] = time.monotonic() - start
+    t = threading.Thread(target=parked, daemon=True)
+    t.start()
+    wait_until(lambda: old.health()["parkedWrites"] == 1, 10, 0.05, "the w=4 write parked")
+
+    new = make_cluster(n_sentinels=0)
+    new.sentinels = [s1, s2, s3]
+    new.master.start()
+    new.wait_writable(30)
+    t.join(30)
+    assert not t.is_alive(), "the parked write was not answered when the master was deposed"
+    r = result["r"]
+    assert_error(r, 503)
+    body = r.json()
+    assert "deposed" in body["error"] and body["id"] == 2 and body["acknowledged"] is False, body
+    assert old.health()["parkedWrites"] == 0
+    assert 'rlog_inserts_total{outcome="deposed",write_concern="4"} 1' in old.get("/metrics").text
+    s3.cont()
 
 
 def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_cluster, tmp_path):
