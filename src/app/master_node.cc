@@ -627,6 +627,7 @@ void MasterNode::RecoverFromSentinels() {
     core::LogId last_id = 0;
     uint64_t last_epoch = 0;
     core::LogId epoch_end = 0;  // Its last id in epochs <= that of our own last entry.
+    bool promised = false;      // It accepted `promise` (below) and refuses older masters.
   };
   struct Target {
     std::string address;
@@ -634,6 +635,33 @@ void MasterNode::RecoverFromSentinels() {
   };
   std::map<std::string, Report> reports;  // By sentinel identity.
   std::map<std::string, Target> stubs;
+  // Taking an existing log over goes in two rounds. The first asks for positions and learns the
+  // newest epoch; the second asks enough of the same sentinels again, each to accept (promise)
+  // the epoch this master will take, and only those answers count for the plan. Between the two
+  // an older master still running could have writes acknowledged; after the second it cannot:
+  // the promised sentinels refuse it, and with the others alone it has no majority.
+  uint64_t promise = 0;               // 0: first round.
+  bool trusted_at_promise = false;    // Our own log counted when the promise was made.
+  auto ask = [&](const std::string& identity, uint64_t promise_epoch,
+                 const std::string& log_id) -> std::optional<Report> {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    replication::PositionRequest request;
+    request.set_epoch(store_->memory().LastEpoch());
+    if (promise_epoch > 0) {
+      request.set_log_id(log_id);
+      request.set_promise_epoch(promise_epoch);
+    }
+    replication::PositionReply reply;
+    grpc::Status status = stubs[identity].stub->Position(&context, request, &reply);
+    if (!status.ok()) {
+      spdlog::debug("recovering: sentinel {} did not report: {}", identity,
+                    status.error_message());
+      return std::nullopt;
+    }
+    return Report{reply.log_id(),   reply.epoch(),     reply.last_id(),
+                  reply.last_epoch(), reply.epoch_end(), reply.promised()};
+  };
   std::string last_progress;
   // In memory, a first start is the common case and a restart the other (the process lost its
   // log like a master that lost its directory). Until a sentinel reports a log, it is a first
@@ -653,21 +681,11 @@ void MasterNode::RecoverFromSentinels() {
       Target& target = stubs[identity];
       if (!target.stub || target.address != address) target = {address, NewStub(address)};
       if (reports.contains(identity)) continue;
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-      replication::PositionRequest request;
-      request.set_epoch(store_->memory().LastEpoch());
-      replication::PositionReply reply;
-      grpc::Status status = target.stub->Position(&context, request, &reply);
-      if (!status.ok()) {
-        spdlog::debug("recovering: sentinel {} did not report: {}", identity,
-                      status.error_message());
-        continue;
-      }
-      reports[identity] = {reply.log_id(), reply.epoch(), reply.last_id(), reply.last_epoch(),
-                           reply.epoch_end()};
+      std::optional<Report> report = ask(identity, 0, "");
+      if (!report) continue;
       spdlog::info("recovering: sentinel {} holds log '{}' up to id {} (epoch {})", identity,
-                   reply.log_id(), reply.last_id(), reply.epoch());
+                   report->log_id, report->last_id, report->epoch);
+      reports[identity] = std::move(*report);
     }
 
     for (const auto& [identity, r] : reports) restart = restart || !r.log_id.empty();
@@ -694,6 +712,7 @@ void MasterNode::RecoverFromSentinels() {
     std::vector<core::RecoveryPosition> positions;
     for (const auto& [identity, r] : reports) {
       if (!r.log_id.empty() && r.log_id != log_id) continue;
+      if (promise > 0 && !r.promised) continue;  // Second round: promised answers only.
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
       identities.push_back(identity);
@@ -701,7 +720,7 @@ void MasterNode::RecoverFromSentinels() {
     }
     // A sentinel that accepted a newer epoch than ours saw another master take over after us:
     // what that one acknowledged is not in our log, so our log no longer counts as an answer.
-    const bool trusted = trust_self && max_epoch <= own_epoch;
+    const bool trusted = promise > 0 ? trusted_at_promise : trust_self && max_epoch <= own_epoch;
     // The most up-to-date log by (epoch of its last entry, length), counted only as far as it
     // extends our own history, and what of our own log it holds (core::PlanRecovery).
     const core::RecoveryPlan plan =
@@ -737,7 +756,38 @@ void MasterNode::RecoverFromSentinels() {
       MutexLock lock(mu_);
       recovery_progress_ = progress;
     }
-    if (counted >= needed && (targets.size() > 0 || config_.sentinels.empty())) {
+    const bool enough = counted >= needed && (targets.size() > 0 || config_.sentinels.empty());
+    if (promise > 0 && !enough) {
+      spdlog::warn("recovering: fewer sentinels than needed kept the promise of epoch {}; asking "
+                   "again", promise);
+      promise = 0;
+      reports.clear();
+    } else if (enough && promise == 0 && !log_id.empty() && !config_.sentinels.empty()) {
+      promise = max_epoch + 1;
+      trusted_at_promise = trusted;
+      size_t promised = 0;
+      for (const std::string& identity : identities) {
+        std::optional<Report> report = ask(identity, promise, log_id);
+        if (report && report->promised) {
+          ++promised;
+          reports[identity] = std::move(*report);
+        } else {
+          reports.erase(identity);  // Asked again (first round) next time.
+        }
+      }
+      spdlog::info("recovering: {} of {} sentinel(s) promised epoch {} of log {}", promised,
+                   identities.size(), promise, log_id);
+      if (config_.enable_test_faults && config_.test_recovery_pause_ms > 0) {
+        // TEST ONLY: widens the window between the promises and the take-over.
+        spdlog::warn("TEST: pausing recovery for {} ms", config_.test_recovery_pause_ms);
+        const auto until = std::chrono::steady_clock::now() +
+                           std::chrono::milliseconds(config_.test_recovery_pause_ms);
+        while (!stop_ && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+      continue;  // The plan is made from the promised answers.
+    } else if (enough) {
       Status fetched = Status::Ok();
       if (!source.empty()) {
         // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
@@ -762,7 +812,7 @@ void MasterNode::RecoverFromSentinels() {
       if (fetched.ok()) {
         const bool new_log = log_id.empty();
         if (new_log) log_id = NewLogId();
-        Status took = TakeOver(log_id, max_epoch + 1);
+        Status took = TakeOver(log_id, promise > 0 ? promise : max_epoch + 1);
         if (!took.ok()) {
           OnStorageError(took);
           return;
@@ -773,6 +823,7 @@ void MasterNode::RecoverFromSentinels() {
       spdlog::warn("recovering: copying from sentinel {} failed: {}; asking again", source,
                    fetched.message());
       reports.clear();  // Their epoch_end is relative to our last entry, which may have changed.
+      promise = 0;
     }
     for (int i = 0; i < 20 && !stop_; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -91,6 +91,7 @@ struct Config {
   // Spec: comma-separated "fail_after_append=P,delay_ms=MAX,drop_stream=P,seed=N".
   std::string test_faults;                    // --test-faults only (flag)
   bool enable_test_faults = false;            // --enable-test-faults only (flag)
+  uint64_t test_recovery_pause_ms = 0;        // --test-recovery-pause-ms only (flag, needs --enable-test-faults)
 };
 
 // Parses flags (argv), the environment (env: name -> value; pass the real environment from

@@ -301,6 +301,10 @@ std::vector<OptionSpec> BuildOptions() {
            &C::test_faults, true),
       Switch({"", "", "--enable-test-faults", "testing: honour --test-faults"},
              &C::enable_test_faults),
+      Integer({"", "", "--test-recovery-pause-ms",
+               "testing: a recovering master pauses this long once the sentinels have promised "
+               "(needs --enable-test-faults)"},
+              &C::test_recovery_pause_ms, 0, 600000),
   };
 }
 

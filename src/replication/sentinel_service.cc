@@ -535,6 +535,17 @@ void SentinelService::Unregister(ReplicateCall* stream) {
 
 grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, PositionReply* reply) {
   MutexLock lock(log_mu_);
+  if (request.promise_epoch() > log_->epoch() && !request.log_id().empty() &&
+      (log_->log_id().empty() || log_->log_id() == request.log_id())) {
+    // Durable, and it waits for the committer: a take-over is rare. Streams of older masters
+    // end at their next message (Superseded).
+    if (Status st = log_->SetIdentity(request.log_id(), request.promise_epoch()); !st.ok()) {
+      return ToGrpc(IsRefusal(st) ? st : StorageFailure(st));
+    }
+    spdlog::info("log {}: promised epoch {} to a master taking the log over", request.log_id(),
+                 request.promise_epoch());
+    reply->set_promised(true);
+  }
   core::LogId durable = log_->durable_id();
   reply->set_log_id(log_->log_id());
   reply->set_epoch(log_->epoch());

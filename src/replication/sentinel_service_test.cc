@@ -327,6 +327,43 @@ TEST_F(SentinelServiceTest, StreamOfADeposedMasterIsEndedAndNothingOfItApplied) 
   EXPECT_EQ(stale.Finish().error_code(), grpc::StatusCode::ABORTED);
 }
 
+TEST_F(SentinelServiceTest, PromiseOfANewerEpochFencesTheOlderMastersStream) {
+  // A master taking the log over asks for a promise of epoch 2 before it copies the log: the
+  // old master's stream, still open, must land nothing more and end as deposed.
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream old_master(s.stub());
+  old_master.Hello(1, "log-a", 1, 0);
+  old_master.NextWelcome();
+  old_master.Batch(2, 1, 3, 1);
+  EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
+
+  auto position = [&](const std::string& log_id, uint64_t promise) {
+    grpc::ClientContext pc;
+    PositionRequest request;
+    request.set_epoch(0);
+    request.set_log_id(log_id);
+    request.set_promise_epoch(promise);
+    PositionReply pos;
+    EXPECT_TRUE(s.stub().Position(&pc, request, &pos).ok());
+    return pos;
+  };
+  EXPECT_FALSE(position("log-b", 5).promised());  // Another log: nothing promised.
+  PositionReply pos = position("log-a", 2);
+  EXPECT_TRUE(pos.promised());
+  EXPECT_EQ(pos.epoch(), 2u);
+  EXPECT_EQ(pos.last_id(), 3u);
+  EXPECT_EQ(s.log().epoch(), 2u);
+  EXPECT_FALSE(position("log-a", 2).promised()) << "one epoch promised twice";
+
+  old_master.Batch(3, 4, 5, 1);
+  grpc::Status st = old_master.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ABORTED) << st.error_message();
+  EXPECT_EQ(s.log().last_id(), 3u) << "the fenced master's batch was applied";
+  MasterStream again(s.stub());
+  again.Hello(1, "log-a", 1, 3);
+  EXPECT_EQ(again.Finish().error_code(), grpc::StatusCode::ABORTED);
+}
+
 TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {
   Sentinel s(&fs_, /*persistent=*/true);
   {
