@@ -534,7 +534,8 @@ http::HttpReply MasterNode::Metrics() {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
     metrics_.SetLastId(core_->last_id());
-    metrics_.SetReadOnly(core_->read_only() || !deposed_.empty());
+    // As /health's readOnly: every reason this master refuses writes.
+    metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());
   }
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }

@@ -93,10 +93,12 @@ def test_master_with_lost_data_dir_recovers_from_sentinels_before_taking_writes(
     assert m.get("/readyz").status_code == 503
     h = m.health()
     assert h["state"] == "recovering" and h["readOnly"] is True, h
+    assert "\nrlog_read_only 1" in m.get("/metrics").text, "the alert would not fire"
     assert m.get_all() == [], "nothing is copied before enough sentinels have answered"
 
     s2.start()
     h = c.wait_writable(30)
+    assert "\nrlog_read_only 0" in m.get("/metrics").text
     assert h["logId"] == before["logId"], "the rebuilt master adopts the sentinels' log id"
     assert h["epoch"] > before["epoch"], h
     assert h["lastId"] == 40, h
