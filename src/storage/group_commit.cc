@@ -41,7 +41,8 @@ Result<LogId> GroupCommitter::Append(std::vector<Entry> entries) {
   const bool was_empty = pending_.empty();
   pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),
                   std::make_move_iterator(entries.end()));
-  if (was_empty) cv_.notify_one();
+  ++pending_appends_;
+  if (was_empty || pending_appends_ == wanted_appends_) cv_.notify_one();
   return last;
 }
 
@@ -58,7 +59,8 @@ void GroupCommitter::Run() {
   LogId written = written_id_.load();
   LogId synced = synced_id_.load();
   Clock::time_point sync_due;  // kInterval: when the oldest unsynced write must be synced.
-  Clock::time_point next_sync;  // kAlways: the earliest start of the next fsync.
+  Clock::time_point hold_until;  // kAlways: the latest a sync may be held back (group_commit).
+  size_t last_appends = 0;       // Appends the last batch covered.
   std::vector<Entry> batch;
   while (true) {
     bool stopping = false;
@@ -71,9 +73,17 @@ void GroupCommitter::Run() {
           break;
         }
       }
-      // Appends go on meanwhile (the lock is released while waiting); Append does not notify
-      // while something is pending, so this waits the rest of the window unless stopped.
-      while (always && !stop_ && Clock::now() < next_sync) cv_.wait_until(mu_, next_sync);
+      // Appends go on meanwhile (the lock is released while waiting): wait for as many as the
+      // last batch had, within the window. Append notifies when the count is reached.
+      if (always && pending_appends_ < last_appends) {
+        wanted_appends_ = last_appends;
+        while (!stop_ && pending_appends_ < last_appends && Clock::now() < hold_until) {
+          cv_.wait_until(mu_, hold_until);
+        }
+        wanted_appends_ = 0;
+      }
+      last_appends = pending_appends_;
+      pending_appends_ = 0;
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
       stopping = stop_;
     }
@@ -88,7 +98,7 @@ void GroupCommitter::Run() {
                           (interval && Clock::now() >= sync_due);
     if (sync_now && written > synced) {
       const auto start = Clock::now();
-      next_sync = start + options_.group_commit;
+      hold_until = start + options_.group_commit;
       if (Status s = wal_.Sync(); !s.ok()) return Stop(s);
       if (options_.observe_sync) options_.observe_sync(Clock::now() - start);
       synced = written;
@@ -105,6 +115,7 @@ void GroupCommitter::Stop(const Status& error) {
     MutexLock lock(mu_);
     failed_ = error;
     pending_.clear();
+    pending_appends_ = 0;
   }
   if (on_error_) on_error_(error);
 }

@@ -37,10 +37,12 @@ enum class FsyncPolicy { kAlways, kInterval, kNever };
 struct GroupCommitOptions {
   FsyncPolicy policy = FsyncPolicy::kAlways;
   std::chrono::milliseconds interval{10};  // kInterval: longest time data stays unsynced.
-  // kAlways: the least time from the start of one fsync to the start of the next. Appends that
-  // arrive meanwhile wait and share the next one (fewer, larger fsyncs under load, as
-  // PostgreSQL's commit_delay; an append after a quiet spell is synced at once). 0: the next
-  // fsync starts as soon as the previous one has returned. Shutdown does not wait for it.
+  // kAlways: how long after the start of one fsync the next may be held back, waiting until as
+  // many appends are queued as the previous one covered. Under load that gathers fewer, larger
+  // fsyncs (as PostgreSQL's commit_delay, which waits only while other commits are active); a
+  // lone writer (one append per fsync) and an append after a quiet spell are synced at once,
+  // and N writers in lock step are synced as soon as all N have appended. 0: the next fsync
+  // starts as soon as the previous one has returned. Shutdown does not wait for it.
   std::chrono::microseconds group_commit{0};
   // Called on the committer thread with the duration of every successful Wal::Sync (for the
   // rlog_wal_fsync_duration_seconds histogram). Optional.
@@ -89,6 +91,10 @@ class GroupCommitter {
   mutable Mutex mu_;
   std::condition_variable_any cv_;
   std::vector<Entry> pending_ GUARDED_BY(mu_);  // Queued, not yet handed to the WAL.
+  size_t pending_appends_ GUARDED_BY(mu_) = 0;  // Append calls in pending_.
+  // While the committer holds a sync back (group_commit): the number of appends that ends the
+  // wait; 0 otherwise.
+  size_t wanted_appends_ GUARDED_BY(mu_) = 0;
   LogId next_id_ GUARDED_BY(mu_);               // Id the next Append must start with.
   uint64_t last_epoch_ GUARDED_BY(mu_);         // Epoch of the last entry queued.
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
