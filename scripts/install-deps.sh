@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libpistache-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
+  prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libspdlog-dev
   libc-ares-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev libgoogle-perftools-dev
 )
 # Process-level tests: a real HTTP client, a real DNS server, a real Prometheus.

@@ -1,11 +1,11 @@
 #include "http/insert_request.h"
 
+#include <simdjson.h>
+
 #include <iterator>
-#include <nlohmann/json.hpp>
+#include <optional>
 
 namespace rlog::http {
-
-using nlohmann::json;
 
 uint64_t WriteConcern::Resolve(uint32_t cluster_size) const {
   switch (kind) {
@@ -33,151 +33,123 @@ std::string WriteConcern::Label() const {
 
 namespace {
 
-// Events of nlohmann's SAX parser turned straight into an InsertRequest: no DOM, one pass, the
-// message string moved out of the lexer. Values are checked as they arrive; the first problem
-// is kept and reported once the whole body has proven to be valid JSON (a syntax error anywhere
-// wins, as with a DOM parse).
-class InsertSax final : public nlohmann::json_sax<json> {
- public:
-  explicit InsertSax(InsertRequest* req) : req_(req) {}
+constexpr const char* kFields[] = {"message", "writeConcern", "w", "timeoutMs", "idempotencyKey"};
 
-  bool null() override { return Scalar(Kind::kOther); }
-  bool boolean(bool) override { return Scalar(Kind::kOther); }
-  bool number_integer(number_integer_t) override { return Scalar(Kind::kOther); }
-  bool number_unsigned(number_unsigned_t n) override {
-    if (depth_ != 1) return Scalar(Kind::kOther);
-    unsigned_ = n;
-    return Scalar(Kind::kUnsigned);
-  }
-  bool number_float(number_float_t, const string_t&) override { return Scalar(Kind::kOther); }
-  bool binary(binary_t&) override { return Scalar(Kind::kOther); }
-  bool string(string_t& s) override {
-    if (depth_ != 1) return Scalar(Kind::kOther);
-    string_ = &s;
-    return Scalar(Kind::kString);
-  }
-  bool start_object(std::size_t) override {
-    if (depth_ == 0) {
-      seen_object_ = true;
-    } else if (depth_ == 1) {
-      Value(Kind::kOther);
-    }
-    ++depth_;
-    return true;
-  }
-  bool end_object() override {
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    if (depth_ == 0) {
-      Fail("body must be a JSON object");
-    } else if (depth_ == 1) {
-      Value(Kind::kOther);
-    }
-    ++depth_;
-    return true;
-  }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool key(string_t& k) override {
-    if (depth_ == 1) key_ = std::move(k);
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    syntax_error_ = true;
-    return false;
-  }
-
-  // The outcome once sax_parse has returned.
-  Status Finish() const {
-    if (syntax_error_) return Status::InvalidArgument("body is not valid JSON (or not UTF-8)");
-    if (!error_.empty()) return Status::InvalidArgument(error_);
-    if (!seen_object_) return Status::InvalidArgument("body must be a JSON object");
-    if (!have_message_) return Status::InvalidArgument("missing \"message\"");
-    return Status::Ok();
-  }
-
- private:
-  enum class Kind { kString, kUnsigned, kOther };
-
-  bool Scalar(Kind kind) {
-    if (depth_ == 0) {
-      Fail("body must be a JSON object");
-    } else if (depth_ == 1) {
-      Value(kind);
-    }
-    return true;
-  }
-  void Fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-  }
-
-  // The value of the top-level field key_ (a string in *string_, a number in unsigned_).
-  void Value(Kind kind) {
-    static constexpr const char* kFields[] = {"message", "writeConcern", "w", "timeoutMs",
-                                              "idempotencyKey"};
-    for (unsigned i = 0; i < std::size(kFields); ++i) {
-      if (key_ != kFields[i]) continue;
-      if (seen_ & (1u << i)) return Fail("field \"" + key_ + "\" is given twice");
-      seen_ |= 1u << i;
-    }
-    if (key_ == "message") {
-      if (kind != Kind::kString) return Fail("\"message\" must be a string");
-      req_->message = std::move(*string_);
-      have_message_ = true;
-    } else if (key_ == "writeConcern" || key_ == "w") {
-      if ((seen_ & 0b110) == 0b110) return Fail("give \"writeConcern\" or \"w\", not both");
-      if (kind == Kind::kString && *string_ == "majority") {
-        req_->concern.kind = WriteConcern::Kind::kMajority;
-      } else if (kind == Kind::kString && *string_ == "all") {
-        req_->concern.kind = WriteConcern::Kind::kAll;
-      } else if (kind == Kind::kUnsigned && unsigned_ >= 1) {
-        req_->concern.kind = WriteConcern::Kind::kCount;
-        req_->concern.count = unsigned_;
-      } else {
-        Fail("\"" + key_ + "\" must be a positive integer, \"majority\" or \"all\"");
-      }
-    } else if (key_ == "timeoutMs") {
-      if (kind != Kind::kUnsigned || unsigned_ == 0) {
-        return Fail("\"timeoutMs\" must be a positive integer");
-      }
-      req_->timeout_ms = unsigned_;
-    } else if (key_ == "idempotencyKey") {
-      if (kind != Kind::kString || string_->empty() || string_->size() > kMaxIdempotencyKeyBytes) {
-        return Fail("\"idempotencyKey\" must be a non-empty string of at most " +
-                    std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
-      }
-      req_->idempotency_key = std::move(*string_);
-    } else {
-      Fail("unknown field \"" + key_ +
-           "\" (expected message, writeConcern or w, timeoutMs, idempotencyKey)");
-    }
-  }
-
-  InsertRequest* req_;
-  int depth_ = 0;
-  bool seen_object_ = false;
-  bool syntax_error_ = false;
-  bool have_message_ = false;
-  std::string key_;    // The current top-level field.
-  unsigned seen_ = 0;  // Bit i: kFields[i] was given.
-  string_t* string_ = nullptr;
-  number_unsigned_t unsigned_ = 0;
-  std::string error_;  // The first problem found; empty while there is none.
+// A top-level value as the rules below see it: a string, a non-negative integer, or anything else.
+struct Value {
+  enum class Kind { kString, kUnsigned, kOther } kind = Kind::kOther;
+  std::string_view string;
+  uint64_t number = 0;
 };
+
+Value Classify(simdjson::dom::element element) {
+  Value v;
+  switch (element.type()) {
+    case simdjson::dom::element_type::STRING:
+      v.kind = Value::Kind::kString;
+      v.string = element.get_string().value_unsafe();
+      break;
+    case simdjson::dom::element_type::UINT64:
+      v.kind = Value::Kind::kUnsigned;
+      v.number = element.get_uint64().value_unsafe();
+      break;
+    case simdjson::dom::element_type::INT64: {
+      // simdjson types integers up to INT64_MAX as int64, negative or not; "-0" is 0 and refused
+      // like every other non-positive number below.
+      int64_t n = element.get_int64().value_unsafe();
+      if (n >= 0) {
+        v.kind = Value::Kind::kUnsigned;
+        v.number = static_cast<uint64_t>(n);
+      }
+      break;
+    }
+    default:  // Double (fraction or exponent), bool, null, array, object.
+      break;
+  }
+  return v;
+}
+
+// Checks one top-level field and stores it in *req; an error message fit for the client if not.
+std::string TakeField(std::string_view key, const Value& v, unsigned* seen, InsertRequest* req) {
+  for (unsigned i = 0; i < std::size(kFields); ++i) {
+    if (key != kFields[i]) continue;
+    if (*seen & (1u << i)) return "field \"" + std::string(key) + "\" is given twice";
+    *seen |= 1u << i;
+  }
+  using Kind = Value::Kind;
+  if (key == "message") {
+    if (v.kind != Kind::kString) return "\"message\" must be a string";
+    req->message.assign(v.string);
+  } else if (key == "writeConcern" || key == "w") {
+    if ((*seen & 0b110) == 0b110) return "give \"writeConcern\" or \"w\", not both";
+    if (v.kind == Kind::kString && v.string == "majority") {
+      req->concern.kind = WriteConcern::Kind::kMajority;
+    } else if (v.kind == Kind::kString && v.string == "all") {
+      req->concern.kind = WriteConcern::Kind::kAll;
+    } else if (v.kind == Kind::kUnsigned && v.number >= 1) {
+      req->concern.kind = WriteConcern::Kind::kCount;
+      req->concern.count = v.number;
+    } else {
+      return "\"" + std::string(key) + "\" must be a positive integer, \"majority\" or \"all\"";
+    }
+  } else if (key == "timeoutMs") {
+    if (v.kind != Kind::kUnsigned || v.number == 0) return "\"timeoutMs\" must be a positive integer";
+    req->timeout_ms = v.number;
+  } else if (key == "idempotencyKey") {
+    if (v.kind != Kind::kString || v.string.empty() || v.string.size() > kMaxIdempotencyKeyBytes) {
+      return "\"idempotencyKey\" must be a non-empty string of at most " +
+             std::to_string(kMaxIdempotencyKeyBytes) + " bytes";
+    }
+    req->idempotency_key.emplace(v.string);
+  } else {
+    return "unknown field \"" + std::string(key) +
+           "\" (expected message, writeConcern or w, timeoutMs, idempotencyKey)";
+  }
+  return {};
+}
+
+// Bodies up to this size are parsed by a parser kept per thread (its buffers grow to the largest
+// body it has seen: about 14 bytes per body byte); larger ones, rare, by one made for them.
+constexpr size_t kKeptParserBytes = 64 * 1024;
 
 }  // namespace
 
 Result<InsertRequest> ParseInsertRequest(std::string_view body) {
   if (body.empty()) return Status::InvalidArgument("empty body: expected a JSON object");
+  // simdjson reads SIMDJSON_PADDING bytes past the end: parse a padded copy (no allocation once
+  // the thread's buffer is large enough).
+  thread_local std::string kept_buffer;
+  thread_local simdjson::dom::parser kept_parser;
+  std::string own_buffer;
+  std::optional<simdjson::dom::parser> own_parser;
+  std::string* padded = &kept_buffer;
+  simdjson::dom::parser* parser = &kept_parser;
+  if (body.size() > kKeptParserBytes) {
+    padded = &own_buffer;
+    parser = &own_parser.emplace();
+  }
+  padded->assign(body);
+  padded->append(simdjson::SIMDJSON_PADDING, '\0');
+
+  // The whole body is validated (syntax, UTF-8 in every string, depth up to 1024) before any
+  // field is looked at, so a syntax error anywhere wins over a field's error, as with a DOM parse.
+  simdjson::dom::element doc;
+  simdjson::error_code error =
+      parser->parse(padded->data(), body.size(), /*realloc_if_needed=*/false).get(doc);
+  if (error == simdjson::NUMBER_ERROR) {
+    return Status::InvalidArgument("body has a number that is malformed or out of range");
+  }
+  if (error) return Status::InvalidArgument("body is not valid JSON (or not UTF-8)");
+  simdjson::dom::object object;
+  if (doc.get_object().get(object)) return Status::InvalidArgument("body must be a JSON object");
+
   InsertRequest req;
-  InsertSax sax(&req);
-  json::sax_parse(body.begin(), body.end(), &sax, nlohmann::detail::input_format_t::json,
-                  /*strict=*/true);
-  if (Status s = sax.Finish(); !s.ok()) return s;
+  unsigned seen = 0;  // Bit i: kFields[i] was given.
+  for (simdjson::dom::key_value_pair field : object) {
+    std::string problem = TakeField(field.key, Classify(field.value), &seen, &req);
+    if (!problem.empty()) return Status::InvalidArgument(problem);
+  }
+  if ((seen & 1u) == 0) return Status::InvalidArgument("missing \"message\"");
   return req;
 }
 

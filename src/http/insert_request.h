@@ -1,4 +1,4 @@
-// Parsing and validation of POST /insert bodies. Pure: no I/O, no node state.
+// Parsing and validation of POST /insert bodies (simdjson). Pure: no I/O, no node state.
 #pragma once
 
 #include <cstdint>

@@ -102,7 +102,44 @@ TEST(InsertRequest, NestedValuesAreIgnoredOnlyInsideTheirField) {
   EXPECT_EQ(r->message, "m\xc3\xa9\n");
 }
 
-// The reference the streaming parser is checked against: a DOM parse and the same rules, as
+TEST(InsertRequest, DeepNestingIsRefusedWithoutRecursion) {
+  // simdjson refuses documents nested deeper than 1024 levels; nothing recurses on the stack.
+  std::string deep = R"({"message": "m", "other": )" + std::string(100000, '[') +
+                     std::string(100000, ']') + "}";
+  auto r = ParseInsertRequest(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not valid JSON"), std::string::npos) << r.status().message();
+}
+
+TEST(InsertRequest, AnOutOfRangeNumberIsNamedAsSuch) {
+  auto r = ParseInsertRequest(R"({"message": "m", "w": 99999999999999999999999})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("out of range"), std::string::npos) << r.status().message();
+}
+
+TEST(InsertRequest, LargeBodiesAndSmallOnesAfterThemParseAlike) {
+  // Bodies over the size the per-thread parser keeps take a parser of their own.
+  for (size_t size : {10u, 70000u, 1u << 20, 20u}) {
+    std::string message(size, 'x');
+    message[size / 2] = '"';
+    std::string escaped = message.substr(0, size / 2) + "\\\"" + message.substr(size / 2 + 1);
+    auto r = ParseInsertRequest(R"({"w": 2, "message": ")" + escaped + "\"}");
+    ASSERT_TRUE(r.ok()) << size << ": " << r.status().message();
+    EXPECT_EQ(r->message, message);
+    EXPECT_EQ(r->concern.count, 2u);
+  }
+}
+
+TEST(InsertRequest, ControlCharactersInStringsAreRefused) {
+  EXPECT_FALSE(ParseInsertRequest("{\"message\": \"a\x01" "b\"}").ok());
+  static const char kRawNul[] = "{\"message\": \"a\0b\"}";
+  EXPECT_FALSE(ParseInsertRequest(std::string_view(kRawNul, sizeof kRawNul - 1)).ok());
+  auto r = ParseInsertRequest(R"({"message": "a\u0000b"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->message, std::string("a\0b", 3));
+}
+
+// The reference the parser is checked against: a DOM parse and the same rules, as
 // simple as they can be written (it took the first releases' traffic).
 std::optional<InsertRequest> ReferenceParse(const std::string& body) {
   using nlohmann::json;
