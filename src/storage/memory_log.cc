@@ -1,5 +1,7 @@
 #include "storage/memory_log.h"
 
+#include <algorithm>
+#include <iterator>
 #include <mutex>
 
 namespace rlog::storage {
@@ -19,24 +21,22 @@ std::vector<std::pair<uint64_t, LogId>> MemoryLog::EpochStarts() const {
   return epoch_starts_;
 }
 
-LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
+LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
   std::unique_lock lock(mu_);
-  const LogId id = entries_.size() + 1;
-  return Extend(Entry{id, timestamp_ms, std::move(message), epoch}) ? id : 0;
+  return Extend(epoch, timestamp_ms, message) ? entries_.size() : 0;
 }
 
 LogId MemoryLog::Apply(std::vector<Entry> entries, LogId* refused) {
   std::unique_lock lock(mu_);
   LogId first_refused = 0;
-  auto take = [&](Entry&& e) {
-    const LogId id = e.id;
-    if (!Extend(std::move(e)) && first_refused == 0) first_refused = id;
+  auto take = [&](const Entry& e) {
+    if (!Extend(e.epoch, e.timestamp_ms, e.message) && first_refused == 0) first_refused = e.id;
   };
   for (Entry& e : entries) {
     LogId last = entries_.size();
     if (e.id <= last) continue;  // Already held: a resend.
     if (e.id == last + 1) {
-      take(std::move(e));
+      take(e);
     } else {
       held_back_.emplace(e.id, std::move(e));
       if (held_back_.size() > kMaxHeldBack) held_back_.erase(std::prev(held_back_.end()));
@@ -47,7 +47,7 @@ LogId MemoryLog::Apply(std::vector<Entry> entries, LogId* refused) {
     auto first = held_back_.begin();
     LogId last = entries_.size();
     if (first->first > last + 1) break;
-    if (first->first == last + 1) take(std::move(first->second));
+    if (first->first == last + 1) take(first->second);
     held_back_.erase(first);  // Taken, stale, or refused (then the next one waits: a gap).
   }
   if (refused != nullptr) *refused = first_refused;
@@ -57,6 +57,7 @@ LogId MemoryLog::Apply(std::vector<Entry> entries, LogId* refused) {
 void MemoryLog::TruncateAfter(LogId last) {
   std::unique_lock lock(mu_);
   if (last >= entries_.size()) return;
+  payloads_.DropAfter(last, [this](LogId id) { return entries_[id - 1].message; });
   entries_.resize(last);
   while (!epoch_starts_.empty() && epoch_starts_.back().second > last) epoch_starts_.pop_back();
 }
@@ -64,6 +65,7 @@ void MemoryLog::TruncateAfter(LogId last) {
 void MemoryLog::Clear() {
   std::unique_lock lock(mu_);
   entries_.clear();
+  payloads_.Clear();
   held_back_.clear();
   epoch_starts_.clear();
 }
@@ -72,12 +74,16 @@ std::vector<Entry> MemoryLog::Read(LogId from, size_t max_entries, uint64_t max_
   std::shared_lock lock(mu_);
   std::vector<Entry> out;
   if (from == 0) from = 1;
+  // The epoch run `from` falls in; runs are few, entries many: step along them while reading.
+  auto run = std::upper_bound(epoch_starts_.begin(), epoch_starts_.end(), from,
+                              [](LogId id, const auto& start) { return id < start.second; });
   uint64_t bytes = 0;
   for (LogId id = from; id <= entries_.size() && out.size() < max_entries; ++id) {
-    const Entry& e = entries_[id - 1];
+    const Slot& e = entries_[id - 1];
     if (!out.empty() && bytes + e.message.size() > max_bytes) break;
     bytes += e.message.size();
-    out.push_back(e);
+    while (run != epoch_starts_.end() && run->second <= id) ++run;
+    out.push_back(Entry{id, e.timestamp_ms, std::string(e.message), std::prev(run)->first});
   }
   return out;
 }
@@ -100,12 +106,13 @@ size_t MemoryLog::held_back() const {
   return held_back_.size();
 }
 
-bool MemoryLog::Extend(Entry&& e) {
-  if (e.epoch < LastEpochLocked()) return false;
-  if (epoch_starts_.empty() || epoch_starts_.back().first != e.epoch) {
-    epoch_starts_.emplace_back(e.epoch, e.id);
+bool MemoryLog::Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
+  if (epoch < LastEpochLocked()) return false;
+  const LogId id = entries_.size() + 1;
+  if (epoch_starts_.empty() || epoch_starts_.back().first != epoch) {
+    epoch_starts_.emplace_back(epoch, id);
   }
-  entries_.push_back(std::move(e));
+  entries_.push_back(Slot{payloads_.Add(id, message), timestamp_ms});
   return true;
 }
 

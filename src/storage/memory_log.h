@@ -4,8 +4,10 @@
 // Invariants: ids exposed by Read are exactly 1..last_id() with no gaps (DESIGN invariant 2);
 // Apply ignores ids it already holds (invariant 3); epochs never decrease from one id to the next
 // (no master writes such a history), so the epoch history is a short ascending list of where each
-// epoch's run starts, kept as entries are added. Thread-safe: one writer at a time (the master's
-// append path or the sentinel's stream), any number of concurrent readers.
+// epoch's run starts, kept as entries are added; an entry's epoch is read from it rather than
+// stored with the entry. Message bytes live in a PayloadArena (large chunks, not one heap block
+// per entry): an entry costs its message plus 24 bytes here. Thread-safe: one writer at a time
+// (the master's append path or the sentinel's stream), any number of concurrent readers.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +19,7 @@
 
 #include "core/replicator.h"
 #include "storage/entry.h"
+#include "storage/payload_arena.h"
 
 namespace rlog::storage {
 
@@ -35,7 +38,7 @@ class MemoryLog : public core::LogView {
 
   // Master: appends one entry with the next id and returns it. An epoch older than LastEpoch()
   // is refused: nothing is appended and 0 returned.
-  LogId AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message);
+  LogId AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message);
 
   // Sentinel: applies replicated entries in any order. Ids at or below last_id() are ignored;
   // ids beyond last_id() + 1 wait for the gap to close. An entry that would follow one of a newer
@@ -59,13 +62,20 @@ class MemoryLog : public core::LogView {
   size_t held_back() const;
 
  private:
-  // Appends `e` (id last_id() + 1) unless its epoch is older than the last entry's. Requires a
-  // unique lock on mu_.
-  bool Extend(Entry&& e);
+  // One entry as held: id and epoch are implied by its place (see epoch_starts_).
+  struct Slot {
+    std::string_view message;  // In payloads_.
+    int64_t timestamp_ms;
+  };
+
+  // Appends id last_id() + 1 unless its epoch is older than the last entry's. Requires a unique
+  // lock on mu_.
+  bool Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message);
   uint64_t LastEpochLocked() const;
 
   mutable std::shared_mutex mu_;
-  std::deque<Entry> entries_;         // entries_[i].id == i + 1. Guarded by mu_.
+  std::deque<Slot> entries_;          // entries_[i] is id i + 1. Guarded by mu_.
+  PayloadArena payloads_;             // The bytes entries_ point to. Guarded by mu_.
   std::map<LogId, Entry> held_back_;  // Ids > last_id() + 1. Guarded by mu_.
   // One element per run of equal epochs in entries_, ascending. Guarded by mu_.
   std::vector<std::pair<uint64_t, LogId>> epoch_starts_;
