@@ -93,7 +93,8 @@ std::string TakeField(std::string_view key, const Value& v, unsigned* seen, Inse
       return "\"" + std::string(key) + "\" must be a positive integer, \"majority\" or \"all\"";
     }
   } else if (key == "timeoutMs") {
-    if (v.kind != Kind::kUnsigned || v.number == 0) return "\"timeoutMs\" must be a positive integer";
+    if (v.kind != Kind::kUnsigned || v.number == 0)
+      return "\"timeoutMs\" must be a positive integer";
     req->timeout_ms = v.number;
   } else if (key == "idempotencyKey") {
     if (v.kind != Kind::kString || v.string.empty() || v.string.size() > kMaxIdempotencyKeyBytes) {

@@ -104,8 +104,8 @@ TEST(InsertRequest, NestedValuesAreIgnoredOnlyInsideTheirField) {
 
 TEST(InsertRequest, DeepNestingIsRefusedWithoutRecursion) {
   // simdjson refuses documents nested deeper than 1024 levels; nothing recurses on the stack.
-  std::string deep = R"({"message": "m", "other": )" + std::string(100000, '[') +
-                     std::string(100000, ']') + "}";
+  std::string deep =
+      R"({"message": "m", "other": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
   auto r = ParseInsertRequest(deep);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not valid JSON"), std::string::npos) << r.status().message();
@@ -131,7 +131,7 @@ TEST(InsertRequest, LargeBodiesAndSmallOnesAfterThemParseAlike) {
 }
 
 TEST(InsertRequest, ControlCharactersInStringsAreRefused) {
-  EXPECT_FALSE(ParseInsertRequest("{\"message\": \"a\x01" "b\"}").ok());
+  EXPECT_FALSE(ParseInsertRequest(std::string("{\"message\": \"a") + '\x01' + "b\"}").ok());
   static const char kRawNul[] = "{\"message\": \"a\0b\"}";
   EXPECT_FALSE(ParseInsertRequest(std::string_view(kRawNul, sizeof kRawNul - 1)).ok());
   auto r = ParseInsertRequest(R"({"message": "a\u0000b"})");

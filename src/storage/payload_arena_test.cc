@@ -81,7 +81,8 @@ TEST(PayloadArena, RandomAddsAndDropsKeepEveryKeptPayloadIntact) {
     kept += bytes_wanted.size();
   }
   EXPECT_GE(arena.reserved_bytes(), kept);
-  EXPECT_LE(arena.reserved_bytes(), kept + 2 * PayloadArena::kChunkBytes * (1 + kept / PayloadArena::kChunkBytes));
+  EXPECT_LE(arena.reserved_bytes(),
+            kept + 2 * PayloadArena::kChunkBytes * (1 + kept / PayloadArena::kChunkBytes));
 }
 
 TEST(PayloadArena, DropAfterReusesTheSpaceOfDroppedPayloads) {
