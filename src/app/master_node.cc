@@ -437,6 +437,21 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     }
     std::optional<core::LogId> id;
     if (req.idempotency_key) id = idempotency_.Find(*req.idempotency_key);
+    if (!id && config_.max_log_bytes != 0) {
+      // Checked against what the log takes now: one more entry may pass the limit by a chunk.
+      const uint64_t used = store_->memory().memory_bytes();
+      if (used + req.message.size() > config_.max_log_bytes) {
+        refused = metrics::InsertOutcome::kLogFull;
+        reply = http::JsonError(507,
+                                "log full: the log takes " + std::to_string(used) +
+                                    " bytes of memory and max_log_bytes is " +
+                                    std::to_string(config_.max_log_bytes) +
+                                    "; inserts are refused until the limit is raised (reads go on)",
+                                "\"logBytes\":" + std::to_string(used) +
+                                    ",\"maxLogBytes\":" + std::to_string(config_.max_log_bytes));
+        return;
+      }
+    }
     if (!id) {
       Result<core::LogId> stored = store_->AppendNext(epoch_, now_ms, std::move(req.message));
       if (!stored.ok()) {
@@ -477,6 +492,8 @@ http::HttpReply MasterNode::Health() {
   j["epoch"] = epoch_;
   j["lastId"] = store_->last_id();
   j["durableId"] = store_->durable_id();
+  j["logBytes"] = store_->memory().memory_bytes();
+  j["maxLogBytes"] = config_.max_log_bytes;
   // Writes are refused while recovering too (state says why).
   j["readOnly"] = recovering_ || !deposed_.empty() || core_->read_only();
   j["state"] = draining_                 ? "draining"
@@ -534,6 +551,7 @@ http::HttpReply MasterNode::Metrics() {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
     metrics_.SetLastId(core_->last_id());
+    metrics_.SetLogMemory(store_->memory().memory_bytes(), config_.max_log_bytes);
     // As /health's readOnly: every reason this master refuses writes.
     metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());
   }

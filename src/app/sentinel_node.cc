@@ -116,6 +116,7 @@ http::HttpReply SentinelNode::Health() {
                       {"lastId", log.last_id()},
                       {"durableId", log.durable_id()},
                       {"heldBack", log.memory().held_back()},
+                      {"logBytes", log.memory().memory_bytes()},
                       {"entriesReceived", state_.entries_received()},
                       {"connected", state_.connected()}};
   std::string master = state_.master_http();
@@ -139,6 +140,7 @@ http::HttpReply SentinelNode::Ready() {
 
 http::HttpReply SentinelNode::Metrics() {
   metrics_.SetLastId(node_log_->last_id());
+  metrics_.SetLogMemory(node_log_->memory().memory_bytes(), 0);
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

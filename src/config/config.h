@@ -66,6 +66,10 @@ struct Config {
   uint64_t default_timeout_ms = 600000;       // insert.default_timeout_ms / DEFAULT_TIMEOUT_MS / --default-timeout-ms (>= 1)
   uint64_t max_timeout_ms = 3600000;          // insert.max_timeout_ms (>= default_timeout_ms)
   uint64_t idempotency_keys = 100000;         // insert.idempotency_keys (how many keys are remembered; 0 disables)
+  // Master: memory the log may take (entries and message bytes, MemoryLog::memory_bytes); inserts
+  // beyond it are refused with 507 (etcd's space quota), where without it the process would grow
+  // until the kernel or the container limit kills it. 0: no limit.
+  uint64_t max_log_bytes = 0;                 // max_log_bytes / MAX_LOG_BYTES / --max-log-bytes
 
   uint32_t tick_ms = 10;                      // tick_ms / TICK_MS / --tick-ms (core clock resolution, 1..1000)
   uint64_t drain_timeout_ms = 5000;           // shutdown.drain_timeout_ms / DRAIN_TIMEOUT_MS / --drain-timeout-ms

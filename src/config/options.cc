@@ -267,6 +267,10 @@ std::vector<OptionSpec> BuildOptions() {
       Integer({"insert.idempotency_keys", "", "", "idempotency keys remembered (0: disabled)"},
               &C::idempotency_keys, 0, std::numeric_limits<uint64_t>::max()),
 
+      Integer({"max_log_bytes", "MAX_LOG_BYTES", "--max-log-bytes",
+               "memory the master's log may take; inserts beyond it get 507 (0: no limit)"},
+              &C::max_log_bytes, 0, std::numeric_limits<uint64_t>::max()),
+
       Integer({"tick_ms", "TICK_MS", "--tick-ms", "core clock resolution"}, &C::tick_ms, 1, 1000),
       Millis({"shutdown.drain_timeout_ms", "DRAIN_TIMEOUT_MS", "--drain-timeout-ms",
               "how long shutdown waits for parked requests"},

@@ -30,6 +30,8 @@ const char* OutcomeLabel(InsertOutcome o) {
       return "storage_error";
     case InsertOutcome::kDeposed:
       return "deposed";
+    case InsertOutcome::kLogFull:
+      return "log_full";
     case InsertOutcome::kCount:
       break;
   }
@@ -86,6 +88,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Help("1 while the master refuses writes for lack of a majority.")
                     .Register(*registry_)
                     .Add({});
+  log_memory_ = &prometheus::BuildGauge()
+                     .Name("rlog_log_memory_bytes")
+                     .Help("Memory the log's entries take on this node (slots and payload chunks).")
+                     .Register(*registry_)
+                     .Add({});
+  log_max_ = &prometheus::BuildGauge()
+                  .Name("rlog_log_max_bytes")
+                  .Help("max_log_bytes: the master refuses inserts beyond it (0: no limit).")
+                  .Register(*registry_)
+                  .Add({});
 }
 
 Metrics::~Metrics() = default;
@@ -186,6 +198,11 @@ void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64
 void Metrics::SetLastId(uint64_t id) { last_id_->Set(static_cast<double>(id)); }
 
 void Metrics::SetReadOnly(bool read_only) { read_only_->Set(read_only ? 1 : 0); }
+
+void Metrics::SetLogMemory(uint64_t bytes, uint64_t max_bytes) {
+  log_memory_->Set(static_cast<double>(bytes));
+  log_max_->Set(static_cast<double>(max_bytes));
+}
 
 std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

@@ -36,6 +36,7 @@ enum class InsertOutcome {
   kRecovering,    // The master is still recovering its log from the sentinels (503).
   kStorageError,  // The write-ahead log failed; not acknowledged (500).
   kDeposed,       // A newer master has taken the log over; this one takes no writes (503).
+  kLogFull,       // The log takes max_log_bytes of memory; no more writes (507).
   kCount
 };
 
@@ -55,6 +56,8 @@ class Metrics {
                    const std::string& status);
   void SetLastId(uint64_t id);
   void SetReadOnly(bool read_only);
+  // rlog_log_memory_bytes, and rlog_log_max_bytes (0: no limit).
+  void SetLogMemory(uint64_t bytes, uint64_t max_bytes);
 
   // With a data directory: registers the WAL metrics (nodes in memory export none of them) and
   // records what start-up recovery found. Call once, before ObserveWalSync.
@@ -93,6 +96,8 @@ class Metrics {
   std::atomic<prometheus::Histogram*> wal_fsync_{nullptr};
   prometheus::Gauge* last_id_;
   prometheus::Gauge* read_only_;
+  prometheus::Gauge* log_memory_;
+  prometheus::Gauge* log_max_;
 
   // 1..16, majority, all, other: created on first use (so unused concerns export no series),
   // then read without a lock.

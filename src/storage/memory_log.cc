@@ -59,6 +59,7 @@ void MemoryLog::TruncateAfter(LogId last) {
   if (last >= entries_.size()) return;
   payloads_.DropAfter(last, [this](LogId id) { return entries_[id - 1].message; });
   entries_.resize(last);
+  CountMemoryLocked();
   while (!epoch_starts_.empty() && epoch_starts_.back().second > last) epoch_starts_.pop_back();
 }
 
@@ -67,6 +68,7 @@ void MemoryLog::Clear() {
   entries_.clear();
   payloads_.Clear();
   held_back_.clear();
+  CountMemoryLocked();
   epoch_starts_.clear();
 }
 
@@ -113,7 +115,13 @@ bool MemoryLog::Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view me
     epoch_starts_.emplace_back(epoch, id);
   }
   entries_.push_back(Slot{payloads_.Add(id, message), timestamp_ms});
+  CountMemoryLocked();
   return true;
+}
+
+void MemoryLog::CountMemoryLocked() {
+  memory_bytes_.store(payloads_.reserved_bytes() + entries_.size() * sizeof(Slot),
+                      std::memory_order_relaxed);
 }
 
 uint64_t MemoryLog::LastEpochLocked() const {

@@ -10,6 +10,7 @@
 // (the master's append path or the sentinel's stream), any number of concurrent readers.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -61,6 +62,10 @@ class MemoryLog : public core::LogView {
 
   size_t held_back() const;
 
+  // Memory the log's entries take: their slots and the payload chunks (reserved, not only used).
+  // Held-back entries are not counted. Lock-free.
+  uint64_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
+
  private:
   // One entry as held: id and epoch are implied by its place (see epoch_starts_).
   struct Slot {
@@ -72,6 +77,8 @@ class MemoryLog : public core::LogView {
   // lock on mu_.
   bool Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message);
   uint64_t LastEpochLocked() const;
+  // Recomputes memory_bytes_ after entries_ or payloads_ changed. Requires a unique lock on mu_.
+  void CountMemoryLocked();
 
   mutable std::shared_mutex mu_;
   std::deque<Slot> entries_;          // entries_[i] is id i + 1. Guarded by mu_.
@@ -79,6 +86,7 @@ class MemoryLog : public core::LogView {
   std::map<LogId, Entry> held_back_;  // Ids > last_id() + 1. Guarded by mu_.
   // One element per run of equal epochs in entries_, ascending. Guarded by mu_.
   std::vector<std::pair<uint64_t, LogId>> epoch_starts_;
+  std::atomic<uint64_t> memory_bytes_{0};  // Written under a unique lock on mu_.
 };
 
 }  // namespace rlog::storage

@@ -171,6 +171,27 @@ TEST(MemoryLog, AnyDeliveryOrderWithDuplicatesYieldsExactlyOnceAndTheEpochHistor
   }
 }
 
+TEST(MemoryLog, MemoryBytesCountsSlotsAndPayloadChunks) {
+  MemoryLog log;
+  EXPECT_EQ(log.memory_bytes(), 0u);
+  log.AppendNext(0, 1, "first");
+  const uint64_t one = log.memory_bytes();
+  EXPECT_GE(one, PayloadArena::kChunkBytes);  // The first chunk is reserved whole.
+  log.AppendNext(0, 2, "second");
+  const uint64_t slot = log.memory_bytes() - one;  // Same chunk: only a slot more.
+  EXPECT_GT(slot, 0u);
+  EXPECT_LE(slot, 32u);
+  std::string big(PayloadArena::kDedicatedBytes, 'b');
+  log.AppendNext(0, 3, big);
+  EXPECT_EQ(log.memory_bytes(), one + 2 * slot + big.size());
+  log.TruncateAfter(2);
+  EXPECT_EQ(log.memory_bytes(), one + slot);
+  log.Apply({Entry{3, 3, "c", 0}});
+  EXPECT_EQ(log.memory_bytes(), one + 2 * slot);
+  log.Clear();
+  EXPECT_EQ(log.memory_bytes(), 0u);
+}
+
 TEST(MemoryLog, ReadAndBatchEndStopAtByteBudgetButReturnAtLeastOne) {
   MemoryLog log;
   log.AppendNext(0, 0, std::string(100, 'a'));

@@ -35,7 +35,7 @@ def test_inserts_by_write_concern_and_outcome_match_what_was_sent(observed: Obse
     # Every outcome label is exported (zero until it happens), none other.
     outcomes = set(prom.by(f'count by (outcome) (rlog_inserts_total{{{M}}})', "outcome"))
     assert outcomes == {"ok", "timeout", "read_only", "bad_request", "too_large", "draining",
-                        "recovering", "storage_error", "deposed"}, outcomes
+                        "recovering", "storage_error", "deposed", "log_full"}, outcomes
     # Only the master counts inserts.
     assert prom.query(f'rlog_inserts_total{{pod=~"{"|".join(SENTINEL_PODS)}"}}') == []
 
