@@ -22,8 +22,10 @@ def test_a_full_log_refuses_inserts_with_507_and_keeps_serving_reads(make_cluste
     c.start()
     m, s1 = c.master, c.sentinels[0]
     filler = "x" * 50_000  # Shares chunks (under 64 KiB), about 20 to a chunk.
+    early = m.insert(f"early:{filler}", w=2, key="k-early")
+    assert early.status_code == 200 and json_body(early)["id"] == 1
 
-    accepted, refused = [], None
+    accepted, refused = [1], None
     for i in range(200):  # 10 MB in all: far past the limit.
         r = m.insert(f"{i}:{filler}", w=2)
         if r.status_code != 200:
@@ -38,9 +40,12 @@ def test_a_full_log_refuses_inserts_with_507_and_keeps_serving_reads(make_cluste
     assert accepted == list(range(1, len(accepted) + 1)), accepted
     assert len(accepted) >= 30, f"refused after {len(accepted)} inserts: the limit came too soon"
 
-    # Refused for every write concern, nothing of it stored; an idempotent retry is no exception.
+    # Refused for every write concern, nothing of it stored, also with a new idempotency key; a
+    # retry of a write that was stored still gets its id (it appends nothing).
     assert_error(m.insert("one more", w=1), 507)
     assert_error(m.insert("one more", w=1, key="k-full"), 507)
+    retry = m.insert(f"early:{filler}", w=2, key="k-early")
+    assert retry.status_code == 200 and json_body(retry)["id"] == 1, retry.content[:200]
     entries = m.get_all()
     assert [e["id"] for e in entries] == accepted
     assert all(e["message"].endswith(filler) for e in entries)
