@@ -78,26 +78,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Name("rlog_sentinel_up")
                       .Help("1 for the sentinel's current status (Healthy/Suspected/Unhealthy).")
                       .Register(*registry_);
-  last_id_ = &prometheus::BuildGauge()
-                  .Name("rlog_log_last_id")
-                  .Help("Last id this node exposes.")
-                  .Register(*registry_)
-                  .Add({});
-  read_only_ = &prometheus::BuildGauge()
-                    .Name("rlog_read_only")
-                    .Help("1 while the master refuses writes for lack of a majority.")
-                    .Register(*registry_)
-                    .Add({});
-  log_memory_ = &prometheus::BuildGauge()
-                     .Name("rlog_log_memory_bytes")
-                     .Help("Memory the log's entries take on this node (slots and payload chunks).")
-                     .Register(*registry_)
-                     .Add({});
-  log_max_ = &prometheus::BuildGauge()
-                  .Name("rlog_log_max_bytes")
-                  .Help("max_log_bytes: the master refuses inserts beyond it (0: no limit).")
-                  .Register(*registry_)
-                  .Add({});
+  // Gauges without labels: one series each, created here.
+  auto gauge = [this](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  last_id_ = gauge("rlog_log_last_id", "Last id this node exposes.");
+  read_only_ = gauge("rlog_read_only", "1 while the master refuses writes for lack of a majority.");
+  log_memory_ = gauge("rlog_log_memory_bytes",
+                      "Memory the log's entries take on this node (slots and payload chunks).");
+  log_max_ = gauge("rlog_log_max_bytes",
+                   "max_log_bytes: the master refuses inserts beyond it (0: no limit).");
 }
 
 Metrics::~Metrics() = default;
