@@ -20,7 +20,7 @@ metrics="$E2E_TMP/master-metrics.txt"
 curl -fsS --max-time 10 "http://127.0.0.1:$port/metrics" >"$metrics"
 for m in rlog_inserts_total rlog_insert_duration_seconds_bucket rlog_replication_latency_seconds_bucket \
   rlog_write_acks_total rlog_sentinel_acked_id rlog_sentinel_lag_entries rlog_sentinel_up \
-  rlog_log_last_id rlog_read_only; do
+  rlog_replication_batches_total rlog_replication_entries_total rlog_log_last_id rlog_read_only; do
   grep -q "^$m" "$metrics" || fail "master /metrics has no $m"
 done
 last=$(awk '/^rlog_log_last_id/ { print $2 }' "$metrics" | head -n1)

@@ -259,6 +259,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<Start> to_start;
   std::vector<std::shared_ptr<replication::SentinelStream>> to_cancel;
   std::vector<std::pair<std::string, Clock::time_point>> replicated;
+  std::vector<std::pair<std::string, uint64_t>> batches;  // Sentinel name, entries.
   std::vector<std::string> notes;
   core::Ready ready;
   bool draining = false;
@@ -299,7 +300,9 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     }
     for (const auto& s : ready.sends) {
       const Member& m = members_[s.sentinel];
-      if (m.generation == s.generation && m.stream) sends.emplace_back(m.stream, s);
+      if (m.generation != s.generation || !m.stream) continue;
+      sends.emplace_back(m.stream, s);
+      if (!s.heartbeat()) batches.emplace_back(m.name, s.last - s.first + 1);
     }
     for (const auto& c : ready.status_changes) {
       notes.push_back(fmt::format("sentinel {} is {} (was {})", members_[c.sentinel].name,
@@ -326,6 +329,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   }
   for (auto& stream : to_cancel) stream->Cancel();
   for (auto& [stream, send] : sends) stream->Send(BuildSend(send));
+  for (const auto& [name, entries] : batches) metrics_.CountReplicationBatch(name, entries);
   auto now = Clock::now();
   for (const auto& [name, appended_at] : replicated) {
     metrics_.ObserveReplication(name, now - appended_at);

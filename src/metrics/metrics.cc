@@ -66,6 +66,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               .Name("rlog_replication_latency_seconds")
                               .Help("Time from append on the master to the sentinel's ack.")
                               .Register(*registry_);
+  replication_batches_ = &prometheus::BuildCounter()
+                              .Name("rlog_replication_batches_total")
+                              .Help("Batches of entries sent to the sentinel (not heartbeats).")
+                              .Register(*registry_);
+  replication_entries_ = &prometheus::BuildCounter()
+                              .Name("rlog_replication_entries_total")
+                              .Help("Entries sent to the sentinel, resent ones included.")
+                              .Register(*registry_);
   sentinel_acked_ = &prometheus::BuildGauge()
                          .Name("rlog_sentinel_acked_id")
                          .Help("Highest id the sentinel acknowledged holding contiguously.")
@@ -153,6 +161,8 @@ Metrics::SentinelHandles& Metrics::Sentinel(const std::string& sentinel) {
   if (it != sentinels_.end()) return it->second;
   SentinelHandles h;
   h.latency = &replication_latency_->Add({{"sentinel", sentinel}}, LatencyBuckets());
+  h.batches = &replication_batches_->Add({{"sentinel", sentinel}});
+  h.entries = &replication_entries_->Add({{"sentinel", sentinel}});
   h.acked = &sentinel_acked_->Add({{"sentinel", sentinel}});
   h.lag = &sentinel_lag_->Add({{"sentinel", sentinel}});
   for (const char* status : {"Healthy", "Suspected", "Unhealthy"}) {
@@ -175,6 +185,12 @@ void Metrics::CountWriteAcks(const std::string& concern, uint64_t acks) {
 
 void Metrics::ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took) {
   Sentinel(sentinel).latency->Observe(Seconds(took));
+}
+
+void Metrics::CountReplicationBatch(const std::string& sentinel, uint64_t entries) {
+  SentinelHandles& h = Sentinel(sentinel);
+  h.batches->Increment();
+  h.entries->Increment(static_cast<double>(entries));
 }
 
 void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,

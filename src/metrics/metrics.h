@@ -52,6 +52,10 @@ class Metrics {
   void ObserveInsert(const std::string& concern, std::chrono::nanoseconds took);
   void CountWriteAcks(const std::string& concern, uint64_t acks);
   void ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took);
+  // One batch of `entries` entries handed to the sentinel's stream (heartbeats not counted):
+  // rlog_replication_batches_total and rlog_replication_entries_total, whose ratio is the batch
+  // size.
+  void CountReplicationBatch(const std::string& sentinel, uint64_t entries);
   void SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
                    const std::string& status);
   void SetLastId(uint64_t id);
@@ -76,6 +80,8 @@ class Metrics {
   };
   struct SentinelHandles {
     prometheus::Histogram* latency = nullptr;
+    prometheus::Counter* batches = nullptr;
+    prometheus::Counter* entries = nullptr;
     prometheus::Gauge* acked = nullptr;
     prometheus::Gauge* lag = nullptr;
     std::map<std::string, prometheus::Gauge*> up;  // By status.
@@ -90,6 +96,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* insert_duration_;
   prometheus::Family<prometheus::Counter>* write_acks_;
   prometheus::Family<prometheus::Histogram>* replication_latency_;
+  prometheus::Family<prometheus::Counter>* replication_batches_;
+  prometheus::Family<prometheus::Counter>* replication_entries_;
   prometheus::Family<prometheus::Gauge>* sentinel_acked_;
   prometheus::Family<prometheus::Gauge>* sentinel_lag_;
   prometheus::Family<prometheus::Gauge>* sentinel_up_;

@@ -59,6 +59,18 @@ TEST(Metrics, WalMetricsOnlyWithADataDirectory) {
   EXPECT_EQ(s.at("rlog_wal_truncated_records"), 1);
 }
 
+TEST(Metrics, ReplicationBatchesAndEntriesAreCountedPerSentinel) {
+  Metrics m;
+  m.CountReplicationBatch("s1", 256);
+  m.CountReplicationBatch("s1", 15);
+  m.CountReplicationBatch("s2", 1);
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_replication_batches_total{sentinel="s1"})"), 2);
+  EXPECT_EQ(s.at(R"(rlog_replication_entries_total{sentinel="s1"})"), 271);
+  EXPECT_EQ(s.at(R"(rlog_replication_batches_total{sentinel="s2"})"), 1);
+  EXPECT_EQ(s.at(R"(rlog_replication_entries_total{sentinel="s2"})"), 1);
+}
+
 TEST(Metrics, SentinelStatusIsOneHot) {
   Metrics m;
   m.SetSentinel("s1", 10, 2, "Suspected");

@@ -94,7 +94,7 @@ def test_dashboard_shape():
     titles = " | ".join(p["title"] for p in PANELS).lower()
     for want in ("inserts per second by write concern and outcome", "insert latency p50 / p99",
                  "replication latency", "lag per sentinel", "sentinel status", "read-only",
-                 "wal fsync"):
+                 "wal fsync", "entries per replication batch"):
         assert want in titles, f"no panel about {want!r}: {titles}"
 
 

@@ -164,6 +164,21 @@ def test_every_node_reports_the_same_last_id(observed: Observed):
         f"last id per pod {got}, {appended} entries appended")
 
 
+def test_every_entry_was_sent_to_each_sentinel_in_batches(observed: Observed):
+    # Each sentinel started empty and ends caught up, so the master sent it every entry at least
+    # once (more for the one restarted mid-run: what it lost is sent again), in batches of one
+    # entry or more.
+    appended = sum(n for (w, o), n in observed.sent.items() if o in ("ok", "timeout"))
+    prom = observed.prom
+    entries = prom.by(f"rlog_replication_entries_total{{{M}}}", "sentinel")
+    batches = prom.by(f"rlog_replication_batches_total{{{M}}}", "sentinel")
+    names = set(observed.sentinels.values())
+    assert set(entries) == names and set(batches) == names, f"{entries} {batches}"
+    for s in names:
+        assert entries[s] >= appended, f"{s}: {entries[s]} entries sent, {appended} appended"
+        assert 1 <= batches[s] <= entries[s], f"{s}: {batches[s]} batches, {entries[s]} entries"
+
+
 def test_alert_rules_load_and_go_pending_during_the_faults(observed: Observed):
     prom = observed.prom
     groups = prom.api("rules", {"type": "alert"})["groups"]

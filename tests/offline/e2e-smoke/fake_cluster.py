@@ -71,7 +71,8 @@ class Handler(BaseHTTPRequestHandler):
             names = ["rlog_inserts_total", "rlog_insert_duration_seconds_bucket",
                      "rlog_replication_latency_seconds_bucket", "rlog_write_acks_total",
                      "rlog_sentinel_acked_id", "rlog_sentinel_lag_entries", "rlog_sentinel_up",
-                     "rlog_read_only"]
+                     "rlog_read_only", "rlog_replication_batches_total",
+                     "rlog_replication_entries_total"]
             text = "# TYPE rlog_log_last_id gauge\n" + f"rlog_log_last_id {last}\n"
             text += "".join(f'{n}{{x="1"}} 1\n' for n in names)
             self.send_json(200, text.encode(), "text/plain; version=0.0.4")
