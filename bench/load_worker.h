@@ -27,6 +27,7 @@ struct LoadPlan {
   sockaddr_storage address{};
   socklen_t address_len = 0;
   std::string request;  // one complete HTTP/1.1 request, sent as is on every connection
+  int ok_status = 0;    // the answer counted as ok (with its latency); 0: any 2xx
   Clock::time_point warmup_end;
   Clock::time_point deadline;
   // Requests that may still be sent, shared by every worker (warm-up included); null: no cap.
@@ -34,13 +35,13 @@ struct LoadPlan {
 };
 
 struct LoadStats {
-  uint64_t ok = 0;  // 2xx
+  uint64_t ok = 0;  // 2xx, or LoadPlan::ok_status
   uint64_t errors_4xx = 0;
   uint64_t errors_5xx = 0;
   uint64_t errors_other = 0;    // 1xx/3xx final answers: not expected from rlog
   uint64_t errors_io = 0;       // failed connects, resets, closes mid-response, bad HTTP
   uint64_t reconnects = 0;      // established connections reopened after a close or an error
-  LatencyHistogram latency_ns;  // send -> full response, 2xx only
+  LatencyHistogram latency_ns;  // send -> full response, ok answers only
 
   uint64_t requests() const { return ok + errors_4xx + errors_5xx + errors_other + errors_io; }
   void merge(const LoadStats& other);

@@ -3,6 +3,11 @@
 # memory) on free loopback ports, runs rlog-bench against the master for GET /healthz and for
 # inserts at w=1, 2 and 3, and prints a markdown table with the ratios w1/healthz and w3/w1.
 #
+# One more workload, post404, sends the very request of the w=1 run (same body, same headers) to
+# a path nothing is routed to, and counts its 404 answers: what the HTTP server costs for such a
+# request before rlog does anything. post404/healthz is the ceiling of w1/healthz on this machine
+# (docs/PERFORMANCE.md, "How much of the gap is HTTP itself").
+#
 # Each run also records the CPU time the master, the sentinels and the client used, and the
 # machine's steal time (a shared VM), printed as CPU microseconds per answered request.
 #
@@ -49,6 +54,7 @@ run_bench() {
   local dir=$1 name=$2
   local args=(--mode insert --size "$SIZE" --w "${name#w}")
   [[ $name == healthz ]] && args=(--mode get --path /healthz)
+  [[ $name == post404 ]] && args=(--mode insert --size "$SIZE" --w 1 --path /no-route --ok-status 404)
   echo "running $dir $name ($DURATION s)..." >&2
   python3 "$PROBE" cpu-run "$WORK/$dir/$name.json" master="$MASTER" sentinel1="$S1" \
     sentinel2="$S2" -- \
@@ -58,8 +64,8 @@ run_bench() {
 
 for ((round = 1; round <= ROUNDS; round++)); do
   mkdir -p "$WORK/round$round"
-  order=(healthz w1 w2 w3)
-  ((round % 2 == 0)) && order=(w3 w2 w1 healthz)
+  order=(healthz post404 w1 w2 w3)
+  ((round % 2 == 0)) && order=(w3 w2 w1 post404 healthz)
   for name in "${order[@]}"; do run_bench "round$round" "$name"; done
 done
 
@@ -71,7 +77,7 @@ echo
 if ((ROUNDS > 1)); then
   echo "$ROUNDS rounds (even rounds run the workloads in reverse order):"
   echo
-  python3 "$PROBE" rounds "$WORK" healthz,w1,w2,w3 w1/healthz,w3/w1
+  python3 "$PROBE" rounds "$WORK" healthz,post404,w1,w2,w3 w1/healthz,w3/w1,post404/healthz
 fi
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((ROUNDS > 1)); then
