@@ -1,44 +1,14 @@
 #include "storage/payload_arena.h"
 
-#include <sys/mman.h>
-
-#include <cstdint>
 #include <cstring>
-#include <new>
 
 namespace rlog::storage {
-
-void PayloadChunkDeleter::operator()(char* p) const {
-  if (mapped != 0) {
-    munmap(p, mapped);
-  } else {
-    delete[] p;
-  }
-}
-
-std::unique_ptr<char[], PayloadArena::ChunkDeleter> PayloadArena::MapChunk() {
-  // Map twice the size and unmap what lies outside the aligned middle: mmap itself only aligns
-  // to the base page.
-  const size_t span = 2 * kChunkBytes;
-  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  const auto start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kChunkBytes - 1) & ~(uintptr_t{kChunkBytes} - 1);
-  if (aligned > start) munmap(raw, aligned - start);
-  if (const size_t tail = start + span - (aligned + kChunkBytes); tail > 0) {
-    munmap(reinterpret_cast<void*>(aligned + kChunkBytes), tail);
-  }
-  char* chunk = reinterpret_cast<char*>(aligned);
-  // Advice only: without transparent huge pages the chunk is made of base pages, as before.
-  madvise(chunk, kChunkBytes, MADV_HUGEPAGE);
-  return std::unique_ptr<char[], ChunkDeleter>(chunk, ChunkDeleter{kChunkBytes});
-}
 
 std::string_view PayloadArena::Add(core::LogId id, std::string_view bytes) {
   if (bytes.empty()) return {};
   if (bytes.size() >= kDedicatedBytes) {
     Chunk& c = chunks_.emplace_back();
-    c.bytes.reset(new char[bytes.size()]);
+    c.bytes = std::make_unique_for_overwrite<char[]>(bytes.size());
     c.capacity = c.used = bytes.size();
     c.first_id = id;
     c.dedicated = true;
@@ -48,7 +18,7 @@ std::string_view PayloadArena::Add(core::LogId id, std::string_view bytes) {
   }
   if (current_ < 0 || chunks_[current_].capacity - chunks_[current_].used < bytes.size()) {
     Chunk& c = chunks_.emplace_back();
-    c.bytes = MapChunk();
+    c.bytes = std::make_unique_for_overwrite<char[]>(kChunkBytes);
     c.capacity = kChunkBytes;
     c.first_id = id;
     reserved_ += c.capacity;

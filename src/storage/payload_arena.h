@@ -8,12 +8,6 @@
 // a chunk of its own, so large messages waste no chunk tails; smaller ones share the current
 // chunk. A view returned by Add stays valid until DropAfter or Clear drops that id.
 // Not thread-safe: MemoryLog's lock guards it.
-//
-// Shared chunks are 2 MiB, mapped on their own and aligned to 2 MiB, and marked MADV_HUGEPAGE:
-// where transparent huge pages are on (the kernel's default "madvise" mode is enough) each is one
-// huge page, so a growing log takes one page fault per 2 MiB instead of 512. On this project's
-// VM, where a first touch of a page is slow, that removed the decline of w=1 throughput as the
-// log grows (docs/PERFORMANCE.md, "Huge pages for the payload chunks").
 #pragma once
 
 #include <cstddef>
@@ -26,16 +20,10 @@
 
 namespace rlog::storage {
 
-// Unmaps a shared chunk of PayloadArena or frees a dedicated one.
-struct PayloadChunkDeleter {
-  size_t mapped = 0;  // Bytes mapped with mmap; 0: the block came from new[].
-  void operator()(char* p) const;
-};
-
 class PayloadArena {
  public:
-  static constexpr size_t kChunkBytes = 2 << 20;  // A huge page on x86-64 and arm64 (4 KiB base).
-  static constexpr size_t kDedicatedBytes = 64 << 10;
+  static constexpr size_t kChunkBytes = 1 << 20;
+  static constexpr size_t kDedicatedBytes = kChunkBytes / 16;
 
   // Copies `bytes` in as the payload of `id`. Precondition: id is greater than every id added
   // and not dropped before.
@@ -52,12 +40,8 @@ class PayloadArena {
   size_t chunk_count() const { return chunks_.size(); }
 
  private:
-  using ChunkDeleter = PayloadChunkDeleter;
-  // A shared chunk of kChunkBytes, aligned to kChunkBytes and advised to be a huge page.
-  static std::unique_ptr<char[], ChunkDeleter> MapChunk();
-
   struct Chunk {
-    std::unique_ptr<char[], ChunkDeleter> bytes;
+    std::unique_ptr<char[]> bytes;
     size_t capacity = 0;
     size_t used = 0;
     core::LogId first_id = 0;  // The first payload placed in it.

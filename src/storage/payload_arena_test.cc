@@ -2,13 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdint>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
-#include <vector>
 
 namespace rlog::storage {
 namespace {
@@ -48,71 +44,6 @@ TEST(PayloadArena, AFullChunkIsFollowedByANewOne) {
   size_t per_chunk = PayloadArena::kChunkBytes / piece.size();
   for (size_t i = 1; i <= per_chunk + 1; ++i) arena.Add(i, piece);
   EXPECT_EQ(arena.chunk_count(), 2u);
-}
-
-TEST(PayloadArena, SharedChunksAreAlignedToTheirSize) {
-  PayloadArena arena;
-  std::string piece(PayloadArena::kDedicatedBytes - 1, 'p');
-  const size_t per_chunk = PayloadArena::kChunkBytes / piece.size();
-  std::vector<std::string_view> views;
-  for (size_t i = 1; i <= 2 * per_chunk + 1; ++i) views.push_back(arena.Add(i, piece));
-  ASSERT_EQ(arena.chunk_count(), 3u);
-  for (size_t first : {size_t{0}, per_chunk, 2 * per_chunk}) {  // The first payload of each chunk.
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(views[first].data()) % PayloadArena::kChunkBytes, 0u)
-        << "payload " << first + 1;
-  }
-  for (std::string_view v : views) ASSERT_EQ(v, piece);
-}
-
-// A counter of /proc/vmstat, or -1.
-long VmStat(const std::string& name) {
-  std::ifstream in("/proc/vmstat");
-  std::string key;
-  long value = 0;
-  while (in >> key >> value) {
-    if (key == name) return value;
-  }
-  return -1;
-}
-
-// The AnonHugePages of the mapping that holds `p`, in kB, or -1.
-long AnonHugeKbAt(const void* p) {
-  std::ifstream in("/proc/self/smaps");
-  const auto addr = reinterpret_cast<uintptr_t>(p);
-  std::string line;
-  bool inside = false;
-  while (std::getline(in, line)) {
-    uintptr_t lo = 0, hi = 0;
-    char dash = 0;
-    std::istringstream head(line);
-    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
-      inside = lo <= addr && addr < hi;
-    } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
-      return std::stol(line.substr(14));
-    }
-  }
-  return -1;
-}
-
-// Where the kernel has transparent huge pages (mode "always" or "madvise") and one is free, a
-// shared chunk is backed by one once written.
-TEST(PayloadArena, SharedChunksAreHugePagesWhereTheKernelHasThem) {
-  std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string mode((std::istreambuf_iterator<char>(mode_file)), std::istreambuf_iterator<char>());
-  if (mode.find("[never]") != std::string::npos || mode.empty()) {
-    GTEST_SKIP() << "transparent huge pages are off: " << mode;
-  }
-  const long fallbacks = VmStat("thp_fault_fallback");
-  PayloadArena arena;
-  std::string piece(PayloadArena::kDedicatedBytes - 1, 'h');
-  const size_t per_chunk = PayloadArena::kChunkBytes / piece.size();
-  std::string_view first = arena.Add(1, piece);
-  for (size_t i = 2; i <= per_chunk; ++i) arena.Add(i, piece);
-  ASSERT_EQ(arena.chunk_count(), 1u);
-  if (VmStat("thp_fault_fallback") != fallbacks) {
-    GTEST_SKIP() << "the kernel had no huge page free (thp_fault_fallback grew)";
-  }
-  EXPECT_GE(AnonHugeKbAt(first.data()), 2048) << "thp mode: " << mode;
 }
 
 // Random adds and drops, checked against a map of copies: every kept view still reads what was

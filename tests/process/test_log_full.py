@@ -6,7 +6,6 @@ from __future__ import annotations
 from harness import assert_error, json_body
 
 MIB = 1024 * 1024
-CHUNK = 2 * MIB  # PayloadArena::kChunkBytes: the log's memory grows a chunk at a time.
 
 
 def metric(text: str, name: str) -> float:
@@ -18,22 +17,22 @@ def metric(text: str, name: str) -> float:
 
 
 def test_a_full_log_refuses_inserts_with_507_and_keeps_serving_reads(make_cluster):
-    limit = 3 * CHUNK
+    limit = 3 * MIB  # Three payload chunks.
     c = make_cluster(n_sentinels=1, master_args=["--max-log-bytes", str(limit)])
     c.start()
     m, s1 = c.master, c.sentinels[0]
-    filler = "x" * 50_000  # Shares chunks (under 64 KiB), about 40 to a chunk.
+    filler = "x" * 50_000  # Shares chunks (under 64 KiB), about 20 to a chunk.
     early = m.insert(f"early:{filler}", w=2, key="k-early")
     assert early.status_code == 200 and json_body(early)["id"] == 1
 
     accepted, refused = [1], None
-    for i in range(300):  # 15 MB in all: far past the limit.
+    for i in range(200):  # 10 MB in all: far past the limit.
         r = m.insert(f"{i}:{filler}", w=2)
         if r.status_code != 200:
             refused = r
             break
         accepted.append(json_body(r)["id"])
-    assert refused is not None, "300 inserts of 50 KB under a 6 MiB limit were all accepted"
+    assert refused is not None, "200 inserts of 50 KB under a 3 MiB limit were all accepted"
     body = assert_error(refused, 507)
     assert "log full" in body["error"] and "max_log_bytes" in body["error"], body
     assert body["maxLogBytes"] == limit, body
@@ -55,7 +54,7 @@ def test_a_full_log_refuses_inserts_with_507_and_keeps_serving_reads(make_cluste
     c.wait_converged(expected_len=len(accepted))
     assert m.get("/readyz").status_code == 200
     health = m.health()
-    assert health["maxLogBytes"] == limit and limit - CHUNK <= health["logBytes"] <= limit + CHUNK, health
+    assert health["maxLogBytes"] == limit and limit - MIB <= health["logBytes"] <= limit + MIB, health
     assert s1.health()["logBytes"] >= len(accepted) * len(filler)
 
     text = m.get("/metrics").text
@@ -67,12 +66,12 @@ def test_a_full_log_refuses_inserts_with_507_and_keeps_serving_reads(make_cluste
 
 
 def test_without_a_limit_the_log_grows_past_it(make_cluster):
-    # The control: the same inserts pass 6 MiB when max_log_bytes is 0 (the default).
+    # The control: the same inserts pass 3 MiB when max_log_bytes is 0 (the default).
     c = make_cluster(n_sentinels=0)
     c.start()
     m = c.master
     filler = "y" * 50_000
-    for i in range(160):
+    for i in range(80):
         assert m.insert_ok(f"{i}:{filler}", w=1) == i + 1
     health = m.health()
-    assert health["maxLogBytes"] == 0 and health["logBytes"] > 3 * CHUNK, health
+    assert health["maxLogBytes"] == 0 and health["logBytes"] > 3 * MIB, health
