@@ -50,42 +50,28 @@ double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double
 }  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
-  inserts_ = &prometheus::BuildCounter()
-                  .Name("rlog_inserts_total")
-                  .Help("Inserts answered, by write concern and outcome.")
-                  .Register(*registry_);
-  insert_duration_ = &prometheus::BuildHistogram()
-                          .Name("rlog_insert_duration_seconds")
-                          .Help("Time from receiving an insert to answering it, by write concern.")
-                          .Register(*registry_);
-  write_acks_ = &prometheus::BuildCounter()
-                     .Name("rlog_write_acks_total")
-                     .Help("Node acknowledgements counted toward committed writes (w per write).")
-                     .Register(*registry_);
-  replication_latency_ = &prometheus::BuildHistogram()
-                              .Name("rlog_replication_latency_seconds")
-                              .Help("Time from append on the master to the sentinel's ack.")
-                              .Register(*registry_);
-  replication_batches_ = &prometheus::BuildCounter()
-                              .Name("rlog_replication_batches_total")
-                              .Help("Batches of entries sent to the sentinel (not heartbeats).")
-                              .Register(*registry_);
-  replication_entries_ = &prometheus::BuildCounter()
-                              .Name("rlog_replication_entries_total")
-                              .Help("Entries sent to the sentinel, resent ones included.")
-                              .Register(*registry_);
-  sentinel_acked_ = &prometheus::BuildGauge()
-                         .Name("rlog_sentinel_acked_id")
-                         .Help("Highest id the sentinel acknowledged holding contiguously.")
-                         .Register(*registry_);
-  sentinel_lag_ = &prometheus::BuildGauge()
-                       .Name("rlog_sentinel_lag_entries")
-                       .Help("Entries the sentinel lacks: master's last id minus its acked id.")
-                       .Register(*registry_);
-  sentinel_up_ = &prometheus::BuildGauge()
-                      .Name("rlog_sentinel_up")
-                      .Help("1 for the sentinel's current status (Healthy/Suspected/Unhealthy).")
-                      .Register(*registry_);
+  // One family each; series are added per label set (see ConcernAt and Sentinel).
+  auto family = [this](auto builder, const char* name, const char* help) {
+    return &builder.Name(name).Help(help).Register(*registry_);
+  };
+  inserts_ = family(prometheus::BuildCounter(), "rlog_inserts_total",
+                    "Inserts answered, by write concern and outcome.");
+  insert_duration_ = family(prometheus::BuildHistogram(), "rlog_insert_duration_seconds",
+                            "Time from receiving an insert to answering it, by write concern.");
+  write_acks_ = family(prometheus::BuildCounter(), "rlog_write_acks_total",
+                       "Node acknowledgements counted toward committed writes (w per write).");
+  replication_latency_ = family(prometheus::BuildHistogram(), "rlog_replication_latency_seconds",
+                                "Time from append on the master to the sentinel's ack.");
+  replication_batches_ = family(prometheus::BuildCounter(), "rlog_replication_batches_total",
+                                "Batches of entries sent to the sentinel (not heartbeats).");
+  replication_entries_ = family(prometheus::BuildCounter(), "rlog_replication_entries_total",
+                                "Entries sent to the sentinel, resent ones included.");
+  sentinel_acked_ = family(prometheus::BuildGauge(), "rlog_sentinel_acked_id",
+                           "Highest id the sentinel acknowledged holding contiguously.");
+  sentinel_lag_ = family(prometheus::BuildGauge(), "rlog_sentinel_lag_entries",
+                         "Entries the sentinel lacks: master's last id minus its acked id.");
+  sentinel_up_ = family(prometheus::BuildGauge(), "rlog_sentinel_up",
+                        "1 for the sentinel's current status (Healthy/Suspected/Unhealthy).");
   // Gauges without labels: one series each, created here.
   auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
@@ -103,8 +89,12 @@ Metrics::~Metrics() = default;
 void Metrics::EnableWal(uint64_t recovered_entries, uint64_t truncated_bytes,
                         uint64_t truncated_records) {
   auto gauge = [&](const char* name, const char* help, uint64_t value) {
-    prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({}).Set(
-        static_cast<double>(value));
+    prometheus::BuildGauge()
+        .Name(name)
+        .Help(help)
+        .Register(*registry_)
+        .Add({})
+        .Set(static_cast<double>(value));
   };
   gauge("rlog_wal_recovered_entries", "Entries read back from the write-ahead log at start-up.",
         recovered_entries);
