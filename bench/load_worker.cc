@@ -216,7 +216,8 @@ void Worker::on_response(Connection& c) {
   const Clock::time_point now = Clock::now();
   const int status = c.parser.status();
   if (in_window(now)) {
-    const bool ok = plan_.ok_status != 0 ? status == plan_.ok_status : status >= 200 && status < 300;
+    const bool ok =
+        plan_.ok_status != 0 ? status == plan_.ok_status : status >= 200 && status < 300;
     if (ok) {
       ++stats_.ok;
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - c.sent_at);
