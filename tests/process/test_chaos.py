@@ -12,8 +12,8 @@ Writers send w=majority, w=1 and w=3 inserts with unique messages for the whole 
 meet a fault fail or time out (their outcome is unknown). At the end every node must hold the same
 dense log, and every acknowledged write of w >= 2 exactly once under the id it was acknowledged
 with. A w=1 write is on the master alone when it is acknowledged, so it survives the master's
-crash (its fsync came first) but not the loss of its directory: every w=1 write acknowledged after
-the master last lost its directory must be there too, and none may be there twice.
+crash (its fsync came first) but not the loss of its directory: every w=1 write sent after the
+master last came back without its directory must be there too, and none may be there twice.
 
 RLOG_CHAOS_SEED picks another schedule (every kind once, in an order the seed shuffles, then
 random ones); RLOG_CHAOS_ROUNDS makes it longer. The seed is in every failure message.
@@ -43,7 +43,7 @@ class Writers:
         self.master = master
         self.ws = ws
         self.acked: dict[str, int] = {}
-        self.acked_at: dict[str, float] = {}  # time.monotonic() when the answer came
+        self.sent_at: dict[str, float] = {}  # time.monotonic() before the request was sent
         self.concern: dict[str, object] = {}
         self.outcomes: dict[str, int] = {}  # status (or "error") -> count
         self._lock = threading.Lock()
@@ -57,6 +57,7 @@ class Writers:
             msg = f"chaos-{t}-{i}"
             w = self.ws[(t + i) % len(self.ws)]
             i += 1
+            sent_at = time.monotonic()
             try:
                 r = self.master.insert(msg, w, timeout_ms=1500, http_timeout=10)
                 status, body = r.status_code, (r.json() if r.status_code == 200 else None)
@@ -66,7 +67,7 @@ class Writers:
                 self.outcomes[status] = self.outcomes.get(status, 0) + 1
                 if status == 200:
                     self.acked[msg] = body["id"]
-                    self.acked_at[msg] = time.monotonic()
+                    self.sent_at[msg] = sent_at
                     self.concern[msg] = w
             if status != 200:
                 self._stop.wait(0.02)  # pacing while the cluster is down, not a wait for a state
@@ -113,7 +114,9 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
     log_id = m.health()["logId"]
     writers = Writers(m, threads=4, ws=["majority", 1, 3]).start()
     done: list[str] = []
-    last_wipe = 0.0  # time.monotonic() when the master last lost its directory
+    # time.monotonic() once the master that last lost its directory was up again: a request sent
+    # after it went to that master, one sent before to the one that lost the directory.
+    last_wipe = 0.0
     try:
         for fault in schedule(seed, rounds):
             # Progress before each fault: the cluster takes writes again.
@@ -134,11 +137,12 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                                f"{where}: writes acknowledged while {s.name} is frozen")
                 m.kill9()
                 if fault == "wipe_master":
-                    last_wipe = time.monotonic()
                     shutil.rmtree(data / "master")
                 if lagging:
                     s.cont()
                 m.start()
+                if fault == "wipe_master":
+                    last_wipe = time.monotonic()
                 if lagging:
                     fault += f"(lagging {s.name})"
             elif fault in ("kill9_sentinel", "wipe_sentinel"):
@@ -167,10 +171,10 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
     finally:
         writers.stop(30)
 
-    # Must survive: every write of w >= 2, and every w=1 write acknowledged after the master last
-    # lost its directory (one acknowledged before may be gone; if it is there, it is there once).
+    # Must survive: every write of w >= 2, and every w=1 write sent to a master that has not lost
+    # its directory since (one acknowledged before may be gone; if it is there, it is there once).
     must = {msg: i for msg, i in writers.acked.items()
-            if writers.concern[msg] != 1 or writers.acked_at[msg] > last_wipe}
+            if writers.concern[msg] != 1 or writers.sent_at[msg] > last_wipe}
     assert len(must) >= 20 * len(done), f"{where}: only {len(must)} acknowledged writes"
     assert any(writers.concern[msg] == 1 for msg in must), f"{where}: no w=1 write checked"
     ref = c.wait_converged(timeout=60)
