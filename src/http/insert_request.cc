@@ -110,7 +110,8 @@ std::string TakeField(std::string_view key, const Value& v, unsigned* seen, Inse
 }
 
 // Bodies up to this size are parsed by a parser kept per thread (its buffers grow to the largest
-// body it has seen: about 14 bytes per body byte); larger ones, rare, by one made for them.
+// body it has seen: simdjson 3.0.1 allocates about 14 bytes per byte of capacity, 8 of tape, 4 of
+// structural indexes and 5/3 of string buffer); larger ones, rare, by one made for them.
 constexpr size_t kKeptParserBytes = 64 * 1024;
 
 }  // namespace

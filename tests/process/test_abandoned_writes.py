@@ -87,8 +87,10 @@ def test_answers_to_clients_that_went_away_reach_no_other_connection(make_cluste
         if not resume_first:
             s2.cont()
         wait_until(lambda: m.health()["parkedWrites"] == 0, 30, 0.05, "every parked write answered")
-        # A stray answer would have arrived by now (the answers were sent before parkedWrites
-        # fell to 0): no connection may have anything to read. Then each still works as its own.
+        # The master sends the answers right after parkedWrites falls to 0 (once it has unlocked),
+        # so a stray one would arrive within the half second given here: no connection may have
+        # anything to read. Then each still works as its own, and reading its next answer would
+        # also meet a stray that came later (read_response refuses bytes it did not ask for).
         readable, _, _ = select.select(fresh, [], [], 0.5)
         strays = [so.recv(4096)[:200] for so in readable]
         assert not strays, f"answers reached connections that did not ask: {strays[:3]!r}"
