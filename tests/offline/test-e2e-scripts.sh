@@ -16,26 +16,31 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-base=$((20000 + RANDOM % 20000))
-
 # run_case MODE REPLICAS EXPECTED_RC SCRIPT [ARGS...]
 run_case() {
-  local mode=$1 replicas=$2 want=$3 script=$4 rc=0 state
+  local mode=$1 replicas=$2 want=$3 script=$4 rc=0 state port=
   state="$tmp/$mode-$(basename "$script" .sh)"
   shift 4
   mkdir -p "$state"
   echo "$replicas" >"$state/replicas"
-  python3 "$here/e2e-smoke/fake_cluster.py" "$state" "$mode" "$base" &
+  python3 "$here/e2e-smoke/fake_cluster.py" "$state" "$mode" &
   server_pid=$!
-  for _ in $(seq 50); do [[ -e $state/fake-cluster.ready ]] && break; sleep 0.1; done
-  curl -fsS -o /dev/null -X POST "http://127.0.0.1:$base/fake/scale?replicas=$replicas"
-  PATH="$here/e2e-smoke/bin:$PATH" FAKE_STATE=$state FAKE_PORT=$base E2E_PORT=$base \
+  for _ in $(seq 100); do
+    if [[ -e $state/fake-cluster.ready ]]; then port=$(<"$state/fake-cluster.ready"); break; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "the fake cluster for '$mode' did not start listening within 10 s" >&2
+    return 1
+  fi
+  curl -fsS -o /dev/null -X POST "http://127.0.0.1:$port/fake/scale?replicas=$replicas"
+  PATH="$here/e2e-smoke/bin:$PATH" FAKE_STATE=$state FAKE_PORT=$port E2E_PORT=$port \
     E2E_TMP="$state/e2e" E2E_WAIT_S=2 SCALE_WRITES=20 CHAOS_BEFORE_S=1 CHAOS_AFTER_S=1 ACCEPT_PENDING_S=1 \
     bash "$scripts/$script" "$@" >"$state/out" 2>&1 || rc=$?
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=
-  base=$((base + 1))
   if [[ ${VERBOSE:-} ]]; then cat "$state/out"; fi
   if [[ $rc -ne $want ]]; then
     echo "$script against a '$mode' fake cluster exited $rc, expected $want:" >&2

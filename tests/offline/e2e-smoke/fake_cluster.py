@@ -3,8 +3,10 @@
 without Kubernetes: together with the kubectl and helm shims next to it, it checks the
 scripts' own logic (jq pipelines, waits, pass/fail decisions), not rlog.
 
-Usage: fake_cluster.py STATE_DIR MODE PORT...
-  Serves the same log on every PORT (the scripts' port-forwards) and per pod under
+Usage: fake_cluster.py STATE_DIR MODE
+  Serves the log on an ephemeral 127.0.0.1 port, written to STATE_DIR/fake-cluster.ready once
+  it listens (the test reads it there: a port chosen in advance can be taken meanwhile by a
+  test running in parallel), at the top (the scripts' port-forward) and per pod under
   /pod/<name>/<path> (the kubectl shim maps the API server's pod proxy there).
   A write with writeConcern w waits until 1 + sentinels >= w (POST /fake/scale?replicas=N).
   MODE good: every pod shows the whole log.
@@ -13,6 +15,7 @@ Usage: fake_cluster.py STATE_DIR MODE PORT...
   MODE misreport: the answer to the 5th insert claims id 999 (the chaos check must fail).
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -20,7 +23,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 STATE_DIR, MODE = sys.argv[1], sys.argv[2]
-PORTS = [int(p) for p in sys.argv[3:]]
 LOCK = threading.Condition()
 LOG = []          # [{"id", "message", "timestamp"}]
 KEYS = {}         # idempotencyKey -> id
@@ -112,12 +114,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    servers = [ThreadingHTTPServer(("127.0.0.1", p), Handler) for p in PORTS]
-    for s in servers[1:]:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    with open(f"{STATE_DIR}/fake-cluster.ready", "w", encoding="ascii") as f:
-        f.write("ok\n")
-    servers[0].serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ready = f"{STATE_DIR}/fake-cluster.ready"
+    with open(ready + ".tmp", "w", encoding="ascii") as f:
+        f.write(f"{server.server_address[1]}\n")
+    os.rename(ready + ".tmp", ready)  # the reader never sees a half-written port
+    server.serve_forever()
 
 
 if __name__ == "__main__":
