@@ -18,8 +18,10 @@
                                       OUT.json, adding the CPU seconds each named process, the
                                       client (CMD) and the machine's steal used meanwhile
 """
+import fcntl
 import json
 import os
+import random
 import re
 import resource
 import socket
@@ -30,10 +32,42 @@ import urllib.request
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
+    """N free loopback ports below the kernel's ephemeral range, so that no outgoing connection
+    takes one before the node binds it (a port from bind(0) can be taken so), and none reserved
+    by a running test process (tests/process/harness.py's lock files)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        low = 32768
+    ports, socks = [], []
+    rng = random.Random()
+    for _ in range(200 * n):
+        if len(ports) == n or low <= 11000:
+            break
+        port = rng.randrange(10000, low)
+        if port in ports:
+            continue
+        try:
+            with open(f"/tmp/rlog-test-ports/{port}.lock", "a", encoding="ascii") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # Released on close.
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+        ports.append(port)
+    while len(ports) < n:  # No room below the ephemeral range: the kernel's picks.
+        s = socket.socket()
         s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
+        socks.append(s)
+        ports.append(s.getsockname()[1])
     for s in socks:
         s.close()
     print(" ".join(map(str, ports)))

@@ -1,8 +1,9 @@
 """Process-level harness for rlog: real binaries, real sockets, loopback only.
 
 A `Cluster` is one master plus N sentinels, each a `Node` running the `rlog` binary as a child
-process. Ports are picked once per node (bind to port 0 on 127.0.0.1) and kept across restarts so
-the master's `--sentinels` list stays valid. Every child is killed by PID when the test ends (also
+process. Ports are picked once per node (`free_port`: below the ephemeral range, reserved by a
+lock file against parallel test processes) and kept across restarts so the master's
+`--sentinels` list stays valid. Every child is killed by PID when the test ends (also
 on failure): SIGTERM, a short grace, then SIGKILL.
 
 Waiting is always for a condition (`wait_until`), bounded in time and in number of attempts.
@@ -13,9 +14,11 @@ requests.Session.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import pathlib
+import random
 import signal
 import socket
 import subprocess
@@ -62,11 +65,50 @@ def rlog_bin_explicit() -> bool:
 
 _ports_lock = threading.Lock()
 _ports_taken: set[int] = set()
+_port_locks: list = []  # Open lock files: each keeps its port reserved until this process ends.
+_PORT_LOCK_DIR = pathlib.Path("/tmp/rlog-test-ports")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _reserve(port: int) -> bool:
+    """Whether `port` is reserved for this process now: no other test process holds its lock
+    file and nothing listens on it."""
+    _PORT_LOCK_DIR.mkdir(exist_ok=True)
+    f = open(_PORT_LOCK_DIR / f"{port}.lock", "a")  # pylint: disable=consider-using-with
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        f.close()
+        return False
+    _port_locks.append(f)
+    return True
 
 
 def free_port() -> int:
-    """A loopback TCP port that is free right now and was not handed out before in this run."""
-    with _ports_lock:
+    """A loopback TCP port for a child to listen on, not handed out before in this run.
+
+    Picked below the kernel's ephemeral range, so no outgoing connection of a test running in
+    parallel can take it between now and the child's bind (a port from bind(0) can be), and
+    reserved against other test processes with a lock file held until this process ends."""
+    low, _ = _ephemeral_range()
+    if low > 11000:
+        rng = random.Random()
+        with _ports_lock:
+            for _ in range(200):
+                port = rng.randrange(10000, low)
+                if port not in _ports_taken and _reserve(port):
+                    _ports_taken.add(port)
+                    return port
+    with _ports_lock:  # No room below the ephemeral range: the kernel's pick.
         for _ in range(100):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind(("127.0.0.1", 0))

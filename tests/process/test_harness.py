@@ -1,0 +1,48 @@
+"""The harness's port picking: parallel test processes (CTest -j2 runs process, observability
+and offline tests side by side) must not be handed a port another one is about to listen on."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import harness
+from harness import free_port
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _other_process_can_reserve(port: int) -> bool:
+    code = f"import harness; print(harness._reserve({port}))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True,
+                         timeout=30, check=True)
+    return out.stdout.strip() == "True"
+
+
+def test_ports_are_below_the_ephemeral_range_and_distinct():
+    low, _ = harness._ephemeral_range()
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == len(ports)
+    if low > 11000:
+        assert all(10000 <= p < low for p in ports), ports
+
+
+def test_a_port_handed_out_is_reserved_against_other_test_processes():
+    port = free_port()
+    assert not _other_process_can_reserve(port)
+    # The check itself works: a port nobody reserved can be reserved by the other process.
+    for candidate in range(port + 1, port + 200):
+        if candidate not in harness._ports_taken:
+            assert _other_process_can_reserve(candidate)
+            break
+
+
+def test_bench_probe_skips_ports_reserved_by_a_test_process():
+    reserved = {free_port() for _ in range(600)}
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "probe.py"), "free-ports", "400"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    ports = [int(p) for p in out.stdout.split()]
+    assert len(ports) == 400 and len(set(ports)) == 400
+    assert not reserved & set(ports)
