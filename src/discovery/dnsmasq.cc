@@ -140,8 +140,22 @@ Status Dnsmasq::WriteConfig(const DnsRecords& records) {
 
 Status Dnsmasq::Start(const DnsRecords& records) {
   if (pid_ > 0) return Status::FailedPrecondition("dnsmasq is already running");
-  if (port_ == 0) port_ = FreePort();
-  if (port_ == 0) return Status::Unavailable("no free loopback port");
+  if (port_ != 0) return StartOnPort(records);
+  // A port free a moment ago may be taken before dnsmasq binds it (by any process on the
+  // machine, e.g. a test running in parallel): then try another one.
+  Status s;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = FreePort();
+    if (port_ == 0) return Status::Unavailable("no free loopback port");
+    const size_t logged = Log().size();
+    s = StartOnPort(records);
+    if (s.ok() || Log().find("Address already in use", logged) == std::string::npos) return s;
+    port_ = 0;
+  }
+  return s;
+}
+
+Status Dnsmasq::StartOnPort(const DnsRecords& records) {
   if (Status s = WriteHosts(records.hosts); !s.ok()) return s;
   if (Status s = WriteConfig(records); !s.ok()) return s;
 

@@ -65,6 +65,7 @@ class Dnsmasq {
  private:
   Status WriteHosts(const std::vector<DnsRecords::Host>& hosts);
   Status WriteConfig(const DnsRecords& records);
+  Status StartOnPort(const DnsRecords& records);  // On port_, which is set.
   Status WaitUntilListening(std::chrono::milliseconds timeout);
 
   const std::string dir_;
