@@ -13,6 +13,7 @@
 #include "app/logging.h"
 #include "app/master_node.h"
 #include "app/sentinel_node.h"
+#include "app/tls.h"
 #include "config/config.h"
 #include "http/http_server.h"
 #include "replication/sentinel_service.h"
@@ -56,7 +57,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   rlog::Config config = std::move(loaded).value();
+  if (rlog::Status s = rlog::app::CheckTlsFiles(config); !s.ok()) {
+    std::cerr << "rlog: " << s.message() << "\n";
+    return 2;
+  }
   rlog::app::SetUpLogging(config);
+  if (config.tls_enabled()) {
+    spdlog::info("replication uses mutual TLS (CA {}, certificate {})", config.tls_ca_file,
+                 config.tls_cert_file);
+  }
 
   rlog::replication::SentinelFaults faults;
   if (config.enable_test_faults) {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "app/node_storage.h"
+#include "app/tls.h"
 #include "core/epochs.h"
 #include "http/insert_request.h"
 
@@ -90,7 +91,10 @@ std::shared_ptr<replication::Replication::Stub> MasterNode::NewStub(
   args.SetMaxReceiveMessageSize(-1);
   // One channel per sentinel, even for equal addresses: a stream's failure stays its own.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!config_.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(config_.tls_server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(address, ChannelCredentials(config_), args);
   return std::shared_ptr<replication::Replication::Stub>(
       replication::Replication::NewStub(channel));
 }

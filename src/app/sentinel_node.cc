@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/node_storage.h"
+#include "app/tls.h"
 
 namespace rlog::app {
 
@@ -69,7 +70,7 @@ Result<uint16_t> SentinelNode::Start() {
   int port = 0;
   std::string address = config_.grpc_address + ":" + std::to_string(config_.grpc_port);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, ServerCredentials(config_), &port);
   service_->AddTo(&builder);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);

@@ -283,6 +283,26 @@ Status CheckOrderings(const Config& c) {
         KeyOrigin(o.key) + ": expected " + (o.strict ? "more than " : "at least ") + o.floor_key +
         " (" + std::to_string(o.floor) + "), got '" + std::to_string(o.value) + "'");
   }
+  // TLS: all three files or none; the files themselves are read when the node starts.
+  const std::pair<const char*, const std::string*> tls_files[] = {
+      {"tls.ca_file", &c.tls_ca_file},
+      {"tls.cert_file", &c.tls_cert_file},
+      {"tls.key_file", &c.tls_key_file}};
+  const char* tls_set = nullptr;
+  for (const auto& [key, value] : tls_files) {
+    if (!value->empty()) tls_set = key;
+  }
+  for (const auto& [key, value] : tls_files) {
+    if (tls_set != nullptr && value->empty()) {
+      return Status::InvalidArgument(KeyOrigin(key) + ": must be set too, since " + tls_set +
+                                     " is (mutual TLS needs the CA, the certificate and its key)");
+    }
+  }
+  if (tls_set == nullptr && !c.tls_server_name.empty()) {
+    return Status::InvalidArgument(KeyOrigin("tls.server_name") +
+                                   ": only means something with tls.ca_file, tls.cert_file and "
+                                   "tls.key_file set");
+  }
   if (c.wal_on_corruption == OnCorruption::kRefetch && c.role == Role::kMaster) {
     return Status::InvalidArgument(
         KeyOrigin("wal.on_corruption") +

@@ -74,6 +74,14 @@ struct Config {
   uint32_t tick_ms = 10;                      // tick_ms / TICK_MS / --tick-ms (core clock resolution, 1..1000)
   uint64_t drain_timeout_ms = 5000;           // shutdown.drain_timeout_ms / DRAIN_TIMEOUT_MS / --drain-timeout-ms
 
+  // Mutual TLS on the replication streams (docs/OPERATIONS.md, "TLS"): all three files, or none
+  // (plaintext gRPC).
+  std::string tls_ca_file;                    // tls.ca_file / TLS_CA_FILE / --tls-ca-file: CA bundle the peers' certificates must chain to
+  std::string tls_cert_file;                  // tls.cert_file / TLS_CERT_FILE / --tls-cert-file: this node's certificate chain (PEM)
+  std::string tls_key_file;                   // tls.key_file / TLS_KEY_FILE / --tls-key-file: its private key (PEM)
+  std::string tls_server_name;                // tls.server_name / TLS_SERVER_NAME / --tls-server-name: master: name the sentinels' certificates must carry (empty: each sentinel's host)
+  bool tls_enabled() const { return !tls_cert_file.empty(); }
+
   // Durability (data_dir empty = in memory).
   std::string data_dir;                       // data_dir / DATA_DIR / --data-dir
   FsyncPolicy fsync = FsyncPolicy::kAlways;   // fsync / FSYNC / --fsync (always | interval | never)

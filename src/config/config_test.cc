@@ -455,6 +455,28 @@ TEST_F(ConfigTest, CrossFieldChecks) {
   EXPECT_EQ(sentinel->wal_on_corruption, OnCorruption::kRefetch);
 }
 
+TEST_F(ConfigTest, TlsFilesComeAllThreeOrNone) {
+  EXPECT_FALSE(MustLoad({}).tls_enabled());
+  Config c = MustLoad({"--tls-ca-file", "ca.pem", "--tls-cert-file", "node.pem"},
+                      {{"TLS_KEY_FILE", "node.key"}});
+  EXPECT_TRUE(c.tls_enabled());
+  EXPECT_EQ(c.tls_ca_file, "ca.pem");
+  EXPECT_EQ(c.tls_cert_file, "node.pem");
+  EXPECT_EQ(c.tls_key_file, "node.key");
+  Config f = MustLoad({"--config", File("tls:\n  ca_file: a\n  cert_file: b\n  key_file: c\n"
+                                        "  server_name: rlog-sentinel\n")});
+  EXPECT_EQ(f.tls_server_name, "rlog-sentinel");
+  EXPECT_THAT(Error({"--tls-cert-file", "node.pem", "--tls-key-file", "node.key"}),
+              StartsWith("config key 'tls.ca_file': must be set too, since tls.key_file is"));
+  EXPECT_THAT(Error({"--tls-ca-file", "ca.pem", "--tls-key-file", "node.key"}),
+              StartsWith("config key 'tls.cert_file': must be set too"));
+  EXPECT_THAT(Error({"--tls-ca-file", "ca.pem"}),
+              StartsWith("config key 'tls.cert_file': must be set too, since tls.ca_file is"));
+  EXPECT_THAT(Error({"--tls-server-name", "rlog-sentinel"}),
+              StartsWith("config key 'tls.server_name': only means something with"));
+  EXPECT_THAT(FileError("tls:\n  cafile: x\n"), HasSubstr("tls.cafile"));
+}
+
 TEST_F(ConfigTest, ExplicitNodeIdAndAdvertiseAreKept) {
   Config c = MustLoad({"--node-id", "m1"}, {{"ADVERTISE_HTTP", "master.rlog:8080"}});
   EXPECT_EQ(c.node_id, "m1");

@@ -276,6 +276,20 @@ std::vector<OptionSpec> BuildOptions() {
               "how long shutdown waits for parked requests"},
              &C::drain_timeout_ms, 0),
 
+      Text({"tls.ca_file", "TLS_CA_FILE", "--tls-ca-file",
+            "mutual TLS for replication: CA bundle the peers' certificates must chain to"},
+           &C::tls_ca_file, true),
+      Text({"tls.cert_file", "TLS_CERT_FILE", "--tls-cert-file",
+            "mutual TLS: this node's certificate chain (PEM)"},
+           &C::tls_cert_file, true),
+      Text({"tls.key_file", "TLS_KEY_FILE", "--tls-key-file",
+            "mutual TLS: this node's private key (PEM)"},
+           &C::tls_key_file, true),
+      Text({"tls.server_name", "TLS_SERVER_NAME", "--tls-server-name",
+            "master: the name the sentinels' certificates must carry (empty: each sentinel's "
+            "host)"},
+           &C::tls_server_name, true),
+
       Text({"data_dir", "DATA_DIR", "--data-dir", "write-ahead log directory (empty: in memory)"},
            &C::data_dir, true),
       Choice({"fsync", "FSYNC", "--fsync", "when the write-ahead log is fsynced"}, &C::fsync,

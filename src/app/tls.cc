@@ -1,0 +1,80 @@
+#include "app/tls.h"
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace rlog::app {
+namespace {
+
+using grpc::experimental::FileWatcherCertificateProvider;
+
+Status CheckPem(const char* key, const std::string& path, std::string_view marker,
+                const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::InvalidArgument("config key '" + std::string(key) + "': cannot read '" + path +
+                                   "'");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find(marker) == std::string::npos) {
+    return Status::InvalidArgument("config key '" + std::string(key) + "': '" + path +
+                                   "' holds no PEM " + what);
+  }
+  return Status::Ok();
+}
+
+std::shared_ptr<FileWatcherCertificateProvider> Provider(const Config& config) {
+  return std::make_shared<FileWatcherCertificateProvider>(
+      config.tls_key_file, config.tls_cert_file, config.tls_ca_file,
+      static_cast<unsigned>(kTlsReloadInterval.count()));
+}
+
+template <typename Options>
+void WatchBoth(Options& options) {
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+}
+
+}  // namespace
+
+Status CheckTlsFiles(const Config& config) {
+  if (!config.tls_enabled()) return Status::Ok();
+  if (Status s = CheckPem("tls.ca_file", config.tls_ca_file, "-----BEGIN CERTIFICATE-----",
+                          "certificate");
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = CheckPem("tls.cert_file", config.tls_cert_file, "-----BEGIN CERTIFICATE-----",
+                          "certificate");
+      !s.ok()) {
+    return s;
+  }
+  // PKCS#8 ("BEGIN PRIVATE KEY"), RSA or EC ("BEGIN RSA PRIVATE KEY", ...).
+  return CheckPem("tls.key_file", config.tls_key_file, "PRIVATE KEY-----", "private key");
+}
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Config& config) {
+  if (!config.tls_enabled()) return grpc::InsecureServerCredentials();
+  grpc::experimental::TlsServerCredentialsOptions options(Provider(config));
+  WatchBoth(options);
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Config& config) {
+  if (!config.tls_enabled()) return grpc::InsecureChannelCredentials();
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(Provider(config));
+  WatchBoth(options);
+  options.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(options);
+}
+
+}  // namespace rlog::app

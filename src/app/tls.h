@@ -1,0 +1,36 @@
+// Mutual TLS on the replication streams (docs/OPERATIONS.md, "TLS"). With tls.* set, a sentinel
+// serves gRPC only to clients whose certificate chains to tls.ca_file, and the master talks only
+// to sentinels whose certificate does and carries the expected name (tls.server_name, else the
+// host of the sentinel's address). Without them, replication is plaintext, as before.
+//
+// The files are checked once at start-up (CheckTlsFiles, errors name the key and the path); then
+// gRPC's FileWatcherCertificateProvider reads them and re-reads them every
+// kTlsReloadInterval, so a renewed certificate is used by the next connection without a restart.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "common/status.h"
+#include "config/config.h"
+
+namespace grpc {
+class ChannelCredentials;
+class ServerCredentials;
+}  // namespace grpc
+
+namespace rlog::app {
+
+inline constexpr std::chrono::seconds kTlsReloadInterval{60};
+
+// Ok without TLS. With it: every file exists, is readable, and holds PEM of the right kind (a
+// certificate, a private key); otherwise InvalidArgument naming the key and the path.
+Status CheckTlsFiles(const Config& config);
+
+// What the sentinel's gRPC server listens with: mutual TLS, or insecure without tls.*.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Config& config);
+// What the master connects to its sentinels with. The caller sets tls.server_name, when given,
+// as the channel's GRPC_SSL_TARGET_NAME_OVERRIDE_ARG.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Config& config);
+
+}  // namespace rlog::app

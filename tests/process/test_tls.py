@@ -1,0 +1,151 @@
+"""Mutual TLS on the replication streams (tls.* keys, docs/OPERATIONS.md "TLS").
+
+Certificates are made here with the openssl CLI: a CA for the cluster, another CA nobody trusts,
+and node certificates with the names each case needs. Each refusal case runs a cluster where
+sentinel s1 is set up right and s2 wrong in one way: the master stays writable with s1 (a
+majority), w=3 writes time out, s2 gets nothing, and once s2 restarts set up right it catches up.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from harness import Node, check_log, wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+
+
+def _openssl(*args: str, cwd: pathlib.Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+class Pki:
+    """Makes CAs and certificates under `root` (EC P-256, valid for a day)."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def ca(self, name: str) -> pathlib.Path:
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "1",
+                 "-subj", f"/CN={name}", cwd=self.root)
+        return self.root / f"{name}.pem"
+
+    def cert(self, name: str, ca: str, sans: str) -> tuple[pathlib.Path, pathlib.Path]:
+        """(certificate, key) for `name`, signed by CA `ca`, subjectAltName `sans`."""
+        (self.root / f"{name}.ext").write_text(f"subjectAltName={sans}\n")
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
+                 cwd=self.root)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", "-extfile",
+                 f"{name}.ext", cwd=self.root)
+        return self.root / f"{name}.pem", self.root / f"{name}.key"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Pki:
+    p = Pki(tmp_path_factory.mktemp("pki"))
+    p.ca("ca")
+    p.ca("other-ca")
+    p.cert("master", "ca", "DNS:rlog-master")
+    p.cert("sentinel", "ca", "DNS:rlog-sentinel,IP:127.0.0.1")
+    p.cert("sentinel-by-name", "ca", "DNS:rlog-sentinel")
+    p.cert("elsewhere", "ca", "DNS:elsewhere.example")
+    p.cert("rogue", "other-ca", "DNS:rlog-sentinel,IP:127.0.0.1")
+    return p
+
+
+def tls_flags(pki: Pki, cert: str, ca: str = "ca") -> list[str]:
+    return ["--tls-ca-file", str(pki.root / f"{ca}.pem"),
+            "--tls-cert-file", str(pki.root / f"{cert}.pem"),
+            "--tls-key-file", str(pki.root / f"{cert}.key")]
+
+
+def test_replication_over_mutual_tls(make_cluster, pki):
+    c = make_cluster(master_args=tls_flags(pki, "master"),
+                     sentinel_args=tls_flags(pki, "sentinel")).start()
+    for i in range(20):
+        assert c.master.insert_ok(f"tls-{i}", w=3) == i + 1
+    check_log(c.wait_converged(expected_len=20))
+    assert "mutual TLS" in c.master.log_tail()
+
+
+def test_server_name_checks_sentinels_by_a_name_instead_of_their_address(make_cluster, pki):
+    c = make_cluster(master_args=tls_flags(pki, "master") + ["--tls-server-name", "rlog-sentinel"],
+                     sentinel_args=tls_flags(pki, "sentinel-by-name")).start()
+    assert c.master.insert_ok("by-name", w=3) == 1
+
+
+# How s2 is set up wrong; s1 and the master are right.
+WRONG = {
+    # s2 trusts another CA, so it refuses the master's client certificate.
+    "sentinel_trusts_another_ca": lambda pki: tls_flags(pki, "sentinel", ca="other-ca"),
+    # s2's certificate is for another name: the master refuses s2.
+    "sentinel_certificate_for_another_name": lambda pki: tls_flags(pki, "elsewhere"),
+    # s2's certificate comes from a CA the master does not trust.
+    "sentinel_certificate_from_another_ca": lambda pki: tls_flags(pki, "rogue"),
+    # s2 speaks plaintext gRPC.
+    "sentinel_without_tls": lambda pki: [],
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG))
+def test_a_sentinel_set_up_wrong_gets_nothing_until_it_is_fixed(make_cluster, pki, case):
+    s2_args = {"flags": WRONG[case](pki)}
+    c = make_cluster(master_args=tls_flags(pki, "master"),
+                     sentinel_args=lambda i: tls_flags(pki, "sentinel") if i == 0
+                     else s2_args["flags"]).start()
+    s1, s2 = c.sentinels
+    assert c.master.insert_ok("both-ways", w=2) == 1
+    r = c.master.insert("needs-s2", w=3, timeout_ms=1500)
+    assert r.status_code == 504, r.text
+    assert c.sentinel_health(s2)["status"] != "Healthy"
+    assert c.sentinel_health(s2)["ackedId"] == 0
+    assert s2.get_all() == []
+    assert [e["message"] for e in s1.get_all()] == ["both-ways", "needs-s2"]
+    # Set up right, s2 catches up through the same stream.
+    s2.terminate()
+    s2.wait_exit(10)
+    s2_args["flags"] = tls_flags(pki, "sentinel")
+    s2.start()
+    assert c.master.insert_ok("after-fix", w=3) == 3
+    check_log(c.wait_converged(expected_len=3))
+
+
+def test_a_plaintext_master_gets_nothing_from_tls_sentinels(make_cluster, pki):
+    c = make_cluster(sentinel_args=tls_flags(pki, "sentinel")).start(wait_writable=False)
+    # The master counts no sentinel as reachable, so it stays read-only.
+    wait_until(lambda: all(c.sentinel_health(s)["status"] == "Unhealthy" for s in c.sentinels),
+               20, 0.1, "both sentinels Unhealthy")
+    assert c.master.health()["readOnly"] is True
+    assert c.master.insert("x", w=1).status_code == 503
+
+
+def _start_expect_exit(spawned, tmp_path: pathlib.Path, args: list[str]) -> tuple[int, str]:
+    node = Node(f"bad{len(spawned)}", "?", tmp_path,
+                lambda: ["--role", "sentinel", "--grpc-port", "0", "--port", "0"] + args)
+    spawned.append(node)
+    node.start(wait=False)
+    rc = node.wait_exit(15)
+    return rc, node.log_tail()
+
+
+def test_bad_tls_settings_stop_start_up_naming_the_key(spawned, tmp_path, pki):
+    good = tls_flags(pki, "sentinel")
+    cases = [
+        (good[:4], "config key 'tls.key_file': must be set too"),
+        (["--tls-server-name", "x"], "config key 'tls.server_name'"),
+        (good[:-1] + [str(tmp_path / "missing.key")],
+         f"config key 'tls.key_file': cannot read '{tmp_path / 'missing.key'}'"),
+        (good[:-1] + [str(pki.root / "sentinel.pem")], "config key 'tls.key_file'"),
+        (good[:1] + [str(pki.root / "sentinel.key")] + good[2:], "config key 'tls.ca_file'"),
+    ]
+    for args, expected in cases:
+        rc, out = _start_expect_exit(spawned, tmp_path, args)
+        assert rc == 2 and expected in out, (args, rc, out)
