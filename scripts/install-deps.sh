@@ -9,8 +9,10 @@ build_pkgs=(
   prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libspdlog-dev
   libc-ares-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev libgoogle-perftools-dev
 )
-# Process-level tests: a real HTTP client, a real DNS server, a real Prometheus.
-test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck yamllint)
+# Process-level tests: a real HTTP client, a real DNS server, a real Prometheus, openssl to make
+# the certificates of the TLS tests.
+test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck yamllint
+  openssl)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--with-tests" ]]; then

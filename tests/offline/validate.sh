@@ -202,6 +202,21 @@ else
   skip "render the chart" "no helm, and no go + golang-github-masterminds-sprig-dev + golang-github-ghodss-yaml-dev"
 fi
 
+# --- the TLS Secret the chart makes (ci/tls-values.yaml) ------------------------------------
+if [[ -s $tmp/render-tls-values.yaml ]] && have openssl; then
+  run "TLS: the chart's Secret chains to its CA, names tls.serverName, allows server+client auth" \
+    bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-sentinel
+  selftest "TLS check rejects a certificate for another name" \
+    bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-elsewhere
+  if grep -q 'TLS_SERVER_NAME' "$tmp/render-default.yaml"; then
+    bad "TLS: the default render has no TLS settings"
+  else
+    ok "TLS: the default render has no TLS settings"
+  fi
+else
+  skip "the chart's TLS Secret" "no render of ci/tls-values.yaml, or no openssl"
+fi
+
 # --- Kubernetes schemas (kubernetes-models 4.x) + policy, for every render -----------------
 if need_node "Kubernetes schemas of the chart renders"; then
   if ((${#rendered[@]})); then
