@@ -33,7 +33,7 @@ Status CheckPem(const char* key, const std::string& path, std::string_view marke
 std::shared_ptr<FileWatcherCertificateProvider> Provider(const Config& config) {
   return std::make_shared<FileWatcherCertificateProvider>(
       config.tls_key_file, config.tls_cert_file, config.tls_ca_file,
-      static_cast<unsigned>(kTlsReloadInterval.count()));
+      config.tls_reload_interval_s);
 }
 
 template <typename Options>

@@ -5,10 +5,10 @@
 //
 // The files are checked once at start-up (CheckTlsFiles, errors name the key and the path); then
 // gRPC's FileWatcherCertificateProvider reads them and re-reads them every
-// kTlsReloadInterval, so a renewed certificate is used by the next connection without a restart.
+// tls.reload_interval_s, so a renewed certificate is used by the next connection without a
+// restart.
 #pragma once
 
-#include <chrono>
 #include <memory>
 
 #include "common/status.h"
@@ -20,8 +20,6 @@ class ServerCredentials;
 }  // namespace grpc
 
 namespace rlog::app {
-
-inline constexpr std::chrono::seconds kTlsReloadInterval{60};
 
 // Ok without TLS. With it: every file exists, is readable, and holds PEM of the right kind (a
 // certificate, a private key); otherwise InvalidArgument naming the key and the path.

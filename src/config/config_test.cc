@@ -475,6 +475,9 @@ TEST_F(ConfigTest, TlsFilesComeAllThreeOrNone) {
   EXPECT_THAT(Error({"--tls-server-name", "rlog-sentinel"}),
               StartsWith("config key 'tls.server_name': only means something with"));
   EXPECT_THAT(FileError("tls:\n  cafile: x\n"), HasSubstr("tls.cafile"));
+  EXPECT_EQ(MustLoad({}).tls_reload_interval_s, 60u);
+  EXPECT_EQ(MustLoad({"--set", "tls.reload_interval_s=1"}).tls_reload_interval_s, 1u);
+  EXPECT_THAT(Error({"--set", "tls.reload_interval_s=0"}), HasSubstr("tls.reload_interval_s"));
 }
 
 TEST_F(ConfigTest, ExplicitNodeIdAndAdvertiseAreKept) {

@@ -289,6 +289,10 @@ std::vector<OptionSpec> BuildOptions() {
             "master: the name the sentinels' certificates must carry (empty: each sentinel's "
             "host)"},
            &C::tls_server_name, true),
+      Integer({"tls.reload_interval_s", "", "",
+               "how often the TLS files are read again (a renewed certificate is used by the next "
+               "connection)"},
+              &C::tls_reload_interval_s, 1, 86400),
 
       Text({"data_dir", "DATA_DIR", "--data-dir", "write-ahead log directory (empty: in memory)"},
            &C::data_dir, true),

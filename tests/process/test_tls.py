@@ -8,7 +8,9 @@ majority), w=3 writes time out, s2 gets nothing, and once s2 restarts set up rig
 
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
 import subprocess
 
 import pytest
@@ -115,6 +117,32 @@ def test_a_sentinel_set_up_wrong_gets_nothing_until_it_is_fixed(make_cluster, pk
     s2.start()
     assert c.master.insert_ok("after-fix", w=3) == 3
     check_log(c.wait_converged(expected_len=3))
+
+
+def test_a_renewed_certificate_is_used_without_a_restart(make_cluster, pki, tmp_path):
+    # s2's files hold a certificate for another name at first, so the master refuses s2...
+    files = tmp_path / "s2-tls"
+    files.mkdir()
+    shutil.copy(pki.root / "ca.pem", files / "ca.pem")
+    shutil.copy(pki.root / "elsewhere.pem", files / "node.pem")
+    shutil.copy(pki.root / "elsewhere.key", files / "node.key")
+    s2_flags = ["--tls-ca-file", str(files / "ca.pem"), "--tls-cert-file", str(files / "node.pem"),
+                "--tls-key-file", str(files / "node.key"), "--set", "tls.reload_interval_s=1"]
+    c = make_cluster(master_args=tls_flags(pki, "master"),
+                     sentinel_args=lambda i: tls_flags(pki, "sentinel") if i == 0 else s2_flags)
+    c.start()
+    s2 = c.sentinels[1]
+    pid = s2.pid
+    assert c.master.insert("before", w=3, timeout_ms=1500).status_code == 504
+    # ...until they are replaced in place, as a renewal does (new files renamed over the old).
+    for name, source in (("node.key", "sentinel.key"), ("node.pem", "sentinel.pem")):
+        shutil.copy(pki.root / source, files / f"{name}.new")
+        os.rename(files / f"{name}.new", files / name)
+    wait_until(lambda: c.sentinel_health(s2)["ackedId"] >= 1, 30, 0.1,
+               "s2 serves the renewed certificate and has caught up")
+    assert c.master.insert_ok("after", w=3) == 2
+    assert s2.pid == pid  # The same process: no restart.
+    check_log(c.wait_converged(expected_len=2))
 
 
 def test_a_plaintext_master_gets_nothing_from_tls_sentinels(make_cluster, pki):
