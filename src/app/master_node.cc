@@ -584,12 +584,16 @@ void MasterNode::OnWriteDone(core::SentinelId s, uint64_t gen) {
 void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) {
   std::string name;
   bool deposed_now = false;
+  bool new_error = false;  // Not the error the last attempt ended with (that one was logged).
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     Member& m = members_[s];
     name = m.name;
     if (m.generation == gen) {
       m.stream.reset();
-      if (!status.ok()) m.last_error = status.error_message();
+      if (!status.ok()) {
+        new_error = m.last_error != status.error_message();
+        m.last_error = status.error_message();
+      }
     }
     if (status.error_code() == grpc::StatusCode::ABORTED && deposed_.empty()) {
       deposed_ = "sentinel " + m.name + ": " + status.error_message();
@@ -607,6 +611,10 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
         name, status.error_message());
   } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     spdlog::error("sentinel {} refused replication: {}", name, status.error_message());
+  } else if (new_error && status.error_code() != grpc::StatusCode::CANCELLED) {
+    // Once per distinct cause, so a sentinel that stays unreachable (down, refused by TLS, a
+    // wrong address) is explained in the log, not only on /health, without a line per retry.
+    spdlog::warn("stream to sentinel {} ended: {}", name, status.error_message());
   } else {
     spdlog::debug("stream to sentinel {} closed: {}", name, status.error_message());
   }

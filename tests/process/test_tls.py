@@ -110,6 +110,10 @@ def test_a_sentinel_set_up_wrong_gets_nothing_until_it_is_fixed(make_cluster, pk
     assert c.sentinel_health(s2)["ackedId"] == 0
     assert s2.get_all() == []
     assert [e["message"] for e in s1.get_all()] == ["both-ways", "needs-s2"]
+    # The reason is on /health and, once per cause rather than per retry, in the master's log.
+    assert c.sentinel_health(s2).get("lastError")
+    logged = c.master.log_tail(200000).count(f"stream to sentinel {c.sentinel_name(s2)} ended")
+    assert 1 <= logged <= 3, logged
     # Set up right, s2 catches up through the same stream.
     s2.terminate()
     s2.wait_exit(10)
