@@ -1,9 +1,11 @@
 #include "app/logging.h"
 
+#include <grpc/support/log.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -55,6 +57,20 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
+// gRPC's own log lines (a refused TLS handshake, say) in rlog's format and at its level, instead
+// of gRPC's format on stderr, which a JSON log collector could not parse.
+void GrpcLog(gpr_log_func_args* args) {
+  const spdlog::level::level_enum level = args->severity == GPR_LOG_SEVERITY_ERROR
+                                              ? spdlog::level::err
+                                          : args->severity == GPR_LOG_SEVERITY_INFO
+                                              ? spdlog::level::info
+                                              : spdlog::level::debug;
+  const char* slash = args->file != nullptr ? std::strrchr(args->file, '/') : nullptr;
+  spdlog::log(level, "grpc: {} ({}:{})", args->message != nullptr ? args->message : "",
+              slash != nullptr ? slash + 1 : (args->file != nullptr ? args->file : "?"),
+              args->line);
+}
+
 }  // namespace
 
 void SetUpLogging(const Config& config) {
@@ -72,6 +88,7 @@ void SetUpLogging(const Config& config) {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node_id + "] %v");
   }
   spdlog::set_formatter(std::move(formatter));
+  gpr_set_log_function(GrpcLog);
 }
 
 }  // namespace rlog::app

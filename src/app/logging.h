@@ -1,5 +1,6 @@
 // Process-wide logging set-up: plain text lines by default, or one JSON object per line
-// (`log.format: json`) with the message escaped, for log shippers.
+// (`log.format: json`) with the message escaped, for log shippers. gRPC's own log lines (errors
+// only, unless GRPC_VERBOSITY says more) go through it too, prefixed "grpc: ".
 #pragma once
 
 #include "config/config.h"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -114,6 +115,9 @@ def test_a_sentinel_set_up_wrong_gets_nothing_until_it_is_fixed(make_cluster, pk
     assert c.sentinel_health(s2).get("lastError")
     logged = c.master.log_tail(200000).count(f"stream to sentinel {c.sentinel_name(s2)} ended")
     assert 1 <= logged <= 3, logged
+    if case == "sentinel_trusts_another_ca":
+        # The refusing side says so too, in rlog's own log format (gRPC's lines go through it).
+        assert re.search(r"^\S+ error \[s2\] grpc: Handshake failed", s2.log_tail(200000), re.M)
     # Set up right, s2 catches up through the same stream.
     s2.terminate()
     s2.wait_exit(10)
