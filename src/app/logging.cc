@@ -60,11 +60,10 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 // gRPC's own log lines (a refused TLS handshake, say) in rlog's format and at its level, instead
 // of gRPC's format on stderr, which a JSON log collector could not parse.
 void GrpcLog(gpr_log_func_args* args) {
-  const spdlog::level::level_enum level = args->severity == GPR_LOG_SEVERITY_ERROR
-                                              ? spdlog::level::err
-                                          : args->severity == GPR_LOG_SEVERITY_INFO
-                                              ? spdlog::level::info
-                                              : spdlog::level::debug;
+  const spdlog::level::level_enum level =
+      args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
+      : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                : spdlog::level::debug;
   const char* slash = args->file != nullptr ? std::strrchr(args->file, '/') : nullptr;
   spdlog::log(level, "grpc: {} ({}:{})", args->message != nullptr ? args->message : "",
               slash != nullptr ? slash + 1 : (args->file != nullptr ? args->file : "?"),
