@@ -159,11 +159,12 @@ Status MasterNode::Start() {
       config_, metrics_,
       [this](core::LogId durable) {
         Step([durable](core::Replicator& core) { core.LocalDurable(durable); });
+        NotifyAppended(durable);  // Readable from now on (node_base.h).
       },
       [this](const Status& error) { OnStorageError(error); });
   if (!opened.ok()) return opened.status();
   store_ = std::move(opened).value();
-  log_ = &store_->memory();
+  served_ = store_.get();
   const bool persistent = store_->persistent();
   {
     MutexLock lock(mu_);

@@ -1,5 +1,6 @@
 #include "app/node_base.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace rlog::app {
@@ -24,21 +25,27 @@ std::string Dump(const nlohmann::json& j) {
 
 }  // namespace
 
+core::LogId NodeBase::VisibleId() const {
+  return std::min(served_->durable_id(), served_->last_id());
+}
+
 http::HttpReply NodeBase::GetAll() {
-  auto entries = log_->Read(1, SIZE_MAX, UINT64_MAX);
+  const core::LogId visible = VisibleId();
+  auto entries = served_->memory().Read(1, visible, UINT64_MAX);
   return {200, Dump(EntriesJson(entries)), {}};
 }
 
 http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
-  auto entries = log_->Read(from, limit, kPageBytes);
+  const core::LogId visible = VisibleId();
+  const size_t readable = visible >= from ? static_cast<size_t>(visible - from + 1) : 0;
+  auto entries = served_->memory().Read(from, std::min(limit, readable), kPageBytes);
   core::LogId next = entries.empty() ? from : entries.back().id + 1;
-  nlohmann::json j = {
-      {"messages", EntriesJson(entries)}, {"next", next}, {"lastId", log_->last_id()}};
+  nlohmann::json j = {{"messages", EntriesJson(entries)}, {"next", next}, {"lastId", visible}};
   return {200, Dump(j), {}};
 }
 
 void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::Responder respond) {
-  if (wait_ms == 0 || log_->last_id() >= from) {
+  if (wait_ms == 0 || VisibleId() >= from) {
     respond(Page(from, limit));
     return;
   }
@@ -54,8 +61,8 @@ void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::
     respond(Page(from, limit));
     return;
   }
-  // The id may have arrived between the check and the parking.
-  NotifyAppended(log_->last_id());
+  // The id may have become readable between the check and the parking.
+  NotifyAppended(VisibleId());
 }
 
 void NodeBase::NotifyAppended(core::LogId last_id) {
@@ -63,7 +70,7 @@ void NodeBase::NotifyAppended(core::LogId last_id) {
   {
     std::lock_guard lock(tails_mu_);
     if (tails_.empty()) return;
-    auto end = tails_.upper_bound(last_id);
+    auto end = tails_.upper_bound(std::min(last_id, VisibleId()));
     for (auto it = tails_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     tails_.erase(tails_.begin(), end);
   }

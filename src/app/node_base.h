@@ -1,8 +1,14 @@
 // What master and sentinel nodes share: the log they expose and the read endpoints over it
 // (GET /get-all, GET /messages with long-poll tailing).
 //
+// Reads show the log up to its durable id (storage::NodeLog::durable_id: what the node's fsync
+// policy covers; all of it in memory), never an entry still waiting for its write or fsync: a
+// crash of this node cannot take back what a reader saw, so a reader never sees an id that
+// later holds another message (DESIGN.md invariant 1, over time).
+//
 // Long polls park their Responder in `tails_` and are answered by NotifyAppended (from whatever
-// thread appended) or by ExpireTails (from the node's ticker): no thread waits per request.
+// thread appended or made entries durable) or by ExpireTails (from the node's ticker): no thread
+// waits per request.
 #pragma once
 
 #include <chrono>
@@ -10,7 +16,7 @@
 #include <mutex>
 
 #include "http/service.h"
-#include "storage/memory_log.h"
+#include "storage/node_log.h"
 
 namespace rlog::app {
 
@@ -22,7 +28,8 @@ class NodeBase : public http::Service {
  protected:
   using Clock = std::chrono::steady_clock;
 
-  // Answers every parked long poll whose first id now exists.
+  // Answers every parked long poll whose first id is now readable (at most `last_id`, and at
+  // most VisibleId()). Call it after appends and after the durable id moved.
   void NotifyAppended(core::LogId last_id);
   // Answers (with an empty page) every parked long poll whose wait is over; with `all` (a
   // draining node: nothing more arrives, and no ticker runs to expire anything), every one, and
@@ -30,9 +37,11 @@ class NodeBase : public http::Service {
   void ExpireTails(Clock::time_point now, bool all = false);
   http::HttpReply Page(core::LogId from, size_t limit) const;
 
-  // The log reads are served from; set by the node before it serves HTTP (with a data
-  // directory it is the memory side of the node's storage::NodeLog).
-  const storage::MemoryLog* log_ = nullptr;
+  // The last id reads may show: the durable id (see above).
+  core::LogId VisibleId() const;
+
+  // The log reads are served from; set by the node before it serves HTTP.
+  const storage::NodeLog* served_ = nullptr;
 
  private:
   struct Tail {

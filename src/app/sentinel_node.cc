@@ -49,8 +49,9 @@ SentinelNode::~SentinelNode() {
 Status SentinelNode::OpenLog() {
   auto opened = OpenNodeLog(
       config_, metrics_,
-      [this](core::LogId /*durable*/) {
+      [this](core::LogId durable) {
         if (replication::SentinelService* service = durable_sink_.load()) service->OnDurable();
+        NotifyAppended(durable);  // Readable from now on (node_base.h).
       },
       [](const Status& error) { StopOnStorageFailure(error); });
   if (!opened.ok()) return opened.status();
@@ -60,7 +61,7 @@ Status SentinelNode::OpenLog() {
 
 Result<uint16_t> SentinelNode::Start() {
   if (Status st = OpenLog(); !st.ok()) return st;
-  log_ = &node_log_->memory();
+  served_ = node_log_.get();
   service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
                                                             config_.node_id, faults_);
   service_->set_on_applied([this](core::LogId last) { NotifyAppended(last); });

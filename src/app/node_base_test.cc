@@ -1,0 +1,130 @@
+// NodeBase's reads show a node's log only up to its durable id: an entry waiting for its fsync is
+// invisible to GET /get-all and GET /messages, and a long poll waiting for it is answered once
+// the fsync covers it. The fsync is held with the fault-injecting file system, so nothing here
+// depends on timing.
+#include "app/node_base.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "storage/fault_injection_file_system.h"
+
+namespace rlog::app {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A node with only the read side: what the master and the sentinel share.
+class ReadNode final : public NodeBase {
+ public:
+  explicit ReadNode(const storage::NodeLog* log) { served_ = log; }
+  void Insert(std::string, http::Responder respond) override { respond({405, "{}", {}}); }
+  http::HttpReply Health() override { return {200, "{}", {}}; }
+  http::HttpReply Ready() override { return {200, "{}", {}}; }
+  http::HttpReply Metrics() override { return {200, "", {}}; }
+  using NodeBase::NotifyAppended;
+};
+
+std::vector<std::string> Messages(const http::HttpReply& reply) {
+  std::vector<std::string> out;
+  auto j = nlohmann::json::parse(reply.body);
+  const auto& list = j.is_array() ? j : j["messages"];
+  for (const auto& e : list) out.push_back(e["message"].get<std::string>());
+  return out;
+}
+
+class NodeBaseTest : public ::testing::Test {
+ protected:
+  void Open(storage::FsyncPolicy fsync) {
+    storage::NodeLogOptions options;
+    options.data_dir = "/data";
+    options.fsync = fsync;
+    options.fs = &fs_;
+    auto opened = storage::NodeLog::Open(
+        std::move(options),
+        [this](core::LogId n) {
+          if (node_) node_->NotifyAppended(n);  // As the nodes' on_durable callbacks do.
+          std::lock_guard lock(mu_);
+          durable_ = n;
+          cv_.notify_all();
+        },
+        nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    log_ = std::move(opened).value();
+    ASSERT_TRUE(log_->SetIdentity("log-r", 1).ok());
+    node_ = std::make_unique<ReadNode>(log_.get());
+  }
+  bool WaitDurable(core::LogId n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return durable_ >= n; });
+  }
+  void TearDown() override {
+    fs_.UnblockSyncs();
+    node_.reset();
+    log_.reset();
+  }
+
+  storage::FaultInjectionFileSystem fs_;
+  std::unique_ptr<storage::NodeLog> log_;
+  std::unique_ptr<ReadNode> node_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  core::LogId durable_ = 0;
+};
+
+TEST_F(NodeBaseTest, AnEntryWaitingForItsFsyncIsNotReadable) {
+  Open(storage::FsyncPolicy::kAlways);
+  ASSERT_TRUE(log_->AppendNext(1, 1, "first").ok());
+  ASSERT_TRUE(WaitDurable(1));
+  fs_.BlockSyncs();
+  ASSERT_TRUE(log_->AppendNext(1, 2, "second").ok());
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, 10s));  // Written, its fsync held.
+  EXPECT_EQ(log_->last_id(), 2u);
+  EXPECT_EQ(Messages(node_->GetAll()), std::vector<std::string>{"first"});
+  std::optional<http::HttpReply> page;
+  node_->Messages(1, 10, 0, [&](http::HttpReply r) { page = std::move(r); });
+  ASSERT_TRUE(page);
+  EXPECT_EQ(Messages(*page), std::vector<std::string>{"first"});
+  EXPECT_EQ(nlohmann::json::parse(page->body)["lastId"], 1);
+  EXPECT_EQ(nlohmann::json::parse(page->body)["next"], 2);
+
+  // A long poll for id 2 waits for the fsync, not for the append.
+  std::mutex tail_mu;
+  std::condition_variable tail_cv;
+  std::optional<http::HttpReply> tail;
+  node_->Messages(2, 10, 60000, [&](http::HttpReply r) {
+    std::lock_guard lock(tail_mu);
+    tail = std::move(r);
+    tail_cv.notify_all();
+  });
+  node_->NotifyAppended(2);  // What an append notifies: nothing is readable yet.
+  {
+    std::lock_guard lock(tail_mu);
+    EXPECT_FALSE(tail);
+  }
+  fs_.UnblockSyncs();
+  ASSERT_TRUE(WaitDurable(2));
+  std::unique_lock lock(tail_mu);
+  ASSERT_TRUE(tail_cv.wait_for(lock, 10s, [&] { return tail.has_value(); }));
+  EXPECT_EQ(Messages(*tail), std::vector<std::string>{"second"});
+  EXPECT_EQ(Messages(node_->GetAll()), (std::vector<std::string>{"first", "second"}));
+}
+
+TEST_F(NodeBaseTest, WithFsyncNeverAnEntryIsReadableOnceWritten) {
+  Open(storage::FsyncPolicy::kNever);
+  fs_.BlockSyncs();  // No fsync is needed for it to show.
+  ASSERT_TRUE(log_->AppendNext(1, 1, "only").ok());
+  ASSERT_TRUE(WaitDurable(1));
+  EXPECT_EQ(Messages(node_->GetAll()), std::vector<std::string>{"only"});
+}
+
+}  // namespace
+}  // namespace rlog::app
