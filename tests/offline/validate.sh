@@ -208,6 +208,13 @@ if [[ -s $tmp/render-tls-values.yaml ]] && have openssl; then
     bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-sentinel
   selftest "TLS check rejects a certificate for another name" \
     bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-elsewhere
+  if render --set tls.enabled=true --set tls.existingSecret=my-tls >"$tmp/render-tls-existing.yaml" 2>&1 &&
+    ! grep -q 'kind: Secret' "$tmp/render-tls-existing.yaml" &&
+    [[ $(grep -c 'secretName: my-tls' "$tmp/render-tls-existing.yaml") -eq 2 ]]; then
+    ok "TLS: with tls.existingSecret both StatefulSets mount it and the chart makes no Secret"
+  else
+    bad "TLS: with tls.existingSecret both StatefulSets mount it and the chart makes no Secret"
+  fi
   if grep -q 'TLS_SERVER_NAME' "$tmp/render-default.yaml"; then
     bad "TLS: the default render has no TLS settings"
   else
