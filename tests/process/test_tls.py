@@ -127,6 +127,24 @@ def test_a_sentinel_set_up_wrong_gets_nothing_until_it_is_fixed(make_cluster, pk
     check_log(c.wait_converged(expected_len=3))
 
 
+def test_a_master_that_lost_its_data_rebuilds_its_log_over_tls(make_cluster, pki, tmp_path):
+    # The take-over path (Position, Fetch) runs over the same mutual TLS as the stream.
+    master_dir = tmp_path / "master-data"
+    c = make_cluster(master_args=tls_flags(pki, "master") + ["--data-dir", str(master_dir)],
+                     sentinel_args=lambda i: tls_flags(pki, "sentinel")
+                     + ["--data-dir", str(tmp_path / f"s{i}-data")]).start()
+    for i in range(10):
+        assert c.master.insert_ok(f"before-{i}", w=3) == i + 1
+    before = c.master.health()
+    c.master.kill9()
+    shutil.rmtree(master_dir)
+    c.master.start()
+    h = c.wait_writable(30)
+    assert h["logId"] == before["logId"] and h["lastId"] == 10, h
+    assert c.master.insert_ok("after", w=3) == 11
+    check_log(c.wait_converged(expected_len=11))
+
+
 def test_a_renewed_certificate_is_used_without_a_restart(make_cluster, pki, tmp_path):
     # s2's files hold a certificate for another name at first, so the master refuses s2...
     files = tmp_path / "s2-tls"
