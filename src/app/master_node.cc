@@ -610,7 +610,8 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
         "deposed: sentinel {} says a newer master has taken the log over ({}); taking "
         "no more writes",
         name, status.error_message());
-  } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+  } else if (new_error && (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+                           status.error_code() == grpc::StatusCode::PERMISSION_DENIED)) {
     spdlog::error("sentinel {} refused replication: {}", name, status.error_message());
   } else if (new_error && status.error_code() != grpc::StatusCode::CANCELLED) {
     // Once per distinct cause, so a sentinel that stays unreachable (down, refused by TLS, a

@@ -65,6 +65,7 @@ Result<uint16_t> SentinelNode::Start() {
   service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
                                                             config_.node_id, faults_);
   service_->set_on_applied([this](core::LogId last) { NotifyAppended(last); });
+  service_->set_allowed_master(config_.tls_master_name);
   service_->set_on_storage_failure([](const Status& error) { StopOnStorageFailure(error); });
   durable_sink_ = service_.get();
 

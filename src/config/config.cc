@@ -298,10 +298,19 @@ Status CheckOrderings(const Config& c) {
                                      " is (mutual TLS needs the CA, the certificate and its key)");
     }
   }
-  if (tls_set == nullptr && !c.tls_server_name.empty()) {
-    return Status::InvalidArgument(KeyOrigin("tls.server_name") +
-                                   ": only means something with tls.ca_file, tls.cert_file and "
-                                   "tls.key_file set");
+  for (const char* key : {"tls.server_name", "tls.master_name"}) {
+    const std::string& value =
+        std::string_view(key) == "tls.server_name" ? c.tls_server_name : c.tls_master_name;
+    if (tls_set == nullptr && !value.empty()) {
+      return Status::InvalidArgument(KeyOrigin(key) +
+                                     ": only means something with tls.ca_file, tls.cert_file and "
+                                     "tls.key_file set");
+    }
+  }
+  if (!c.tls_master_name.empty() && c.role == Role::kMaster) {
+    return Status::InvalidArgument(KeyOrigin("tls.master_name") +
+                                   ": is for sentinels (the name they require of the master's "
+                                   "certificate); a master sets tls.server_name");
   }
   if (c.wal_on_corruption == OnCorruption::kRefetch && c.role == Role::kMaster) {
     return Status::InvalidArgument(

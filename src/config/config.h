@@ -80,6 +80,7 @@ struct Config {
   std::string tls_cert_file;                  // tls.cert_file / TLS_CERT_FILE / --tls-cert-file: this node's certificate chain (PEM)
   std::string tls_key_file;                   // tls.key_file / TLS_KEY_FILE / --tls-key-file: its private key (PEM)
   std::string tls_server_name;                // tls.server_name / TLS_SERVER_NAME / --tls-server-name: master: name the sentinels' certificates must carry (empty: each sentinel's host)
+  std::string tls_master_name;                // tls.master_name / TLS_MASTER_NAME / --tls-master-name: sentinel: name the master's certificate must carry (empty: any of the CA)
   uint32_t tls_reload_interval_s = 60;       // tls.reload_interval_s: how often the three files are read again
   bool tls_enabled() const { return !tls_cert_file.empty(); }
 

@@ -475,6 +475,16 @@ TEST_F(ConfigTest, TlsFilesComeAllThreeOrNone) {
   EXPECT_THAT(Error({"--tls-server-name", "rlog-sentinel"}),
               StartsWith("config key 'tls.server_name': only means something with"));
   EXPECT_THAT(FileError("tls:\n  cafile: x\n"), HasSubstr("tls.cafile"));
+  const std::vector<std::string> files = {"--tls-ca-file", "a", "--tls-cert-file", "b",
+                                          "--tls-key-file", "c"};
+  std::vector<std::string> sentinel = files;
+  sentinel.insert(sentinel.end(), {"--role", "sentinel", "--tls-master-name", "rlog-master"});
+  EXPECT_EQ(MustLoad(sentinel).tls_master_name, "rlog-master");
+  std::vector<std::string> master = files;
+  master.insert(master.end(), {"--tls-master-name", "rlog-master"});
+  EXPECT_THAT(Error(master), StartsWith("config key 'tls.master_name': is for sentinels"));
+  EXPECT_THAT(Error({"--role", "sentinel"}, {{"TLS_MASTER_NAME", "m"}}),
+              StartsWith("config key 'tls.master_name': only means something with"));
   EXPECT_EQ(MustLoad({}).tls_reload_interval_s, 60u);
   EXPECT_EQ(MustLoad({"--set", "tls.reload_interval_s=1"}).tls_reload_interval_s, 1u);
   EXPECT_THAT(Error({"--set", "tls.reload_interval_s=0"}), HasSubstr("tls.reload_interval_s"));

@@ -289,6 +289,10 @@ std::vector<OptionSpec> BuildOptions() {
             "master: the name the sentinels' certificates must carry (empty: each sentinel's "
             "host)"},
            &C::tls_server_name, true),
+      Text({"tls.master_name", "TLS_MASTER_NAME", "--tls-master-name",
+            "sentinel: the name the master's certificate must carry (empty: any certificate of "
+            "the CA)"},
+           &C::tls_master_name, true),
       Integer({"tls.reload_interval_s", "", "",
                "how often the TLS files are read again (a renewed certificate is used by the next "
                "connection)"},

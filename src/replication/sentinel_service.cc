@@ -146,7 +146,8 @@ class UnaryCall {
       return;
     }
     new UnaryCall(service_, cq_, request_fn_, answer_fn_);
-    grpc::Status status = (service_->*answer_fn_)(request_, &reply_);
+    grpc::Status status = service_->CheckPeer(context_);
+    if (status.ok()) status = (service_->*answer_fn_)(request_, &reply_);
     if (status.ok()) {
       responder_.Finish(reply_, status, &finish_op_);
     } else {
@@ -201,6 +202,10 @@ class ReplicateCall {
       return;
     }
     new ReplicateCall(service_, cq_);  // Waits for the next stream.
+    if (grpc::Status refused = service_->CheckPeer(context_); !refused.ok()) {
+      FinishOnce(refused);
+      return;
+    }
     random_ = core::Random(service_->faults_.seed + service_->fault_counter_.fetch_add(1));
     service_->state_->StreamOpened();
     service_->Register(this);
@@ -531,6 +536,28 @@ void SentinelService::Register(ReplicateCall* stream) {
 void SentinelService::Unregister(ReplicateCall* stream) {
   MutexLock lock(streams_mu_);
   streams_.erase(stream);
+}
+
+grpc::Status SentinelService::CheckPeer(const grpc::ServerContext& context) const {
+  if (allowed_master_.empty()) return grpc::Status::OK;
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<std::string> names;
+  for (const char* property : {"x509_subject_alternative_name", "x509_common_name"}) {
+    for (const grpc::string_ref& value : auth->FindPropertyValues(property)) {
+      names.emplace_back(value.data(), value.size());
+    }
+    // A certificate with SANs is named by them alone (RFC 6125), as host name checks do.
+    if (!names.empty()) break;
+  }
+  for (const std::string& name : names) {
+    if (name == allowed_master_) return grpc::Status::OK;
+  }
+  std::string listed;
+  for (const std::string& name : names) listed += (listed.empty() ? "" : ", ") + name;
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "sentinel " + node_id_ + " takes replication only from a master named '" +
+                          allowed_master_ + "' (tls.master_name); the client's certificate names " +
+                          (listed.empty() ? "nothing" : listed));
 }
 
 grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, PositionReply* reply) {

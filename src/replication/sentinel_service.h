@@ -123,6 +123,13 @@ class SentinelService final : public Replication::AsyncService {
   // stream sends the Ack that has become possible.
   void OnDurable() EXCLUDES(streams_mu_);
 
+  // Set before serving. Non-empty: every call (Replicate, Position, Fetch) must come from a
+  // client whose TLS certificate carries this name (a DNS subjectAltName, or the common name of a
+  // certificate without SANs); others are refused with PERMISSION_DENIED (tls.master_name).
+  void set_allowed_master(std::string name) { allowed_master_ = std::move(name); }
+  // OK, or the PERMISSION_DENIED the call from `context`'s peer gets.
+  grpc::Status CheckPeer(const grpc::ServerContext& context) const;
+
   // Set before serving. Called after entries are applied (wakes long-polling readers).
   void set_on_applied(std::function<void(core::LogId)> fn) { on_applied_ = std::move(fn); }
   // Set before serving. Called with an error of the log other than a refusal (the log cannot
@@ -163,6 +170,7 @@ class SentinelService final : public Replication::AsyncService {
   storage::NodeLog* const log_;
   SentinelState* const state_;
   const std::string node_id_;
+  std::string allowed_master_;  // See set_allowed_master.
   const SentinelFaults faults_;
   std::function<void(core::LogId)> on_applied_;
   std::function<void(const Status&)> on_storage_failure_;

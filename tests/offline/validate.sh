@@ -204,10 +204,12 @@ fi
 
 # --- the TLS Secret the chart makes (ci/tls-values.yaml) ------------------------------------
 if [[ -s $tmp/render-tls-values.yaml ]] && have openssl; then
-  run "TLS: the chart's Secret chains to its CA, names tls.serverName, allows server+client auth" \
-    bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-sentinel
+  run "TLS: the chart's Secret: tls.crt and master.crt chain to its CA and carry their names" \
+    bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-sentinel rlog-master
   selftest "TLS check rejects a certificate for another name" \
     bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-elsewhere
+  selftest "TLS check rejects a master certificate for another name" \
+    bash "$here/check-tls-secret.sh" "$tmp/render-tls-values.yaml" rlog-sentinel rlog-elsewhere
   if render --set tls.enabled=true --set tls.existingSecret=my-tls >"$tmp/render-tls-existing.yaml" 2>&1 &&
     ! grep -q 'kind: Secret' "$tmp/render-tls-existing.yaml" &&
     [[ $(grep -c 'secretName: my-tls' "$tmp/render-tls-existing.yaml") -eq 2 ]]; then

@@ -171,6 +171,21 @@ def test_a_renewed_certificate_is_used_without_a_restart(make_cluster, pki, tmp_
     check_log(c.wait_converged(expected_len=2))
 
 
+def test_master_name_lets_only_the_master_certificate_replicate(make_cluster, pki):
+    only_master = tls_flags(pki, "sentinel") + ["--tls-master-name", "rlog-master"]
+    c = make_cluster(master_args=tls_flags(pki, "master"), sentinel_args=only_master).start()
+    assert c.master.insert_ok("from-the-master", w=3) == 1
+    c.shutdown()
+    # A certificate of the same CA for another name (here a sentinel's) cannot act as master.
+    impostor = make_cluster(master_args=tls_flags(pki, "sentinel"), sentinel_args=only_master)
+    impostor.start(wait_writable=False)
+    wait_until(lambda: "refused replication" in impostor.master.log_tail()
+               and "tls.master_name" in impostor.master.log_tail(), 20, 0.1,
+               "the master logs the sentinels' refusal")
+    assert impostor.master.insert("x", w=1).status_code == 503
+    assert all(s.get_all() == [] for s in impostor.sentinels)
+
+
 def test_a_plaintext_master_gets_nothing_from_tls_sentinels(make_cluster, pki):
     c = make_cluster(sentinel_args=tls_flags(pki, "sentinel")).start(wait_writable=False)
     # The master counts no sentinel as reachable, so it stays read-only.

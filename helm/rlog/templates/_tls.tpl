@@ -8,15 +8,19 @@
 {{/* Environment of a node's container; the master also checks the sentinels' name. */}}
 {{- define "rlog.tlsEnv" -}}
 {{- if .root.Values.tls.enabled }}
+{{- $own := and .master (ne .root.Values.tls.masterName "") }}
 - name: TLS_CA_FILE
   value: /etc/rlog-tls/ca.crt
 - name: TLS_CERT_FILE
-  value: /etc/rlog-tls/tls.crt
+  value: {{ ternary "/etc/rlog-tls/master.crt" "/etc/rlog-tls/tls.crt" $own }}
 - name: TLS_KEY_FILE
-  value: /etc/rlog-tls/tls.key
+  value: {{ ternary "/etc/rlog-tls/master.key" "/etc/rlog-tls/tls.key" $own }}
 {{- if .master }}
 - name: TLS_SERVER_NAME
   value: {{ .root.Values.tls.serverName | quote }}
+{{- else if .root.Values.tls.masterName }}
+- name: TLS_MASTER_NAME
+  value: {{ .root.Values.tls.masterName | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
