@@ -475,7 +475,7 @@ TEST_F(ConfigTest, TlsFilesComeAllThreeOrNone) {
   EXPECT_THAT(Error({"--tls-server-name", "rlog-sentinel"}),
               StartsWith("config key 'tls.server_name': only means something with"));
   EXPECT_THAT(FileError("tls:\n  cafile: x\n"), HasSubstr("tls.cafile"));
-  const std::vector<std::string> files = {"--tls-ca-file", "a", "--tls-cert-file", "b",
+  const std::vector<std::string> files = {"--tls-ca-file",  "a", "--tls-cert-file", "b",
                                           "--tls-key-file", "c"};
   std::vector<std::string> sentinel = files;
   sentinel.insert(sentinel.end(), {"--role", "sentinel", "--tls-master-name", "rlog-master"});
