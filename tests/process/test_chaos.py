@@ -17,6 +17,8 @@ master last came back without its directory must be there too, and none may be t
 
 RLOG_CHAOS_SEED picks another schedule (every kind once, in an order the seed shuffles, then
 random ones); RLOG_CHAOS_ROUNDS makes it longer. The seed is in every failure message.
+RLOG_CHAOS_TLS_DIR (a directory with ca.pem, node.pem and node.key, one certificate for every
+node, for 127.0.0.1) runs the same schedule with mutual TLS on replication.
 """
 
 from __future__ import annotations
@@ -104,10 +106,15 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
     rounds = int(os.environ.get("RLOG_CHAOS_ROUNDS", str(len(FAULTS) + 3)))
     rng = random.Random(seed + 1)
     data = tmp_path / "data"
+    tls = []
+    if os.environ.get("RLOG_CHAOS_TLS_DIR"):
+        pki = os.environ["RLOG_CHAOS_TLS_DIR"]
+        tls = ["--tls-ca-file", f"{pki}/ca.pem", "--tls-cert-file", f"{pki}/node.pem",
+               "--tls-key-file", f"{pki}/node.key"]
     c = make_cluster(n_sentinels=2,
-                     master_args=["--data-dir", str(data / "master"), "--fsync", "always"],
+                     master_args=["--data-dir", str(data / "master"), "--fsync", "always"] + tls,
                      sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}"),
-                                              "--fsync", "always"])
+                                              "--fsync", "always"] + tls)
     c.start()
     m = c.master
     where = f"seed {seed}"
