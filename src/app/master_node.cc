@@ -165,6 +165,7 @@ Status MasterNode::Start() {
   if (!opened.ok()) return opened.status();
   store_ = std::move(opened).value();
   served_ = store_.get();
+  if (config_.tls_enabled()) metrics_.EnableTls();
   const bool persistent = store_->persistent();
   {
     MutexLock lock(mu_);
@@ -564,6 +565,7 @@ http::HttpReply MasterNode::Metrics() {
     // As /health's readOnly: every reason this master refuses writes.
     metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());
   }
+  UpdateTlsMetrics(config_, metrics_);
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

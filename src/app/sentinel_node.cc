@@ -62,6 +62,7 @@ Status SentinelNode::OpenLog() {
 Result<uint16_t> SentinelNode::Start() {
   if (Status st = OpenLog(); !st.ok()) return st;
   served_ = node_log_.get();
+  if (config_.tls_enabled()) metrics_.EnableTls();
   service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
                                                             config_.node_id, faults_);
   service_->set_on_applied([this](core::LogId last) { NotifyAppended(last); });
@@ -144,6 +145,7 @@ http::HttpReply SentinelNode::Ready() {
 http::HttpReply SentinelNode::Metrics() {
   metrics_.SetLastId(node_log_->last_id());
   metrics_.SetLogMemory(node_log_->memory().memory_bytes(), 0);
+  UpdateTlsMetrics(config_, metrics_);
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

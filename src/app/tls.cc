@@ -4,8 +4,16 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <ctime>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -43,6 +51,35 @@ void WatchBoth(Options& options) {
 }
 
 }  // namespace
+
+Result<int64_t> CertificateNotAfter(const std::string& path, bool earliest) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
+  if (!bio) return Status::NotFound("cannot read '" + path + "'");
+  std::optional<int64_t> first;
+  while (true) {
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+    if (!cert) break;
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) continue;
+    const int64_t not_after = timegm(&tm);
+    if (!first || not_after < *first) first = not_after;
+    if (!earliest) break;
+  }
+  ERR_clear_error();  // The read past the last certificate leaves a "no start line" error.
+  if (!first) return Status::InvalidArgument("no PEM certificate in '" + path + "'");
+  return *first;
+}
+
+void UpdateTlsMetrics(const Config& config, metrics::Metrics& metrics) {
+  if (!config.tls_enabled()) return;
+  if (auto node = CertificateNotAfter(config.tls_cert_file, false); node.ok()) {
+    metrics.SetTlsCertificateExpiry("node", node.value());
+  }
+  if (auto ca = CertificateNotAfter(config.tls_ca_file, true); ca.ok()) {
+    metrics.SetTlsCertificateExpiry("ca", ca.value());
+  }
+}
 
 Status CheckTlsFiles(const Config& config) {
   if (!config.tls_enabled()) return Status::Ok();

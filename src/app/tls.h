@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 
 namespace grpc {
 class ChannelCredentials;
@@ -24,6 +25,15 @@ namespace rlog::app {
 // Ok without TLS. With it: every file exists, is readable, and holds PEM of the right kind (a
 // certificate, a private key); otherwise InvalidArgument naming the key and the path.
 Status CheckTlsFiles(const Config& config);
+
+// When the first certificate of the PEM file `path` expires (Unix seconds), or with `earliest`
+// the first of all of them to expire (a CA bundle). NotFound / InvalidArgument otherwise.
+Result<int64_t> CertificateNotAfter(const std::string& path, bool earliest);
+
+// Sets rlog_tls_certificate_expiry_timestamp_seconds from the files as they are now (they may
+// have been renewed since start-up). A file that cannot be read or parsed leaves its series as it
+// was. No-op without TLS.
+void UpdateTlsMetrics(const Config& config, metrics::Metrics& metrics);
 
 // What the sentinel's gRPC server listens with: mutual TLS, or insecure without tls.*.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Config& config);

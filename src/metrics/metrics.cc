@@ -86,6 +86,20 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 Metrics::~Metrics() = default;
 
+void Metrics::EnableTls() {
+  tls_expiry_.store(&prometheus::BuildGauge()
+                         .Name("rlog_tls_certificate_expiry_timestamp_seconds")
+                         .Help("When a TLS certificate of replication expires (Unix time): this "
+                               "node's own (node) or the first of its CA bundle (ca).")
+                         .Register(*registry_));
+}
+
+void Metrics::SetTlsCertificateExpiry(const std::string& certificate, int64_t not_after_unix_s) {
+  if (auto* family = tls_expiry_.load()) {
+    family->Add({{"certificate", certificate}}).Set(static_cast<double>(not_after_unix_s));
+  }
+}
+
 void Metrics::EnableWal(uint64_t recovered_entries, uint64_t truncated_bytes,
                         uint64_t truncated_records) {
   auto gauge = [&](const char* name, const char* help, uint64_t value) {

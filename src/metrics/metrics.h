@@ -69,6 +69,14 @@ class Metrics {
   // One fsync of the write-ahead log (rlog_wal_fsync_duration_seconds). No-op before EnableWal.
   void ObserveWalSync(std::chrono::nanoseconds took);
 
+  // With tls.*: registers rlog_tls_certificate_expiry_timestamp_seconds{certificate}. Call once,
+  // before SetTlsCertificateExpiry.
+  void EnableTls();
+  // When a certificate expires, Unix seconds: `certificate` is "node" (this node's own, the
+  // first of tls.cert_file) or "ca" (the first of tls.ca_file's to expire). No-op before
+  // EnableTls.
+  void SetTlsCertificateExpiry(const std::string& certificate, int64_t not_after_unix_s);
+
   // The exposition text (Prometheus text format 0.0.4).
   std::string Serialize() const;
 
@@ -102,6 +110,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* sentinel_lag_;
   prometheus::Family<prometheus::Gauge>* sentinel_up_;
   std::atomic<prometheus::Histogram*> wal_fsync_{nullptr};
+  std::atomic<prometheus::Family<prometheus::Gauge>*> tls_expiry_{nullptr};
   prometheus::Gauge* last_id_;
   prometheus::Gauge* read_only_;
   prometheus::Gauge* log_memory_;

@@ -59,6 +59,20 @@ TEST(Metrics, WalMetricsOnlyWithADataDirectory) {
   EXPECT_EQ(s.at("rlog_wal_truncated_records"), 1);
 }
 
+TEST(Metrics, TlsCertificateExpiryOnlyWithTls) {
+  Metrics m;
+  m.SetTlsCertificateExpiry("node", 1800000000);  // Before EnableTls: ignored.
+  EXPECT_EQ(m.Serialize().find("rlog_tls_"), std::string::npos);
+  m.EnableTls();
+  m.SetTlsCertificateExpiry("node", 1800000000);
+  m.SetTlsCertificateExpiry("ca", 1900000000);
+  m.SetTlsCertificateExpiry("node", 1800086400);  // Renewed: the same series moves.
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_tls_certificate_expiry_timestamp_seconds{certificate="node"})"),
+            1800086400);
+  EXPECT_EQ(s.at(R"(rlog_tls_certificate_expiry_timestamp_seconds{certificate="ca"})"), 1900000000);
+}
+
 TEST(Metrics, ReplicationBatchesAndEntriesAreCountedPerSentinel) {
   Metrics m;
   m.CountReplicationBatch("s1", 256);

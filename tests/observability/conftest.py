@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import pathlib
+import subprocess
 import time
 from typing import Any
 
@@ -83,15 +85,34 @@ def pytest_runtest_makereport(item, call):
 # The observed cluster
 
 
+def _make_tls(pki: pathlib.Path) -> list[str]:
+    """A CA and one certificate (for 127.0.0.1) for every node, made with openssl; their flags."""
+    pki.mkdir(parents=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=pki, check=True,  # noqa: E731
+                                       capture_output=True, timeout=60)
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "90",
+        "-subj", "/CN=rlog-observability-ca")
+    run("req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=node")
+    (pki / "node.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "node.pem", "-days", "60", "-extfile", "node.ext")
+    return ["--tls-ca-file", str(pki / "ca.pem"), "--tls-cert-file", str(pki / "node.pem"),
+            "--tls-key-file", str(pki / "node.key")]
+
+
 @pytest.fixture(scope="session")
 def observed(tmp_path_factory) -> Observed:
     """A master and two sentinels on 127.0.0.1 (the master with a data directory, so the WAL's
-    metrics appear once it exports them), scraped every second by Prometheus with the labels a
-    ServiceMonitor would give (namespace, pod) and with helm/rlog/files/alerts.yaml loaded; the
-    scenario of scenario.py already run."""
+    metrics appear once it exports them; replication over mutual TLS, so the certificate expiry
+    metrics do), scraped every second by Prometheus with the labels a ServiceMonitor would give
+    (namespace, pod) and with helm/rlog/files/alerts.yaml loaded; the scenario of scenario.py
+    already run."""
     workdir = tmp_path_factory.mktemp("observability")
+    tls = _make_tls(workdir / "pki")
     cluster = harness.Cluster(workdir / "cluster", n_sentinels=2,
-                              master_args=["--data-dir", str(workdir / "master-data")])
+                              master_args=["--data-dir", str(workdir / "master-data")] + tls,
+                              sentinel_args=tls)
     prom = promlib.Prometheus(workdir / "prometheus")
     _current.update(cluster=cluster, prometheus=prom)
     pods = {"master": MASTER_POD, "s1": SENTINEL_PODS[0], "s2": SENTINEL_PODS[1]}

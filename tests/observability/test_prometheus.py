@@ -9,6 +9,7 @@ exposition text, whether what it stored matches what happened.
 from __future__ import annotations
 
 import math
+import time
 from typing import Optional
 
 from scenario import MASTER_POD, NAMESPACE, SENTINEL_PODS, Observed
@@ -201,3 +202,19 @@ def test_alert_rules_load_and_go_pending_during_the_faults(observed: Observed):
     # fsync p99 can pass 50 ms with no fault at all, so it is left out of this check.
     assert prom.query(f'count_over_time(ALERTS{{alertname!="RlogWalFsyncSlow"}}'
                       f'[{math.ceil(end - start)}s])', at=end) == [], "alerts before any fault"
+
+
+def test_every_node_exports_when_its_tls_certificates_expire(observed: Observed):
+    """The cluster replicates over mutual TLS (conftest: CA for 90 days, node certificate for 60):
+    every pod exports both expiry times, and the 14-day alert does not fire."""
+    prom = observed.prom
+    now = time.time()
+    series = prom.query("rlog_tls_certificate_expiry_timestamp_seconds")
+    got = {(s["metric"]["pod"], s["metric"]["certificate"]): float(s["value"][1]) for s in series}
+    pods = [MASTER_POD, *SENTINEL_PODS]
+    assert set(got) == {(p, c) for p in pods for c in ("node", "ca")}, sorted(got)
+    for (pod, cert), expires in got.items():
+        days = (expires - now) / 86400
+        want = 60 if cert == "node" else 90
+        assert want - 1 < days <= want, (pod, cert, days)
+    assert prom.query('ALERTS{alertname="RlogTlsCertificateExpiresSoon"}') == []

@@ -17,7 +17,7 @@ OPERATIONS = REPO_ROOT / "docs" / "OPERATIONS.md"
 EXPECTED_ALERTS = {
     "RlogMasterReadOnly", "RlogSentinelUnhealthy", "RlogSentinelFlapping", "RlogSentinelLagHigh",
     "RlogInsertTimeouts", "RlogHighInsertLatency", "RlogReplicationLatencyHigh", "RlogWalFsyncSlow",
-    "RlogLogNearlyFull",
+    "RlogLogNearlyFull", "RlogTlsCertificateExpiresSoon",
 }
 
 

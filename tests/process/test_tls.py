@@ -12,6 +12,7 @@ import os
 import pathlib
 import re
 import shutil
+import ssl
 import subprocess
 
 import pytest
@@ -50,6 +51,12 @@ class Pki:
         return self.root / f"{name}.pem", self.root / f"{name}.key"
 
 
+def _not_after(path: pathlib.Path) -> float:
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", str(path)], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    return float(ssl.cert_time_to_seconds(out.strip().split("=", 1)[1]))
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
     p = Pki(tmp_path_factory.mktemp("pki"))
@@ -76,6 +83,14 @@ def test_replication_over_mutual_tls(make_cluster, pki):
         assert c.master.insert_ok(f"tls-{i}", w=3) == i + 1
     check_log(c.wait_converged(expected_len=20))
     assert "mutual TLS" in c.master.log_tail()
+    # Each node exports when its certificate and its CA expire, as openssl reads them.
+    for node, cert in ((c.master, "master"), (c.sentinels[0], "sentinel")):
+        metrics = node.get("/metrics").text
+        for label, path in (("node", pki.root / f"{cert}.pem"), ("ca", pki.root / "ca.pem")):
+            line = f'rlog_tls_certificate_expiry_timestamp_seconds{{certificate="{label}"}}'
+            found = re.search(re.escape(line) + r" (\S+)$", metrics, re.M)
+            assert found, f"{node.name}: no {line}"
+            assert float(found.group(1)) == _not_after(path), (node.name, label)
 
 
 def test_server_name_checks_sentinels_by_a_name_instead_of_their_address(make_cluster, pki):
