@@ -32,11 +32,10 @@ def test_ports_are_below_the_ephemeral_range_and_distinct():
 def test_a_port_handed_out_is_reserved_against_other_test_processes():
     port = free_port()
     assert not _other_process_can_reserve(port)
-    # The check itself works: a port nobody reserved can be reserved by the other process.
-    for candidate in range(port + 1, port + 200):
-        if candidate not in harness._ports_taken:
-            assert _other_process_can_reserve(candidate)
-            break
+    # The check itself works: a port nobody reserved (most near it are free; one may be in use
+    # by anything else on the machine) can be reserved by the other process.
+    candidates = [p for p in range(port + 1, port + 50) if p not in harness._ports_taken]
+    assert any(_other_process_can_reserve(p) for p in candidates[:20])
 
 
 def test_bench_probe_skips_ports_reserved_by_a_test_process():
