@@ -68,8 +68,8 @@ class NodeBaseTest : public ::testing::Test {
   }
   void TearDown() override {
     fs_.UnblockSyncs();
+    log_.reset();  // First: its committer's last callbacks may still reach node_.
     node_.reset();
-    log_.reset();
   }
 
   storage::FaultInjectionFileSystem fs_;
