@@ -7,35 +7,27 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <utility>
 
 namespace rlog::app {
 namespace {
 
 using grpc::experimental::FileWatcherCertificateProvider;
 
-Status CheckPem(const char* key, const std::string& path, std::string_view marker,
-                const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status::InvalidArgument("config key '" + std::string(key) + "': cannot read '" + path +
-                                   "'");
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().find(marker) == std::string::npos) {
-    return Status::InvalidArgument("config key '" + std::string(key) + "': '" + path +
-                                   "' holds no PEM " + what);
-  }
-  return Status::Ok();
+using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+
+Bio OpenPem(const std::string& path) { return Bio(BIO_new_file(path.c_str(), "r"), &BIO_free); }
+
+std::string KeyError(const char* key, const std::string& path, const std::string& what) {
+  return "config key '" + std::string(key) + "': '" + path + "' " + what;
 }
 
 std::shared_ptr<FileWatcherCertificateProvider> Provider(const Config& config) {
@@ -53,7 +45,7 @@ void WatchBoth(Options& options) {
 }  // namespace
 
 Result<int64_t> CertificateNotAfter(const std::string& path, bool earliest) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
+  Bio bio = OpenPem(path);
   if (!bio) return Status::NotFound("cannot read '" + path + "'");
   std::optional<int64_t> first;
   while (true) {
@@ -83,18 +75,37 @@ void UpdateTlsMetrics(const Config& config, metrics::Metrics& metrics) {
 
 Status CheckTlsFiles(const Config& config) {
   if (!config.tls_enabled()) return Status::Ok();
-  if (Status s = CheckPem("tls.ca_file", config.tls_ca_file, "-----BEGIN CERTIFICATE-----",
-                          "certificate");
-      !s.ok()) {
-    return s;
+  const std::pair<const char*, const std::string*> certificates[] = {
+      {"tls.ca_file", &config.tls_ca_file}, {"tls.cert_file", &config.tls_cert_file}};
+  for (const auto& [key, path] : certificates) {
+    if (Result<int64_t> parsed = CertificateNotAfter(*path, false); !parsed.ok()) {
+      return Status::InvalidArgument("config key '" + std::string(key) +
+                                     "': " + parsed.status().message());
+    }
   }
-  if (Status s = CheckPem("tls.cert_file", config.tls_cert_file, "-----BEGIN CERTIFICATE-----",
-                          "certificate");
-      !s.ok()) {
-    return s;
+  // The key must parse, and be the key of the certificate (else every handshake fails later).
+  Bio key_bio = OpenPem(config.tls_key_file);
+  if (!key_bio) {
+    return Status::InvalidArgument(KeyError("tls.key_file", config.tls_key_file, "cannot be read"));
   }
-  // PKCS#8 ("BEGIN PRIVATE KEY"), RSA or EC ("BEGIN RSA PRIVATE KEY", ...).
-  return CheckPem("tls.key_file", config.tls_key_file, "PRIVATE KEY-----", "private key");
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  Bio cert_bio = OpenPem(config.tls_cert_file);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr) : nullptr,
+      &X509_free);
+  const bool matches = key && cert && X509_check_private_key(cert.get(), key.get()) == 1;
+  ERR_clear_error();
+  if (!key) {
+    return Status::InvalidArgument(
+        KeyError("tls.key_file", config.tls_key_file, "holds no PEM private key"));
+  }
+  if (!matches) {
+    return Status::InvalidArgument(KeyError(
+        "tls.key_file", config.tls_key_file,
+        "is not the key of the certificate in '" + config.tls_cert_file + "' (tls.cert_file)"));
+  }
+  return Status::Ok();
 }
 
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Config& config) {

@@ -1,7 +1,9 @@
-// Mutual TLS on the replication streams (docs/OPERATIONS.md, "TLS"). With tls.* set, a sentinel
-// serves gRPC only to clients whose certificate chains to tls.ca_file, and the master talks only
-// to sentinels whose certificate does and carries the expected name (tls.server_name, else the
-// host of the sentinel's address). Without them, replication is plaintext, as before.
+// Mutual TLS on the replication streams (docs/DEPLOY.md, "TLS"; the keys: docs/CONFIGURATION.md).
+// With tls.* set, a sentinel serves gRPC only to clients whose certificate chains to
+// tls.ca_file (and, with tls.master_name, carries that name: SentinelService::CheckPeer), and
+// the master talks only to sentinels whose certificate does and carries the expected name
+// (tls.server_name, else the host of the sentinel's address). Without them, replication is
+// plaintext, as before.
 //
 // The files are checked once at start-up (CheckTlsFiles, errors name the key and the path); then
 // gRPC's FileWatcherCertificateProvider reads them and re-reads them every
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "common/status.h"
 #include "config/config.h"
@@ -22,8 +25,9 @@ class ServerCredentials;
 
 namespace rlog::app {
 
-// Ok without TLS. With it: every file exists, is readable, and holds PEM of the right kind (a
-// certificate, a private key); otherwise InvalidArgument naming the key and the path.
+// Ok without TLS. With it: the CA and the certificate files hold PEM certificates, and the key
+// file the private key of that certificate (parsed with OpenSSL); otherwise InvalidArgument
+// naming the key and the path.
 Status CheckTlsFiles(const Config& config);
 
 // When the first certificate of the PEM file `path` expires (Unix seconds), or with `earliest`

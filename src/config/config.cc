@@ -298,10 +298,10 @@ Status CheckOrderings(const Config& c) {
                                      " is (mutual TLS needs the CA, the certificate and its key)");
     }
   }
-  for (const char* key : {"tls.server_name", "tls.master_name"}) {
-    const std::string& value =
-        std::string_view(key) == "tls.server_name" ? c.tls_server_name : c.tls_master_name;
-    if (tls_set == nullptr && !value.empty()) {
+  const std::pair<const char*, const std::string*> tls_names[] = {
+      {"tls.server_name", &c.tls_server_name}, {"tls.master_name", &c.tls_master_name}};
+  for (const auto& [key, value] : tls_names) {
+    if (tls_set == nullptr && !value->empty()) {
       return Status::InvalidArgument(KeyOrigin(key) +
                                      ": only means something with tls.ca_file, tls.cert_file and "
                                      "tls.key_file set");

@@ -229,9 +229,17 @@ def test_bad_tls_settings_stop_start_up_naming_the_key(spawned, tmp_path, pki):
         (good[:4], "config key 'tls.key_file': must be set too"),
         (["--tls-server-name", "x"], "config key 'tls.server_name'"),
         (good[:-1] + [str(tmp_path / "missing.key")],
-         f"config key 'tls.key_file': cannot read '{tmp_path / 'missing.key'}'"),
-        (good[:-1] + [str(pki.root / "sentinel.pem")], "config key 'tls.key_file'"),
-        (good[:1] + [str(pki.root / "sentinel.key")] + good[2:], "config key 'tls.ca_file'"),
+         f"config key 'tls.key_file': '{tmp_path / 'missing.key'}' cannot be read"),
+        (good[:3] + [str(tmp_path / "missing.pem")] + good[4:],
+         f"config key 'tls.cert_file': cannot read '{tmp_path / 'missing.pem'}'"),
+        (good[:-1] + [str(pki.root / "sentinel.pem")],
+         "config key 'tls.key_file': '" + str(pki.root / "sentinel.pem") + "' holds no PEM private key"),
+        (good[:1] + [str(pki.root / "sentinel.key")] + good[2:],
+         "config key 'tls.ca_file': no PEM certificate in"),
+        # A key that parses but belongs to another certificate: every handshake would fail.
+        (good[:-1] + [str(pki.root / "elsewhere.key")],
+         "config key 'tls.key_file': '" + str(pki.root / "elsewhere.key")
+         + "' is not the key of the certificate in"),
     ]
     for args, expected in cases:
         rc, out = _start_expect_exit(spawned, tmp_path, args)
