@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import os
 import pathlib
-import subprocess
 import time
 from typing import Any
 
@@ -85,20 +84,12 @@ def pytest_runtest_makereport(item, call):
 # The observed cluster
 
 
-def _make_tls(pki: pathlib.Path) -> list[str]:
-    """A CA and one certificate (for 127.0.0.1) for every node, made with openssl; their flags."""
-    pki.mkdir(parents=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run = lambda *args: subprocess.run(["openssl", *args], cwd=pki, check=True,  # noqa: E731
-                                       capture_output=True, timeout=60)
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "90",
-        "-subj", "/CN=rlog-observability-ca")
-    run("req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=node")
-    (pki / "node.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "node.pem", "-days", "60", "-extfile", "node.ext")
-    return ["--tls-ca-file", str(pki / "ca.pem"), "--tls-cert-file", str(pki / "node.pem"),
-            "--tls-key-file", str(pki / "node.key")]
+def _make_tls(root: pathlib.Path) -> list[str]:
+    """A CA (90 days) and one certificate for 127.0.0.1 (60 days) for every node; their flags."""
+    pki = harness.Pki(root)
+    pki.ca("ca", days=90)
+    pki.cert("node", "ca", "IP:127.0.0.1", days=60)
+    return pki.flags("node", "ca")
 
 
 @pytest.fixture(scope="session")

@@ -686,3 +686,43 @@ def assert_acked_exactly_once(log: list[dict], acked: dict[str, int], where: str
     assert not wrong, f"{where}: acknowledged id differs from stored id (msg, acked, stored): {wrong[:10]}"
     ids = sorted(acked.values())
     assert len(set(ids)) == len(ids), f"{where}: two writes were acknowledged with the same id"
+
+
+# ------------------------------------------------------------------------------------------------
+# Certificates (for tls.*), made with the openssl CLI (scripts/install-deps.sh --with-tests)
+
+
+class Pki:
+    """Makes CAs and certificates under `root`: EC P-256, valid for `days` (1 by default)."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _openssl(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=self.root, check=True, capture_output=True,
+                       timeout=60)
+
+    def ca(self, name: str, days: int = 1) -> pathlib.Path:
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                      "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+                      "-days", str(days), "-subj", f"/CN={name}")
+        return self.root / f"{name}.pem"
+
+    def cert(self, name: str, ca: str, sans: str,
+             days: int = 1) -> tuple[pathlib.Path, pathlib.Path]:
+        """(certificate, key) for `name`, signed by CA `ca`, subjectAltName `sans`."""
+        (self.root / f"{name}.ext").write_text(f"subjectAltName={sans}\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                      "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                      "-subj", f"/CN={name}")
+        self._openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem",
+                      "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.pem",
+                      "-days", str(days), "-extfile", f"{name}.ext")
+        return self.root / f"{name}.pem", self.root / f"{name}.key"
+
+    def flags(self, cert: str, ca: str) -> list[str]:
+        """rlog's tls.* flags for certificate `cert` trusting CA `ca`."""
+        return ["--tls-ca-file", str(self.root / f"{ca}.pem"),
+                "--tls-cert-file", str(self.root / f"{cert}.pem"),
+                "--tls-key-file", str(self.root / f"{cert}.key")]

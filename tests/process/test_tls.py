@@ -17,38 +17,9 @@ import subprocess
 
 import pytest
 
-from harness import Node, check_log, wait_until
+from harness import Node, Pki, check_log, wait_until
 
 # scripts/install-deps.sh --with-tests installs openssl; without it these tests fail, not skip.
-
-
-def _openssl(*args: str, cwd: pathlib.Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-class Pki:
-    """Makes CAs and certificates under `root` (EC P-256, valid for a day)."""
-
-    def __init__(self, root: pathlib.Path):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def ca(self, name: str) -> pathlib.Path:
-        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "1",
-                 "-subj", f"/CN={name}", cwd=self.root)
-        return self.root / f"{name}.pem"
-
-    def cert(self, name: str, ca: str, sans: str) -> tuple[pathlib.Path, pathlib.Path]:
-        """(certificate, key) for `name`, signed by CA `ca`, subjectAltName `sans`."""
-        (self.root / f"{name}.ext").write_text(f"subjectAltName={sans}\n")
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
-                 cwd=self.root)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", "-extfile",
-                 f"{name}.ext", cwd=self.root)
-        return self.root / f"{name}.pem", self.root / f"{name}.key"
 
 
 def _not_after(path: pathlib.Path) -> float:
@@ -71,9 +42,7 @@ def pki(tmp_path_factory) -> Pki:
 
 
 def tls_flags(pki: Pki, cert: str, ca: str = "ca") -> list[str]:
-    return ["--tls-ca-file", str(pki.root / f"{ca}.pem"),
-            "--tls-cert-file", str(pki.root / f"{cert}.pem"),
-            "--tls-key-file", str(pki.root / f"{cert}.key")]
+    return pki.flags(cert, ca)
 
 
 def test_replication_over_mutual_tls(make_cluster, pki):
