@@ -14,10 +14,20 @@ build_pkgs=(
 test_pkgs=(python3 python3-pytest python3-pytest-timeout python3-requests curl dnsmasq-base prometheus shellcheck yamllint
   openssl)
 
+# Fuzzing (scripts/fuzz.sh): clang and its libFuzzer runtime.
+fuzz_pkgs=(clang libclang-rt-14-dev)
+
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--with-tests" ]]; then
-  want+=("${test_pkgs[@]}")
-fi
+for arg in "$@"; do
+  case $arg in
+    --with-tests) want+=("${test_pkgs[@]}") ;;
+    --with-fuzz) want+=("${fuzz_pkgs[@]}") ;;
+    *)
+      echo "usage: $0 [--with-tests] [--with-fuzz]" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

@@ -80,6 +80,19 @@ TEST(InsertRequest, NonUtf8IsRejected) {
   EXPECT_FALSE(ParseInsertRequest(body).ok());
 }
 
+TEST(InsertRequest, AByteOrderMarkIsIgnored) {
+  auto r = ParseInsertRequest("\xEF\xBB\xBF{\"message\": \"bom\", \"w\": 2}");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->message, "bom");
+  EXPECT_EQ(r->concern.count, 2u);
+  // Only one, and only at the start; a mark alone is an empty body.
+  EXPECT_FALSE(ParseInsertRequest("\xEF\xBB\xBF\xEF\xBB\xBF{\"message\": \"m\"}").ok());
+  EXPECT_FALSE(ParseInsertRequest("{\"message\": \"m\"}\xEF\xBB\xBF").ok());
+  auto empty = ParseInsertRequest("\xEF\xBB\xBF");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("empty body"), std::string::npos);
+}
+
 TEST(InsertRequest, OversizedKeyIsRejected) {
   std::string body = R"({"message": "m", "idempotencyKey": ")" + std::string(300, 'k') + "\"}";
   EXPECT_FALSE(ParseInsertRequest(body).ok());
