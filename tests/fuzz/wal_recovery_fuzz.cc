@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_input.h"
 #include "storage/fault_injection_file_system.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
@@ -34,6 +35,7 @@
 namespace {
 
 using namespace rlog::storage;
+using rlog::fuzz::Input;
 
 constexpr const char* kDir = "/wal";
 
@@ -44,31 +46,6 @@ constexpr const char* kDir = "/wal";
       std::abort();                                                           \
     }                                                                         \
   } while (0)
-
-// Reads the fuzzer's bytes as a sequence of choices; past the end every choice is 0.
-class Input {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint64_t Int(uint64_t max) {  // In [0, max].
-    uint64_t v = 0;
-    for (uint64_t range = max; range > 0; range >>= 8) v = (v << 8) | Byte();
-    return max == UINT64_MAX ? v : v % (max + 1);
-  }
-  bool Bool() { return Byte() & 1; }
-  std::string Bytes(size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-  bool empty() const { return pos_ >= size_; }
-
- private:
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
 
 std::string Path(const std::string& name) { return std::string(kDir) + "/" + name; }
 
