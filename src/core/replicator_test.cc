@@ -1,6 +1,7 @@
 // Behaviour of the master's replication core, driven by hand-written scenarios and by a seeded
 // random simulation that checks the core's invariants after every step.
 #include "core/replicator.h"
+#include "core/replicator_simulation.h"
 
 #include <gtest/gtest.h>
 
@@ -13,21 +14,7 @@
 namespace rlog::core {
 namespace {
 
-// Entry sizes of a fake master log; BatchEnd cuts by them.
-class FakeLog : public LogView {
- public:
-  void Append(uint64_t bytes) { sizes_.push_back(bytes); }
-  LogId last() const { return sizes_.size(); }
-  LogId BatchEnd(LogId first, LogId last, uint64_t max_bytes) const override {
-    uint64_t total = sizes_[first - 1];
-    LogId end = first;
-    while (end < last && total + sizes_[end] <= max_bytes) total += sizes_[end++];
-    return end;
-  }
-
- private:
-  std::vector<uint64_t> sizes_;
-};
+using testing::FakeLog;
 
 ReplicatorOptions SmallOptions() {
   ReplicatorOptions o;
@@ -389,178 +376,32 @@ TEST(Replicator, RemovedSentinelNoLongerCountsTowardConcern) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Seeded random simulation: sentinels that process messages in order, crash, lose data, drop
-// batches and reconnect. After every step the core's invariants hold; every committed write was
-// held by w nodes when it completed; in the end every sentinel holds exactly the master's log.
+// Seeded random simulation (replicator_simulation.h): sentinels that process messages in order,
+// crash, lose data, drop batches, leave and join, and a master whose fsync lags. After every step
+// the core's invariants hold and every committed write is held by w members; in the end every
+// member holds exactly the master's log. tests/fuzz/replicator_fuzz.cc runs the same simulation
+// with the fuzzer's choices.
 
-struct SimSentinel {
-  bool up = true;
-  LogId hwm = 0;
-  uint64_t generation = 0;  // Stream the sentinel is attached to (0: none).
-  std::deque<Ready::Send> inbox;
-  LogId expect_next_first = 0;  // For the consecutive-batches check on a lossless stream.
-  bool lossy_stream = false;
-};
-
-class Simulation {
- public:
-  explicit Simulation(uint64_t seed) : rng_(seed), r_(Options(seed), &log_) {
-    for (int i = 0; i < 3; ++i) {
-      r_.AddSentinel("s" + std::to_string(i + 1));
-      sims_.emplace_back();
-    }
-  }
-
-  static ReplicatorOptions Options(uint64_t seed) {
-    ReplicatorOptions o = SmallOptions();
-    o.seed = seed;
-    o.window_batches = 1 + seed % 4;
-    o.min_pipelined_batch = 1 + static_cast<uint32_t>(seed % 3) * 2;
-    o.linger = (seed / 3) % 3;  // 0 (off), 1 or 2 ticks.
-    return o;
-  }
-
-  void Run(int steps) {
-    for (int step = 0; step < steps; ++step) {
-      RandomEvent();
-      Drain();
-      Status st = r_.CheckInvariants();
-      ASSERT_TRUE(st.ok()) << "step " << step << ": " << st.message();
-    }
-    Heal();
-  }
-
- private:
-  bool Chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
-
-  void RandomEvent() {
-    int pick = static_cast<int>(rng_() % 100);
-    SentinelId s = static_cast<SentinelId>(rng_() % sims_.size());
-    SimSentinel& sim = sims_[s];
-    if (pick < 25) {
-      int n = 1 + static_cast<int>(rng_() % 6);
-      for (int i = 0; i < n; ++i) log_.Append(1 + rng_() % 400);
-      r_.Appended(log_.last());
-      r_.LocalDurable(log_.last());
-      uint32_t w = 1 + static_cast<uint32_t>(rng_() % 4);
-      parked_[r_.ParkWrite(log_.last(), w, 50 + rng_() % 200)] = {log_.last(), w};
-    } else if (pick < 65) {
-      Deliver(s);
-    } else if (pick < 85) {
-      r_.OnTick();
-    } else if (pick < 88 && sim.up) {
-      Crash(s, /*lose_data=*/Chance(30));
-    } else if (pick < 92 && !sim.up) {
-      sim.up = true;
-    } else if (pick < 94 && !sim.inbox.empty()) {
-      sim.inbox.pop_front();  // A batch lost on the sentinel's side.
-      sim.lossy_stream = true;
-    }
-  }
-
-  void Crash(SentinelId s, bool lose_data) {
-    SimSentinel& sim = sims_[s];
-    sim.up = false;
-    if (lose_data) sim.hwm = 0;
-    sim.inbox.clear();
-    if (sim.generation != 0) r_.Disconnected(s, sim.generation);
-    sim.generation = 0;
-  }
-
-  void Deliver(SentinelId s) {
-    SimSentinel& sim = sims_[s];
-    if (!sim.up || sim.inbox.empty()) return;
-    Ready::Send send = sim.inbox.front();
-    sim.inbox.pop_front();
-    if (!send.heartbeat()) {
-      if (!sim.lossy_stream) {
-        EXPECT_EQ(send.first, sim.expect_next_first) << "non-consecutive batch";
-      }
-      sim.expect_next_first = send.last + 1;
-      if (send.first <= sim.hwm + 1) sim.hwm = std::max(sim.hwm, send.last);
-    }
-    r_.Acked(s, send.generation, send.seq, sim.hwm);
-  }
-
-  void Drain() {
-    Ready ready = r_.TakeReady();
-    for (const auto& c : ready.connects) {
-      SimSentinel& sim = sims_[c.sentinel];
-      if (sim.up) {
-        sim.generation = c.generation;
-        sim.inbox.clear();
-        sim.lossy_stream = false;
-        sim.expect_next_first = std::min(sim.hwm, log_.last()) + 1;
-        r_.Connected(c.sentinel, c.generation, sim.hwm);
-      } else {
-        r_.Disconnected(c.sentinel, c.generation);
-      }
-    }
-    for (const auto& c : ready.cancels) {
-      SimSentinel& sim = sims_[c.sentinel];
-      if (sim.generation == c.generation) {
-        sim.generation = 0;
-        sim.inbox.clear();
-      }
-      r_.Disconnected(c.sentinel, c.generation);
-    }
-    for (const auto& send : ready.sends) {
-      SimSentinel& sim = sims_[send.sentinel];
-      if (sim.generation == send.generation) sim.inbox.push_back(send);
-      r_.WriteDone(send.sentinel, send.generation);
-    }
-    for (const auto& done : ready.completions) {
-      auto it = parked_.find(done.handle);
-      ASSERT_NE(it, parked_.end()) << "unknown or twice-completed write " << done.handle;
-      if (done.outcome == WriteOutcome::kCommitted) {
-        uint32_t holding = log_.last() >= it->second.id ? 1 : 0;
-        for (const SimSentinel& sim : sims_) holding += sim.hwm >= it->second.id ? 1 : 0;
-        EXPECT_GE(holding, it->second.w) << "write of id " << it->second.id << " completed early";
-      }
-      parked_.erase(it);
-    }
-    if (!ready.empty()) Drain();
-  }
-
-  void Heal() {
-    for (SimSentinel& sim : sims_) sim.up = true;
-    for (int round = 0; round < 5000; ++round) {
-      r_.OnTick();
-      for (SentinelId s = 0; s < sims_.size(); ++s) {
-        while (!sims_[s].inbox.empty()) Deliver(s);
-      }
-      Drain();
-      bool done = true;
-      for (const SimSentinel& sim : sims_) done = done && sim.hwm == log_.last();
-      if (done && parked_.empty()) break;
-    }
-    for (SentinelId s = 0; s < sims_.size(); ++s) {
-      EXPECT_EQ(sims_[s].hwm, log_.last()) << "sentinel " << s << " did not catch up";
-      EXPECT_EQ(r_.Sentinels()[s].acked, log_.last());
-    }
-    for (const auto& [handle, write] : parked_) {
-      ADD_FAILURE() << "write " << handle << " of id " << write.id << " never completed";
-    }
-  }
-
-  struct Parked {
-    LogId id;
-    uint32_t w;
-  };
-
-  std::mt19937_64 rng_;
-  FakeLog log_;
-  Replicator r_;
-  std::vector<SimSentinel> sims_;
-  std::map<WriteHandle, Parked> parked_;
-};
+ReplicatorOptions SimulationOptions(uint64_t seed) {
+  ReplicatorOptions o = SmallOptions();
+  o.seed = seed;
+  o.window_batches = 1 + seed % 4;
+  o.min_pipelined_batch = 1 + static_cast<uint32_t>(seed % 3) * 2;
+  o.linger = (seed / 3) % 3;  // 0 (off), 1 or 2 ticks.
+  return o;
+}
 
 TEST(ReplicatorSimulation, InvariantsHoldAndEverySentinelConvergesOverSeededRuns) {
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    Simulation sim(seed);
-    sim.Run(400);
-    if (::testing::Test::HasFailure()) break;
+    std::mt19937_64 rng(seed);
+    testing::Simulation sim(SimulationOptions(seed), 3, [&](uint64_t n) { return rng() % n; });
+    for (int step = 0; step < 400; ++step) {
+      Status st = sim.Step();
+      ASSERT_TRUE(st.ok()) << "step " << step << ": " << st.message();
+    }
+    Status st = sim.Heal();
+    ASSERT_TRUE(st.ok()) << st.message();
   }
 }
 
