@@ -212,9 +212,22 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
                               ->type_name("KEY=VALUE")
                               ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
-  // CLI11 wants the arguments after the program name, last first.
+  // CLI11 wants the arguments after the program name, last first. It reads "--name=" (an empty
+  // value) as a bare "--name" and takes the NEXT argument as the value ("--tls-key-file=
+  // --port=9000" set the key file to "--port=9000"; found by tests/fuzz/config_fuzz), so such an
+  // empty value goes in as an argument of its own, which CLI11 takes as given: empty, as from an
+  // empty variable or YAML value.
   std::vector<std::string> args;
-  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);
+  for (int i = argc - 1; i > 0; --i) {
+    std::string_view arg = argv[i];
+    if (arg.starts_with("--") && arg.size() > 3 && arg.ends_with('=') &&
+        arg.find('=') == arg.size() - 1) {
+      args.emplace_back("");
+      args.emplace_back(arg.substr(0, arg.size() - 1));
+    } else {
+      args.emplace_back(arg);
+    }
+  }
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp&) {

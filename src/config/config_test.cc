@@ -205,6 +205,18 @@ TEST_F(ConfigTest, EmptyEnvironmentValueIsStillAValue) {
             "environment variable PORT: expected an integer in 0..65535, got ''");
 }
 
+TEST_F(ConfigTest, AnEmptyFlagValueIsEmptyAndDoesNotTakeTheNextArgument) {
+  // CLI11 alone read "--tls-key-file=" as a bare flag and took the next argument as its value.
+  EXPECT_EQ(MustLoad({"--data-dir=/tmp/x", "--data-dir=", "--port=7200"}).data_dir, "");
+  EXPECT_EQ(MustLoad({"--tls-key-file=", "--port=7200"}).http_port, 7200);
+  EXPECT_EQ(MustLoad({"--tls-key-file=", "--port=7200"}).tls_key_file, "");
+  EXPECT_EQ(Error({"--port=", "--role=sentinel"}),
+            "flag --port: expected an integer in 0..65535, got ''");
+  // As from a variable or a file.
+  EXPECT_EQ(Error({}, {{"PORT", ""}}),
+            "environment variable PORT: expected an integer in 0..65535, got ''");
+}
+
 // ---- unknown keys ----------------------------------------------------------------------------
 
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesKey) {
