@@ -19,21 +19,13 @@
 
 #include "config/config.h"
 #include "config/options.h"
-#include "fuzz_input.h"
+#include "fuzz_support.h"
 
 namespace {
 
 using rlog::Config;
 using rlog::config_internal::Options;
 using rlog::config_internal::OptionSpec;
-
-#define FUZZ_CHECK(cond, what)                                               \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      std::fprintf(stderr, "check failed: %s\n%s\n", #cond, (what).c_str()); \
-      std::abort();                                                          \
-    }                                                                        \
-  } while (0)
 
 // Values of the shapes settings take, and of shapes they refuse.
 const char* const kValues[] = {

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.h"
 #include "http/insert_request.h"
 
 namespace {
@@ -20,14 +21,6 @@ namespace {
 using rlog::http::InsertRequest;
 using rlog::http::WriteConcern;
 using json = nlohmann::json;
-
-#define FUZZ_CHECK(cond, body)                                                                \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      std::fprintf(stderr, "check failed: %s\nbody: %s\n", #cond, std::string(body).c_str()); \
-      std::abort();                                                                           \
-    }                                                                                         \
-  } while (0)
 
 // simdjson refuses documents nested deeper than this (its default max depth).
 constexpr int kMaxDepth = 1024;

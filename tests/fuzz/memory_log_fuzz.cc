@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "fuzz_input.h"
+#include "fuzz_support.h"
 #include "storage/memory_log.h"
 
 namespace {
@@ -24,14 +24,6 @@ using rlog::fuzz::Input;
 using rlog::storage::Entry;
 using rlog::storage::LogId;
 using rlog::storage::MemoryLog;
-
-#define FUZZ_CHECK(cond)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      std::fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                          \
-    }                                                                        \
-  } while (0)
 
 struct Model {
   std::vector<Entry> entries;   // entries[i] has id i + 1.
@@ -107,14 +99,14 @@ bool Same(const Entry& a, const Entry& b) {
 // The cheap checks run after every operation, the whole contents after those that cut the log
 // and at the end (copying every message after every step would make runs 20x slower).
 void CheckEqual(const MemoryLog& log, const Model& model, bool contents) {
-  FUZZ_CHECK(log.last_id() == model.entries.size());
-  FUZZ_CHECK(log.LastEpoch() == model.last_epoch());
-  FUZZ_CHECK(log.held_back() == model.held.size());
-  FUZZ_CHECK(log.EpochStarts() == model.EpochStarts());
+  FUZZ_CHECK(log.last_id() == model.entries.size(), "");
+  FUZZ_CHECK(log.LastEpoch() == model.last_epoch(), "");
+  FUZZ_CHECK(log.held_back() == model.held.size(), "");
+  FUZZ_CHECK(log.EpochStarts() == model.EpochStarts(), "");
   if (!contents) return;
   const std::vector<Entry> all = log.Read(1, SIZE_MAX, UINT64_MAX);
-  FUZZ_CHECK(all.size() == model.entries.size());
-  for (size_t i = 0; i < all.size(); ++i) FUZZ_CHECK(Same(all[i], model.entries[i]));
+  FUZZ_CHECK(all.size() == model.entries.size(), "");
+  for (size_t i = 0; i < all.size(); ++i) FUZZ_CHECK(Same(all[i], model.entries[i]), "");
 }
 
 }  // namespace
@@ -137,9 +129,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::string message = Message(last + 1, bytes, static_cast<uint8_t>(in.Int(255)));
         const LogId got = log.AppendNext(epoch, ts, message);
         if (epoch < model.last_epoch()) {
-          FUZZ_CHECK(got == 0);
+          FUZZ_CHECK(got == 0, "");
         } else {
-          FUZZ_CHECK(got == last + 1);
+          FUZZ_CHECK(got == last + 1, "");
           model.Take(Entry{got, ts, message, epoch});
         }
         break;
@@ -161,8 +153,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         LogId want_refused = 0;
         const LogId want = model.Apply(batch, &want_refused);
         LogId refused = 0;
-        FUZZ_CHECK(log.Apply(std::move(batch), &refused) == want);
-        FUZZ_CHECK(refused == want_refused);
+        FUZZ_CHECK(log.Apply(std::move(batch), &refused) == want, "");
+        FUZZ_CHECK(refused == want_refused, "");
         break;
       }
       case 5: {  // Entries that never became durable are cut.
@@ -190,8 +182,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           bytes += e.message.size();
           want.push_back(e);
         }
-        FUZZ_CHECK(got.size() == want.size());
-        for (size_t i = 0; i < got.size(); ++i) FUZZ_CHECK(Same(got[i], want[i]));
+        FUZZ_CHECK(got.size() == want.size(), "");
+        for (size_t i = 0; i < got.size(); ++i) FUZZ_CHECK(Same(got[i], want[i]), "");
         break;
       }
       default: {  // The master cuts a batch.
@@ -205,7 +197,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           bytes += model.entries[want].message.size();
           ++want;
         }
-        FUZZ_CHECK(log.BatchEnd(first, end, max_bytes) == want);
+        FUZZ_CHECK(log.BatchEnd(first, end, max_bytes) == want, "");
         break;
       }
     }

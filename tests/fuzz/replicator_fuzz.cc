@@ -11,7 +11,7 @@
 #include <cstdlib>
 
 #include "core/replicator_simulation.h"
-#include "fuzz_input.h"
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rlog::fuzz::Input in(data, size);

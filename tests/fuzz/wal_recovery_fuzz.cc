@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fuzz_input.h"
+#include "fuzz_support.h"
 #include "storage/fault_injection_file_system.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
@@ -38,14 +38,6 @@ using namespace rlog::storage;
 using rlog::fuzz::Input;
 
 constexpr const char* kDir = "/wal";
-
-#define FUZZ_CHECK(cond, what)                                                \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      std::fprintf(stderr, "check failed: %s (%s)\n", #cond, (what).c_str()); \
-      std::abort();                                                           \
-    }                                                                         \
-  } while (0)
 
 std::string Path(const std::string& name) { return std::string(kDir) + "/" + name; }
 
@@ -361,14 +353,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(second.status.code() == first.status.code(), second.status.message());
   FUZZ_CHECK(second.status.message() == first.status.message(), second.status.message());
   if (!first.status.ok()) return 0;
-  FUZZ_CHECK(second.entries.size() == first.entries.size(), std::string("second recovery"));
+  FUZZ_CHECK(second.entries.size() == first.entries.size(), "second recovery");
   for (size_t i = 0; i < first.entries.size(); ++i) {
-    FUZZ_CHECK(SameEntry(second.entries[i], first.entries[i]), std::string("second recovery"));
+    FUZZ_CHECK(SameEntry(second.entries[i], first.entries[i]), "second recovery");
   }
   FUZZ_CHECK(second.wal.report.truncated_bytes == 0, second.wal.report.truncated_reason);
-  FUZZ_CHECK(second.wal.report.removed_files == 0, std::string("second recovery removed"));
+  FUZZ_CHECK(second.wal.report.removed_files == 0, "second recovery removed");
   FUZZ_CHECK(second.wal.log_id == first.wal.log_id, second.wal.log_id);
-  FUZZ_CHECK(second.wal.epoch == first.wal.epoch, std::string("second recovery epoch"));
+  FUZZ_CHECK(second.wal.epoch == first.wal.epoch, "second recovery epoch");
 
   // The recovered log takes the next id, and keeps it.
   std::vector<Entry> reopened;
@@ -376,9 +368,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (Entry& e : batch) reopened.push_back(std::move(e));
   });
   FUZZ_CHECK(wal.ok(), wal.status().message());
-  FUZZ_CHECK(reopened.size() == first.entries.size(), std::string("Wal::Open"));
+  FUZZ_CHECK(reopened.size() == first.entries.size(), "Wal::Open");
   if (wal.value()->log_id().empty()) {
-    FUZZ_CHECK(wal.value()->SetLogIdentity("log-c", 1).ok(), std::string("SetLogIdentity"));
+    FUZZ_CHECK(wal.value()->SetLogIdentity("log-c", 1).ok(), "SetLogIdentity");
   }
   const Entry next{first.entries.size() + 1, 42, "next", wal.value()->epoch()};
   rlog::Status s = wal.value()->Append({&next, 1});
@@ -389,7 +381,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Recovered third = Recover(fs, options);
   FUZZ_CHECK(third.status.ok(), third.status.message());
   CheckRecovered(third);
-  FUZZ_CHECK(third.entries.size() == first.entries.size() + 1, std::string("third recovery"));
-  FUZZ_CHECK(SameEntry(third.entries.back(), next), std::string("third recovery"));
+  FUZZ_CHECK(third.entries.size() == first.entries.size() + 1, "third recovery");
+  FUZZ_CHECK(SameEntry(third.entries.back(), next), "third recovery");
   return 0;
 }

@@ -1,12 +1,29 @@
-// The fuzz targets' reader of their input: the fuzzer's bytes as a sequence of choices.
+// What the fuzz targets share: the reader of their input (the fuzzer's bytes as a sequence of
+// choices) and the check that reports a failure.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <string_view>
+
+// Aborts, which libFuzzer (and the replay driver's test) reports as a failure with the input,
+// saying what failed and `what` (the case's details: anything a std::string_view can hold).
+#define FUZZ_CHECK(cond, what)                                          \
+  do {                                                                  \
+    if (!(cond)) ::rlog::fuzz::Fail(#cond, __FILE__, __LINE__, (what)); \
+  } while (0)
 
 namespace rlog::fuzz {
+
+[[noreturn]] inline void Fail(const char* cond, const char* file, int line, std::string_view what) {
+  std::fprintf(stderr, "%s:%d: check failed: %s\n%.*s\n", file, line, cond,
+               static_cast<int>(what.size()), what.data());
+  std::abort();
+}
 
 // Past the end of the input every choice is 0 and every byte string empty, so any input,
 // however short, is a complete run.
