@@ -32,7 +32,7 @@ inline constexpr size_t kMaxIdempotencyKeyBytes = 256;
 // InvalidArgument with a message fit for the client on anything malformed: not JSON (or not
 // UTF-8), not an object, missing or non-string "message", a write concern that is not a positive
 // integer / "majority" / "all", both "writeConcern" and "w" given, a bad "timeoutMs" or
-// "idempotencyKey", or an unknown field.
+// "idempotencyKey", or an unknown field. One UTF-8 byte order mark before the JSON is ignored.
 Result<InsertRequest> ParseInsertRequest(std::string_view body);
 
 }  // namespace rlog::http
