@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-namespace rlog::core::testing {
+namespace rlog::core::simulation {
 
 LogId FakeLog::BatchEnd(LogId first, LogId last, uint64_t max_bytes) const {
   uint64_t total = sizes_[first - 1];
@@ -57,8 +57,8 @@ Status Simulation::RandomEvent() {
     sim->inbox.pop_front();  // A batch lost on the sentinel's side.
     sim->lossy_stream = true;
   } else if (pick < 92 && sim != nullptr && sim->member && sims_.size() < 8) {
-    // It leaves the cluster (DNS), and maybe joins again later under a new id, with its data or
-    // without.
+    // It leaves the cluster (DNS), and maybe joins again at once under a new id, with its data
+    // or without.
     r_.RemoveSentinel(s);
     sim->member = false;
     if (Chance(50)) {
@@ -194,4 +194,4 @@ Status Simulation::Heal() {
   return Status::Ok();
 }
 
-}  // namespace rlog::core::testing
+}  // namespace rlog::core::simulation

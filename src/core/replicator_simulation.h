@@ -18,7 +18,7 @@
 #include "common/status.h"
 #include "core/replicator.h"
 
-namespace rlog::core::testing {
+namespace rlog::core::simulation {
 
 // Entry sizes of a fake master log; BatchEnd cuts by them.
 class FakeLog : public LogView {
@@ -43,8 +43,6 @@ class Simulation {
   // Every sentinel up and reachable, the master's log durable, until every member holds the
   // whole log and no write is parked (bounded); a non-ok Status if that does not happen.
   Status Heal();
-
-  const Replicator& core() const { return r_; }
 
  private:
   struct Sim {
@@ -75,4 +73,4 @@ class Simulation {
   std::map<WriteHandle, Parked> parked_;
 };
 
-}  // namespace rlog::core::testing
+}  // namespace rlog::core::simulation

@@ -1,7 +1,6 @@
 // Behaviour of the master's replication core, driven by hand-written scenarios and by a seeded
 // random simulation that checks the core's invariants after every step.
 #include "core/replicator.h"
-#include "core/replicator_simulation.h"
 
 #include <gtest/gtest.h>
 
@@ -11,10 +10,12 @@
 #include <set>
 #include <vector>
 
+#include "core/replicator_simulation.h"
+
 namespace rlog::core {
 namespace {
 
-using testing::FakeLog;
+using simulation::FakeLog;
 
 ReplicatorOptions SmallOptions() {
   ReplicatorOptions o;
@@ -395,7 +396,7 @@ TEST(ReplicatorSimulation, InvariantsHoldAndEverySentinelConvergesOverSeededRuns
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
-    testing::Simulation sim(SimulationOptions(seed), 3, [&](uint64_t n) { return rng() % n; });
+    simulation::Simulation sim(SimulationOptions(seed), 3, [&](uint64_t n) { return rng() % n; });
     for (int step = 0; step < 400; ++step) {
       Status st = sim.Step();
       ASSERT_TRUE(st.ok()) << "step " << step << ": " << st.message();

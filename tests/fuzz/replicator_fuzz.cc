@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.backoff_max = o.backoff_initial + in.Int(30);
   o.seed = in.Int(255);
   const int sentinels = static_cast<int>(in.Int(4));
-  rlog::core::testing::Simulation sim(o, sentinels, [&](uint64_t n) { return in.Int(n - 1); });
+  rlog::core::simulation::Simulation sim(o, sentinels, [&](uint64_t n) { return in.Int(n - 1); });
   for (int step = 0; step < 600 && !in.empty(); ++step) {
     rlog::Status s = sim.Step();
     if (!s.ok()) {
