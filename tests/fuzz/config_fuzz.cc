@@ -145,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       usable.push_back(&spec);
     }
   }
-  if (usable.empty()) std::abort();
+  FUZZ_CHECK(!usable.empty(), "no setting has a key, a variable and a flag");
   std::vector<std::pair<const OptionSpec*, std::string>> settings;
   std::set<const OptionSpec*> taken;
   const uint64_t n = in.Int(5);

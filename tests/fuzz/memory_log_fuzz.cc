@@ -8,8 +8,6 @@
 // TruncateAfter gives chunks back (ASan checks every byte the log hands out).
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <utility>

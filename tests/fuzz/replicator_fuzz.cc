@@ -7,8 +7,7 @@
 // (the master by its durable position), consecutive batches on a lossless stream, every write
 // answered exactly once, and after healing every member holding the master's whole log.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
+#include <string>
 
 #include "core/replicator_simulation.h"
 #include "fuzz_support.h"
@@ -30,16 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int sentinels = static_cast<int>(in.Int(4));
   rlog::core::simulation::Simulation sim(o, sentinels, [&](uint64_t n) { return in.Int(n - 1); });
   for (int step = 0; step < 600 && !in.empty(); ++step) {
-    rlog::Status s = sim.Step();
-    if (!s.ok()) {
-      std::fprintf(stderr, "step %d: %s\n", step, s.message().c_str());
-      std::abort();
-    }
+    const rlog::Status s = sim.Step();
+    FUZZ_CHECK(s.ok(), "step " + std::to_string(step) + ": " + s.message());
   }
-  rlog::Status s = sim.Heal();
-  if (!s.ok()) {
-    std::fprintf(stderr, "heal: %s\n", s.message().c_str());
-    std::abort();
-  }
+  const rlog::Status s = sim.Heal();
+  FUZZ_CHECK(s.ok(), "heal: " + s.message());
   return 0;
 }

@@ -18,8 +18,6 @@
 // - recovery run again on what the first one left gives the same result and repairs nothing;
 // - after an ok recovery the WAL opens, takes the next id, and a third recovery returns it too.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -291,7 +289,7 @@ void CheckRecovered(const Recovered& r) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
   FaultInjectionFileSystem fs;
-  if (!fs.CreateDir(kDir).ok()) std::abort();
+  FUZZ_CHECK(fs.CreateDir(kDir).ok(), "CreateDir");
   WalOptions options;
   options.segment_bytes = 64 + in.Int(2048);
   options.preallocate_bytes = in.Bool() ? 0 : in.Int(1024);
