@@ -316,6 +316,11 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     }
   }
 
+  // The last id first: an append landing in between then only adds a history step past it, which
+  // the sentinel ignores. Read the other way round, the first entry of a new epoch could be
+  // counted in master_last_id but missing from the history, and a sentinel's diverged entry at
+  // that id kept (core::CommonPrefix).
+  const core::LogId master_last = store_->last_id();
   std::vector<std::pair<uint64_t, core::LogId>> history;
   if (!to_start.empty()) history = store_->memory().EpochStarts();
   for (Start& start : to_start) {
@@ -328,7 +333,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
       step->set_epoch(step_epoch);
       step->set_first_id(first_id);
     }
-    h->set_master_last_id(store_->last_id());
+    h->set_master_last_id(master_last);
     h->set_master_http(config_.advertise_http);
     h->set_sentinel_name(start.name);
     start.stream->Start(start.stub, &stream_queue_, std::move(hello));
@@ -667,6 +672,7 @@ void MasterNode::RecoverFromSentinels() {
     uint64_t last_epoch = 0;
     core::LogId epoch_end = 0;  // Its last id in epochs <= that of our own last entry.
     bool promised = false;      // It accepted `promise` (below) and refuses older masters.
+    std::vector<core::EpochStart> history;  // Of 1..last_id; empty from an older sentinel.
   };
   struct Target {
     std::string address;
@@ -698,8 +704,12 @@ void MasterNode::RecoverFromSentinels() {
                     status.error_message());
       return std::nullopt;
     }
-    return Report{reply.log_id(),   reply.epoch(),     reply.last_id(),
+    Report report{reply.log_id(),     reply.epoch(),     reply.last_id(),
                   reply.last_epoch(), reply.epoch_end(), reply.promised()};
+    for (const replication::EpochStart& step : reply.epochs()) {
+      report.history.push_back({step.epoch(), step.first_id()});
+    }
+    return report;
   };
   std::string last_progress;
   // In memory, a first start is the common case and a restart the other (the process lost its
@@ -755,7 +765,7 @@ void MasterNode::RecoverFromSentinels() {
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
       identities.push_back(identity);
-      positions.push_back({r.last_epoch, r.last_id, r.epoch_end});
+      positions.push_back({r.last_epoch, r.last_id, r.epoch_end, r.history});
     }
     // A sentinel that accepted a newer epoch than ours saw another master take over after us:
     // what that one acknowledged is not in our log, so our log no longer counts as an answer.
@@ -833,14 +843,14 @@ void MasterNode::RecoverFromSentinels() {
         fetched = store_->SetIdentity(log_id, max_epoch);
         if (fetched.ok() && plan.keep < own_last) {
           // Our tail from plan.keep + 1 on was replaced by a newer master: one id, two messages.
-          // The log can only be dropped whole (NodeLog::Reset), so all of it is copied again.
+          // It goes (durably), and the newer master's entries are copied in its place.
           spdlog::warn(
               "recovering: my ids {}..{} (epoch {}) were replaced by a newer master's (the log "
-              "of sentinel {}); dropping my log and copying it again",
-              plan.keep + 1, own_last, store_->memory().LastEpoch(), source);
-          trust_self = false;  // What is left of it is a copy.
-          if (Status reset = store_->Reset(); !reset.ok()) {
-            OnStorageError(reset);
+              "of sentinel {}); dropping them and copying that log from id {} on",
+              plan.keep + 1, own_last, store_->memory().LastEpoch(), source, plan.keep + 1);
+          trust_self = false;  // Part of it is now a copy.
+          if (Status cut = store_->TruncateAfter(plan.keep); !cut.ok()) {
+            OnStorageError(cut);
             return;
           }
         }

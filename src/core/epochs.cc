@@ -12,9 +12,39 @@ LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master
   return later->first_id == 0 ? 0 : later->first_id - 1;
 }
 
-bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
-              uint64_t sentinel_last_epoch, LogId sentinel_last_id) {
-  return sentinel_last_id > EpochEnd(history, sentinel_last_epoch, master_last_id);
+namespace {
+
+// Epoch of entry `id` (>= 1) of the log `history` describes: its last step starting at or before
+// `id`. Later steps win, so a step with an empty run (the next one starts at the same id) is
+// never an entry's epoch.
+uint64_t EpochOf(std::span<const EpochStart> history, LogId id) {
+  uint64_t epoch = 0;
+  for (const EpochStart& step : history) {
+    if (step.first_id > id) break;
+    epoch = step.epoch;
+  }
+  return epoch;
+}
+
+}  // namespace
+
+LogId CommonPrefix(std::span<const EpochStart> master_history, LogId master_last,
+                   std::span<const EpochStart> own_history, LogId own_last) {
+  LogId end = std::min(own_last, master_last);  // Ids past either log are in no common prefix.
+  if (master_history.empty() || own_history.empty()) return end;
+  while (end > 0) {
+    const uint64_t epoch = EpochOf(own_history, end);
+    // The master's answer: its last id of an epoch <= `epoch`, and that entry's epoch (e*). Ids
+    // past `end` are out of the question already, so it is asked about ids up to `end` only.
+    const LogId master_end = std::min(end, EpochEnd(master_history, epoch, master_last));
+    if (master_end == 0) return 0;  // Every entry of the master's is of a newer epoch.
+    const uint64_t master_epoch = EpochOf(master_history, master_end);
+    if (master_epoch == epoch) return master_end;
+    // Up to master_end the master's entries are of epochs <= master_epoch: the node's entries of
+    // newer epochs there are not the master's.
+    end = std::min(master_end, EpochEnd(own_history, master_epoch, end));
+  }
+  return 0;
 }
 
 RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
@@ -33,8 +63,9 @@ RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
   }
   RecoveryPlan plan{std::nullopt, own_last, own_last};
   if (!best) return plan;
-  if (positions[*best].last_epoch > own_last_epoch) {
-    plan.keep = std::min(own_last, positions[*best].own_epoch_end);
+  if (const RecoveryPosition& p = positions[*best]; p.last_epoch > own_last_epoch) {
+    plan.keep = p.history.empty() ? std::min(own_last, p.own_epoch_end)
+                                  : CommonPrefix(p.history, p.last_id, history, own_last);
   }
   if (best_usable > plan.keep) {
     plan.source = best;

@@ -1,20 +1,21 @@
-// Epoch history arithmetic: which part of a sentinel's log the master's log still contains.
+// Epoch history arithmetic: which part of a node's log another node's log also holds.
 //
 // Every master that takes over a log bumps the epoch and stamps it on the entries it appends
-// (proto/rlog/replication.proto). Its history is the list of (epoch, first id appended in it),
-// ascending in both. The entries of epochs <= E in the master's log are exactly the ids below the
-// first id of the first later epoch. A sentinel whose last entry has epoch E and id n holds the
-// master's log up to n only if n is within that range; past it, its tail was never part of the
-// master's log (the unacknowledged tail of a master that crashed) and must be dropped. This is
-// the check of Kafka's leader epochs (OffsetsForLeaderEpoch), reduced to a sentinel that drops
-// its whole log and fetches it again.
+// (proto/rlog/replication.proto). A log's history is the list of (epoch, first id appended in it),
+// ascending in both, as MemoryLog::EpochStarts gives it. Within one epoch a single master appends,
+// at consecutive ids right after the log it took over with, and a node holding an entry of that
+// epoch holds that master's log up to it. So two logs agree at an id iff their entries there have
+// the same epoch, and then they agree at every id below it too: the histories alone locate the
+// longest common prefix (Kafka's leader epochs, OffsetsForLeaderEpoch, KIP-279).
 //
-// Pure: no I/O, no clocks. Preconditions: `history` ascending by epoch and by first_id.
+// Pure: no I/O, no clocks. Preconditions: every history ascending by epoch and by first_id, its
+// first step at id 1.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "core/types.h"
 
@@ -31,12 +32,24 @@ struct EpochStart {
 // step with a newer epoch, minus 1; `master_last_id` when there is none.
 LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master_last_id);
 
-// True when a sentinel whose last entry is (sentinel_last_epoch, sentinel_last_id) holds entries
-// the master's log does not have at those ids. An empty sentinel (id 0) never diverges. With an
-// empty history every entry is taken to be of the current epoch: the sentinel diverges only when
-// it is ahead of the master.
-bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
-              uint64_t sentinel_last_epoch, LogId sentinel_last_id);
+// The longest prefix 1..n of a node's own log that the master's log holds too: a node syncing
+// from the master keeps 1..n and drops the rest, which the master's log does not have.
+//
+// Computed as a Kafka follower does (KIP-279), without the round trips: for the epoch e of the
+// node's last entry, take the master's newest epoch e* <= e and where its epochs <= e* end. If e*
+// is e, both logs hold epoch e's master's log up to the smaller of the two ends. If not, the
+// node's entries of epochs in (e*, e] are of masters the master's log never heard of: cut the
+// node's log to its end of epochs <= e* (and to the master's end of them) and ask again, with an
+// older epoch each round. Comparing only the last epochs (is the node's last id within the end of
+// its last epoch in the master's history?) misses a node whose last epoch the master's log lacks
+// while holding the same ids in an older epoch. O(size of the histories) per round, one round
+// per epoch of the node's at most.
+//
+// Steps past master_last or own_last are ignored: a history may describe entries that are not
+// durable yet. A history that is empty while its log is not (a master from before epochs sent none)
+// says nothing against the other log: the logs are taken to agree as far as both go.
+LogId CommonPrefix(std::span<const EpochStart> master_history, LogId master_last,
+                   std::span<const EpochStart> own_history, LogId own_last);
 
 // A recovering master's plan (MasterNode::RecoverFromSentinels): which sentinel to copy its log
 // from, and how much of its own log to keep.
@@ -49,16 +62,19 @@ bool Diverges(std::span<const EpochStart> history, LogId master_last_id,
 // the newer epoch may exist only on the newer log.
 //
 // A source whose last entry is of an epoch newer than the master's own last entry was written by
-// a master that took over after this one: it holds the master's entries only up to where the
-// master's last epoch ends in the source's history (`own_epoch_end`, from Position). Anything of
-// the master's own log after that was replaced by the newer master (so never acknowledged by a
-// majority) and must go, as Kafka's followers truncate to the leader's epoch end; keeping it
-// would give one id two messages.
+// a master that took over after this one: it holds the master's own log only as far as their
+// common prefix (CommonPrefix of the two histories). Anything of the master's own log after that
+// was replaced by the newer master (so never acknowledged by a majority) and must go, as Kafka's
+// followers truncate; keeping it would give one id two messages. A sentinel that sends no history
+// (an older version) gives `own_epoch_end` instead, which is the same except when the master's
+// last epoch is missing from the source's history.
 struct RecoveryPosition {
   uint64_t last_epoch = 0;  // Epoch of the entry at last_id (0: empty).
   LogId last_id = 0;
   // The last id of this log in epochs <= the epoch of the master's own last entry.
   LogId own_epoch_end = 0;
+  // The epoch history of 1..last_id (PositionReply.epochs); empty when not sent.
+  std::vector<EpochStart> history;
 };
 struct RecoveryPlan {
   std::optional<size_t> source;  // Into the positions given; none: nothing to copy.

@@ -2,16 +2,17 @@
 
 namespace rlog::replication {
 
-HelloVerdict DecideHello(const SentinelLogView& sentinel, const HelloView& hello) {
+HelloDecision DecideHello(const SentinelLogView& sentinel, const HelloView& hello) {
   bool same_log = sentinel.log_id.empty() || sentinel.log_id == hello.log_id;
   if (!same_log) {
-    return sentinel.last_id > 0 ? HelloVerdict::kRefuseOtherLog : HelloVerdict::kAccept;
+    if (sentinel.last_id > 0) return {HelloVerdict::kRefuseOtherLog, 0};
+    return {HelloVerdict::kAccept, 0};
   }
-  if (hello.epoch < sentinel.epoch) return HelloVerdict::kRefuseOlderEpoch;
-  if (core::Diverges(hello.history, hello.master_last_id, sentinel.last_epoch, sentinel.last_id)) {
-    return HelloVerdict::kResetThenAccept;
-  }
-  return HelloVerdict::kAccept;
+  if (hello.epoch < sentinel.epoch) return {HelloVerdict::kRefuseOlderEpoch, 0};
+  core::LogId keep =
+      core::CommonPrefix(hello.history, hello.master_last_id, sentinel.history, sentinel.last_id);
+  if (keep < sentinel.last_id) return {HelloVerdict::kTruncateThenAccept, keep};
+  return {HelloVerdict::kAccept, keep};
 }
 
 }  // namespace rlog::replication

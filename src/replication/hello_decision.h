@@ -16,7 +16,8 @@ struct SentinelLogView {
   std::string log_id;       // Empty: no log yet.
   uint64_t epoch = 0;       // Newest master epoch accepted.
   core::LogId last_id = 0;  // Contiguous last id held.
-  uint64_t last_epoch = 0;  // Epoch of the entry at last_id (0 when empty).
+  // Epoch history of 1..last_id (MemoryLog::EpochStarts).
+  std::span<const core::EpochStart> history;
 };
 
 // The master's side, from its Hello.
@@ -28,14 +29,25 @@ struct HelloView {
 };
 
 enum class HelloVerdict {
-  kAccept,            // Welcome it; the sentinel's log is a prefix of the master's.
-  kResetThenAccept,   // The sentinel's tail is not in the master's log: drop the log, fetch again.
-  kRefuseOtherLog,    // The sentinel holds entries of another log.
-  kRefuseOlderEpoch,  // A master older than one this sentinel already accepted (fenced).
+  kAccept,              // Welcome it; the sentinel's log is a prefix of the master's.
+  kTruncateThenAccept,  // Entries after `keep` are not in the master's log: drop them, then
+                        // welcome it (and fetch the master's entries from keep + 1).
+  kRefuseOtherLog,      // The sentinel holds entries of another log.
+  kRefuseOlderEpoch,    // A master older than one this sentinel already accepted (fenced).
 };
 
-// Epochs only compare within one log: a sentinel without entries adopts any new log id (as it
-// did before epochs existed), whatever that log's epoch.
-HelloVerdict DecideHello(const SentinelLogView& sentinel, const HelloView& hello);
+struct HelloDecision {
+  HelloVerdict verdict = HelloVerdict::kAccept;
+  // The sentinel's entries 1..keep are in the master's log (core::CommonPrefix): last_id with
+  // kAccept, less with kTruncateThenAccept (maybe 0), 0 with a refusal.
+  core::LogId keep = 0;
+
+  bool operator==(const HelloDecision&) const = default;
+};
+
+// Fencing comes first: a master older than the newest accepted must not make the sentinel drop
+// entries. Epochs only compare within one log: a sentinel without entries adopts any new log id
+// (as it did before epochs existed), whatever that log's epoch.
+HelloDecision DecideHello(const SentinelLogView& sentinel, const HelloView& hello);
 
 }  // namespace rlog::replication

@@ -441,8 +441,14 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   for (const EpochStart& step : hello.epochs()) history.push_back({step.epoch(), step.first_id()});
 
   MutexLock lock(log_mu_);
-  SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(), log_->memory().LastEpoch()};
-  switch (DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history})) {
+  std::vector<core::EpochStart> mine_history;
+  for (const auto& [epoch, first_id] : log_->memory().EpochStarts()) {
+    mine_history.push_back({epoch, first_id});
+  }
+  SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(), mine_history};
+  const HelloDecision decision =
+      DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history});
+  switch (decision.verdict) {
     case HelloVerdict::kRefuseOtherLog:
       return Status::FailedPrecondition("this sentinel holds log " + mine.log_id +
                                         "; refusing replication of log " + hello.log_id());
@@ -450,12 +456,12 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
       return Status::Fenced("master epoch " + std::to_string(hello.epoch()) + " of log " +
                             hello.log_id() + " is older than epoch " + std::to_string(mine.epoch) +
                             " this sentinel has accepted");
-    case HelloVerdict::kResetThenAccept: {
+    case HelloVerdict::kTruncateThenAccept: {
       spdlog::warn(
-          "log {}: my entries up to id {} (epoch {}) are not all in the master's log (epoch {}, "
-          "last id {}); dropping my log and fetching it again",
-          hello.log_id(), mine.last_id, mine.last_epoch, hello.epoch(), hello.master_last_id());
-      if (Status st = log_->Reset(); !st.ok()) return StorageFailure(st);
+          "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "
+          "last id {}); dropping them and fetching the master's",
+          hello.log_id(), decision.keep, mine.last_id, hello.epoch(), hello.master_last_id());
+      if (Status st = log_->TruncateAfter(decision.keep); !st.ok()) return StorageFailure(st);
       break;
     }
     case HelloVerdict::kAccept:
@@ -582,7 +588,11 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     if (!last.empty()) reply->set_last_epoch(last.front().epoch);
     std::vector<core::EpochStart> history;
     for (const auto& [epoch, first_id] : log_->memory().EpochStarts()) {
+      if (first_id > durable) break;  // Steps of entries not durable yet.
       history.push_back({epoch, first_id});
+      EpochStart* step = reply->add_epochs();
+      step->set_epoch(epoch);
+      step->set_first_id(first_id);
     }
     reply->set_epoch_end(std::min(durable, core::EpochEnd(history, request.epoch(), durable)));
   }

@@ -380,25 +380,48 @@ TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {
   EXPECT_EQ(s.log().log_id(), "log-a");
 }
 
-TEST_F(SentinelServiceTest, TailOutsideTheMastersHistoryIsDroppedAndFetchedAgain) {
-  Sentinel s(&fs_, /*persistent=*/true);
-  {
-    MasterStream m(s.stub());
-    m.Hello(1, "log-a", 1, 0);
-    m.NextWelcome();
-    m.Batch(2, 1, 7, 1);
-    m.AckReaching(7);
+// The entries a sentinel keeps after a cut: 1..5 as the first master wrote them, 6..8 of the
+// second.
+void ExpectFirstFiveKeptAndThreeNew(const storage::NodeLog& log,
+                                    const std::vector<storage::Entry>& before) {
+  const std::vector<storage::Entry> after = log.memory().Read(1, 10, UINT64_MAX);
+  ASSERT_EQ(after.size(), 8u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(after[i].message, before[i].message);
+    EXPECT_EQ(after[i].timestamp_ms, before[i].timestamp_ms);
+    EXPECT_EQ(after[i].epoch, 1u);
   }
-  // A new master kept 1..5 of epoch 1 and appended 6.. in epoch 2: our 6 and 7 were never in it.
-  MasterStream m(s.stub());
-  m.Hello(1, "log-a", 2, 8, {{1, 1}, {2, 6}});
-  Welcome w = m.NextWelcome();
-  EXPECT_EQ(w.last_id(), 0u);
-  EXPECT_EQ(w.epoch(), 2u);
-  EXPECT_EQ(s.log().last_id(), 0u);
-  m.Batch(2, 1, 8, 2);
-  m.AckReaching(8);
-  EXPECT_EQ(s.log().memory().Read(6, 1, 0).front().epoch, 2u);
+  for (size_t i = 5; i < 8; ++i) EXPECT_EQ(after[i].epoch, 2u);
+}
+
+TEST_F(SentinelServiceTest, TailOutsideTheMastersHistoryIsCutAndTheRestKept) {
+  std::vector<storage::Entry> before;
+  {
+    Sentinel s(&fs_, /*persistent=*/true);
+    {
+      MasterStream m(s.stub());
+      m.Hello(1, "log-a", 1, 0);
+      m.NextWelcome();
+      m.Batch(2, 1, 7, 1);
+      m.AckReaching(7);
+    }
+    before = s.log().memory().Read(1, 10, UINT64_MAX);
+    // A new master kept 1..5 of epoch 1 and appended 6.. in epoch 2: our 6 and 7 were never in
+    // it; 1..5 are, and stay (Kafka's truncation to the epoch's end).
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 2, 8, {{1, 1}, {2, 6}});
+    Welcome w = m.NextWelcome();
+    EXPECT_EQ(w.last_id(), 5u);
+    EXPECT_EQ(w.epoch(), 2u);
+    EXPECT_EQ(s.log().last_id(), 5u);
+    m.Batch(2, 6, 8, 2);
+    m.AckReaching(8);
+    ExpectFirstFiveKeptAndThreeNew(s.log(), before);
+  }
+  fs_.DropUnsyncedData();  // Everything acknowledged is durable, the cut included.
+  Sentinel restarted(&fs_, /*persistent=*/true);
+  ExpectFirstFiveKeptAndThreeNew(restarted.log(), before);
+  EXPECT_EQ(restarted.log().epoch(), 2u);
 }
 
 TEST_F(SentinelServiceTest, PrefixOfTheMastersHistoryIsKept) {
@@ -420,7 +443,7 @@ TEST_F(SentinelServiceTest, PositionAndFetchServeOnlyDurableEntries) {
   MasterStream m(s.stub());
   m.Hello(1, "log-a", 4, 0);
   m.NextWelcome();
-  m.Batch(2, 1, 3, 4);
+  m.Batch(2, 1, 3, 3);  // Copied entries of an older epoch.
   m.AckReaching(3);
   fs_.BlockSyncs();
   m.Batch(3, 4, 6, 4);
@@ -432,8 +455,11 @@ TEST_F(SentinelServiceTest, PositionAndFetchServeOnlyDurableEntries) {
   EXPECT_EQ(pos.log_id(), "log-a");
   EXPECT_EQ(pos.epoch(), 4u);
   EXPECT_EQ(pos.last_id(), 3u);
-  EXPECT_EQ(pos.last_epoch(), 4u);
+  EXPECT_EQ(pos.last_epoch(), 3u);
   EXPECT_EQ(pos.node_id(), "s1");
+  ASSERT_EQ(pos.epochs_size(), 1) << "epoch 4 starts at id 4, which is not durable";
+  EXPECT_EQ(pos.epochs(0).epoch(), 3u);
+  EXPECT_EQ(pos.epochs(0).first_id(), 1u);
 
   grpc::ClientContext fc;
   FetchRequest req;
@@ -445,7 +471,7 @@ TEST_F(SentinelServiceTest, PositionAndFetchServeOnlyDurableEntries) {
   ASSERT_EQ(fetched.entries_size(), 2);  // 2 and 3; 4..6 are not durable.
   EXPECT_EQ(fetched.entries(0).id(), 2u);
   EXPECT_EQ(fetched.entries(1).message(), "m3");
-  EXPECT_EQ(fetched.entries(1).epoch(), 4u);
+  EXPECT_EQ(fetched.entries(1).epoch(), 3u);
   EXPECT_EQ(fetched.last_id(), 3u);
   fs_.UnblockSyncs();
   m.AckReaching(6);

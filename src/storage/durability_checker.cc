@@ -14,15 +14,17 @@ void DurabilityChecker::Appended(LogId last) {
   appended_ = std::max(appended_, last);
 }
 
-void DurabilityChecker::ResetStarted() {
+void DurabilityChecker::TruncateStarted(LogId keep) {
   std::lock_guard<std::mutex> lock(mu_);
-  appended_ = acknowledged_ = 0;
+  appended_ = std::min(appended_, keep);
+  acknowledged_ = std::min(acknowledged_, keep);
 }
 
-void DurabilityChecker::ResetDone() {
+void DurabilityChecker::TruncateDone(LogId keep) {
   std::lock_guard<std::mutex> lock(mu_);
-  content_.clear();
-  appended_ = acknowledged_ = 0;
+  content_.erase(content_.upper_bound(keep), content_.end());
+  appended_ = std::min(appended_, keep);
+  acknowledged_ = std::min(acknowledged_, keep);
 }
 
 void DurabilityChecker::Acknowledged(LogId n) {

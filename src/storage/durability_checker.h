@@ -25,10 +25,11 @@ class DurabilityChecker {
   void Written(std::span<const Entry> entries);
   // Their append succeeded: after a process crash (page cache intact) they must be there.
   void Appended(LogId last);
-  // The log is being dropped (Wal::Reset): until that returns, a crash may leave any prefix.
-  void ResetStarted();
-  // The drop returned: nothing written before it may come back.
-  void ResetDone();
+  // The entries after `keep` are being dropped (Wal::TruncateAfter): until that returns, a crash
+  // may leave any prefix that holds 1..keep (and, of those, the acknowledged ones must be there).
+  void TruncateStarted(LogId keep);
+  // The truncation returned: nothing written after `keep` before it may come back.
+  void TruncateDone(LogId keep);
   // Every id <= n was acknowledged as durable.
   void Acknowledged(LogId n);
   bool WaitAcknowledged(LogId n, std::chrono::milliseconds timeout);

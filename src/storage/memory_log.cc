@@ -63,6 +63,11 @@ void MemoryLog::TruncateAfter(LogId last) {
   while (!epoch_starts_.empty() && epoch_starts_.back().second > last) epoch_starts_.pop_back();
 }
 
+void MemoryLog::DropHeldBack() {
+  std::unique_lock lock(mu_);
+  held_back_.clear();
+}
+
 void MemoryLog::Clear() {
   std::unique_lock lock(mu_);
   entries_.clear();

@@ -50,6 +50,8 @@ class MemoryLog : public core::LogView {
   // Drops the entries after `last` (nothing if last >= last_id()); held-back ones stay. For
   // entries that turned out never to be durable (NodeLog).
   void TruncateAfter(LogId last);
+  // Drops the held-back entries (ids > last_id() + 1).
+  void DropHeldBack();
   // Drops every entry, held-back ones included.
   void Clear();
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <span>
@@ -12,10 +13,10 @@
 
 namespace rlog::storage {
 
-// Ownership: the writer (the caller of AppendNext/Apply/SetIdentity/Reset) owns `committer`; the
-// WAL belongs to the committer thread while a committer exists and to the writer otherwise, so
-// SetIdentity and Reset stop the committer before they touch the WAL. The getters use only what
-// is constant after Open, the atomic and the fields guarded by mu.
+// Ownership: the writer (the caller of AppendNext/Apply/SetIdentity/TruncateAfter) owns
+// `committer`; the WAL belongs to the committer thread while a committer exists and to the writer
+// otherwise, so SetIdentity and TruncateAfter stop the committer before they touch the WAL. The
+// getters use only what is constant after Open, the atomic and the fields guarded by mu.
 struct NodeLog::Impl {
   explicit Impl(MemoryLog& log) : memory(log) {}
   ~Impl() {
@@ -263,20 +264,27 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
   return last;
 }
 
-Status NodeLog::Reset() {
+Status NodeLog::TruncateAfter(LogId keep) {
+  if (keep > last_id()) {
+    return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
+                                   ": the log ends at " + std::to_string(last_id()));
+  }
   if (!impl_->wal) {
-    memory_.Clear();
+    memory_.TruncateAfter(keep);
+    memory_.DropHeldBack();
     return Status::Ok();
   }
   if (Status s = impl_->StopCommitter(); !s.ok()) return s;
-  memory_.Clear();
-  Status s = impl_->wal->Reset();
+  // Memory first: nothing about to go is served from here on.
+  memory_.TruncateAfter(keep);
+  memory_.DropHeldBack();
+  Status s = impl_->wal->TruncateAfter(keep);
   if (!s.ok()) {
-    // Memory is empty, the disk maybe not: never go on from there.
+    // Memory is cut, the disk maybe not: never go on from there.
     MutexLock lock(impl_->mu);
     if (impl_->failed.ok()) impl_->failed = s;
   }
-  impl_->durable.store(0);
+  impl_->durable.store(std::min(impl_->durable.load(), keep));
   impl_->AdoptWal();
   return s;
 }

@@ -19,10 +19,10 @@
 // Epochs must follow the rules of CheckEntriesContinue (wal.h) in memory as on disk: never
 // decreasing from one id to the next, and never newer than epoch() (SetIdentity first).
 //
-// Threads: AppendNext/Apply/SetIdentity/Reset are called by one writer at a time (the caller's
-// lock); memory() is safe for concurrent readers; the getters are thread-safe. SetIdentity,
-// Reset and the destructor wait for the committer thread to finish its callbacks: never call
-// them holding a lock those callbacks take.
+// Threads: AppendNext/Apply/SetIdentity/TruncateAfter are called by one writer at a time (the
+// caller's lock); memory() is safe for concurrent readers; the getters are thread-safe.
+// SetIdentity, TruncateAfter and the destructor wait for the committer thread to finish its
+// callbacks: never call them holding a lock those callbacks take.
 #pragma once
 
 #include <chrono>
@@ -110,11 +110,13 @@ class NodeLog {
   // wrote): it is dropped, and what came before it is applied (see last_id()).
   Result<LogId> Apply(std::vector<Entry> entries);
 
-  // Drops every entry (memory and disk, durably on return) but keeps the identity; the next
-  // entry is id 1 again. For a sentinel whose tail diverges from the master's history: it
-  // fetches the log again. With a data directory an error stops the log (status(); restart the
-  // process: recovery then finds the old log, or a prefix of it, or the empty one).
-  Status Reset();
+  // Drops the entries after `keep` (<= last_id(); 0 drops them all) and every held-back entry,
+  // in memory and on disk (durably on return), keeping the identity and epoch; the next entry is
+  // keep + 1. For a log whose tail a newer master never had (a sentinel's diverged tail, a
+  // restarted master's replaced one): it fetches the rest again. With a data directory an error
+  // stops the log (status(); restart the process: recovery then finds the old log or a shorter
+  // one that still holds 1..keep).
+  Status TruncateAfter(LogId keep);
 
   MemoryLog& memory() { return memory_; }
   const MemoryLog& memory() const { return memory_; }

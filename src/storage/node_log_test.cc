@@ -175,15 +175,22 @@ TEST_P(NodeLogBothModes, ApplyRefusesABatchWithAnEpochNewerThanAccepted) {
   EXPECT_EQ(log->memory().held_back(), 0u);
 }
 
-TEST_P(NodeLogBothModes, ResetDropsEveryEntryAndKeepsTheIdentity) {
+TEST_P(NodeLogBothModes, TruncateAfterDropsTheTailAndHeldBackEntriesAndKeepsTheIdentity) {
   auto log = NewLog(5, 4, persistent());
   ASSERT_EQ(log->Apply({E(9, 4)}).value(), 5u);  // Held back.
-  ASSERT_TRUE(log->Reset().ok());
+  EXPECT_EQ(log->TruncateAfter(6).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(log->TruncateAfter(2).ok());
+  EXPECT_EQ(log->last_id(), 2u);
+  EXPECT_EQ(log->durable_id(), 2u);
+  EXPECT_EQ(log->memory().held_back(), 0u);
+  EXPECT_EQ(log->memory().EpochStarts(), (EpochStarts{{4, 1}}));
+  EXPECT_EQ(log->log_id(), "log-n");
+  EXPECT_EQ(log->epoch(), 4u);
+  EXPECT_EQ(log->AppendNext(4, 0, "again").value(), 3u);
+  ASSERT_TRUE(log->TruncateAfter(0).ok());
   EXPECT_EQ(log->last_id(), 0u);
   EXPECT_EQ(log->durable_id(), 0u);
-  EXPECT_EQ(log->memory().held_back(), 0u);
   EXPECT_EQ(log->memory().EpochStarts(), EpochStarts{});
-  EXPECT_EQ(log->log_id(), "log-n");
   EXPECT_EQ(log->epoch(), 4u);
   EXPECT_EQ(log->AppendNext(4, 0, "again").value(), 1u);
 }
@@ -379,7 +386,7 @@ TEST_P(NodeLogWriteError, StopsTheLogAndItsEntriesAreNeitherServedNorRecovered) 
     const std::string stopped = log->status().message();
     EXPECT_EQ(log->AppendNext(1, 0, "refused").status().message(), stopped);
     EXPECT_EQ(log->Apply({E(4, 1)}).status().message(), stopped);
-    EXPECT_EQ(log->Reset().message(), stopped);
+    EXPECT_EQ(log->TruncateAfter(1).message(), stopped);
     EXPECT_EQ(log->SetIdentity("log-n", 2).message(), stopped);
     EXPECT_EQ(log->last_id(), 3u);
   }
@@ -425,7 +432,7 @@ TEST_F(NodeLogTest, FailedFsyncIsReportedAndStopsTheLog) {
   EXPECT_FALSE(log->AppendNext(1, 0, "x").ok());
 }
 
-TEST_F(NodeLogTest, ResetIsDurableAndTheLogStartsAgainAtOne) {
+TEST_F(NodeLogTest, TruncationIsDurableAndTheLogGoesOnAfterTheKeptPrefix) {
   NodeLogOptions options = Options();
   options.wal.segment_bytes = 200;  // Several segments to drop.
   {
@@ -436,51 +443,50 @@ TEST_F(NodeLogTest, ResetIsDurableAndTheLogStartsAgainAtOne) {
       ASSERT_TRUE(reports_.WaitDurable(id));
     }
     ASSERT_GT(fs_.ListDir("/data/wal").value().size(), 3u);
-    ASSERT_TRUE(log->Reset().ok());
+    ASSERT_TRUE(log->TruncateAfter(12).ok());
   }
   fs_.DropUnsyncedData();  // Durable on return.
   {
     auto log = OpenOk(options);
-    EXPECT_EQ(log->last_id(), 0u);
-    EXPECT_TRUE(log->recovered_existing());  // The identity is still on disk.
+    EXPECT_EQ(Ids(*log), Range(1, 12));
     EXPECT_EQ(log->log_id(), "log-r");
     EXPECT_EQ(log->epoch(), 4u);
-    EXPECT_EQ(fs_.ListDir("/data/wal").value(), std::vector<std::string>{SegmentFileName(1)});
-    EXPECT_EQ(log->AppendNext(4, 0, "new").value(), 1u);
-    ASSERT_TRUE(reports_.WaitDurable(1));
+    EXPECT_EQ(log->AppendNext(4, 0, "new").value(), 13u);
+    ASSERT_TRUE(reports_.WaitDurable(13));
   }
   auto log = OpenOk(options);
-  ASSERT_EQ(Ids(*log), Range(1, 1));
-  EXPECT_EQ(All(*log)[0].message, "new");
+  ASSERT_EQ(Ids(*log), Range(1, 13));
+  EXPECT_EQ(All(*log)[11].message, "old");
+  EXPECT_EQ(All(*log)[12].message, "new");
 }
 
-TEST_F(NodeLogTest, ResetAlsoDropsEntriesStillQueued) {
+TEST_F(NodeLogTest, TruncationAlsoDropsEntriesStillQueued) {
   auto log = NewLog(2);
   fs_.BlockSyncs();
   ASSERT_TRUE(log->AppendNext(1, 0, "in flight").ok());
   ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
   ASSERT_TRUE(log->AppendNext(1, 0, "queued").ok());  // Waits behind the held sync.
   fs_.UnblockSyncs();
-  ASSERT_TRUE(log->Reset().ok());
-  EXPECT_EQ(log->last_id(), 0u);
-  EXPECT_EQ(log->durable_id(), 0u);
+  ASSERT_TRUE(log->TruncateAfter(1).ok());
+  EXPECT_EQ(log->last_id(), 1u);
+  EXPECT_EQ(log->durable_id(), 1u);
   log.reset();
   auto reopened = OpenOk(Options());
-  EXPECT_EQ(reopened->last_id(), 0u);
+  EXPECT_EQ(Ids(*reopened), Range(1, 1));
   EXPECT_EQ(reopened->log_id(), "log-n");
 }
 
-TEST_F(NodeLogTest, FailedResetStopsTheLog) {
+TEST_F(NodeLogTest, FailedTruncationStopsTheLog) {
   auto log = NewLog(5);
-  fs_.InjectError(Op::kCreate, 1, ENOSPC);  // Before any file changed.
-  const Status reset = log->Reset();
-  EXPECT_TRUE(Contains(reset.message(), "No space left on device")) << reset.message();
-  EXPECT_EQ(log->status().message(), reset.message());
-  EXPECT_EQ(log->last_id(), 0u);
-  EXPECT_EQ(log->AppendNext(1, 0, "x").status().message(), reset.message());
+  fs_.InjectError(Op::kTruncate, 1, EIO);
+  const Status cut = log->TruncateAfter(2);
+  EXPECT_TRUE(Contains(cut.message(), "Input/output error")) << cut.message();
+  EXPECT_EQ(log->status().message(), cut.message());
+  EXPECT_EQ(log->last_id(), 2u);
+  EXPECT_EQ(log->AppendNext(1, 0, "x").status().message(), cut.message());
   log.reset();
   auto reopened = OpenOk(Options());
-  EXPECT_EQ(Ids(*reopened), Range(1, 5));  // Nothing was dropped on disk.
+  EXPECT_EQ(Ids(*reopened), Range(1, 5));  // Nothing was cut on disk.
 }
 
 TEST_F(NodeLogTest, FailedEpochChangeKeepsTheOldEpochAndTheLogGoesOn) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <utility>
 
 #include "storage/wal_format.h"
@@ -117,33 +118,109 @@ Status Wal::Sync() {
   return Status::Ok();
 }
 
-Status Wal::Reset() {
+// Whichever of its steps a crash keeps, a truncation must leave no gap between segments and
+// must not lose the identity or the accepted epoch. The segment that will hold the last kept entry
+// (`home`; the first segment when nothing is kept) stays; the segments after it go, newest first,
+// and only then is `home` cut. The accepted epoch is in the newest headers, so when `home`'s own
+// is older it is first rewritten whole with the accepted epoch (a temporary file, synced, renamed
+// over it): recovery takes the highest epoch of any header, whatever the order of the headers.
+Status Wal::TruncateAfter(LogId keep) {
   if (!failed_.ok()) return failed_;
-  if (!segment_) return Status::Ok();  // No identity yet, so no entry either.
+  if (keep > last_id_) {
+    return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
+                                   ": the WAL ends at " + std::to_string(last_id_));
+  }
+  if (keep == last_id_) return Status::Ok();  // Also a log without identity: no entries.
   auto names = fs_.ListDir(dir_);
   if (!names.ok()) return names.status();
-  auto temp = WriteReplacement(1);
-  if (!temp.ok()) return temp.status();
+  LogId home = 0;
+  std::vector<LogId> later;
+  for (const std::string& name : names.value()) {
+    const std::optional<LogId> first = ParseSegmentFileName(name);
+    if (!first) continue;
+    if (*first <= std::max<LogId>(keep, 1)) {
+      home = std::max(home, *first);
+    } else {
+      later.push_back(*first);
+    }
+  }
+  const std::string home_path = JoinPath(dir_, SegmentFileName(home));
+  auto bytes = ReadFileToString(fs_, home_path);
+  if (!bytes.ok()) return bytes.status();
+  // Where the records of `home` end, where the last kept one ends, and the epochs involved.
+  const std::string_view in = bytes.value();
+  uint64_t end = 0, cut = 0, header_bytes = 0;
+  uint64_t header_epoch = 0, keep_epoch = 0;
+  bool found = keep == 0;
+  Record record;
+  size_t size = 0;
+  while (DecodeRecord(in.substr(end), &record, &size) == DecodeStatus::kOk) {
+    if (end == 0) {
+      auto header = ParseSegmentHeader(record);
+      if (!header.ok()) return header.status();
+      header_epoch = header.value().epoch;
+      header_bytes = cut = size;
+    } else if (record.id <= keep) {
+      cut = end + size;
+      keep_epoch = record.epoch;
+      found = record.id == keep;
+    }
+    end += size;
+  }
+  if (home == 0 || !found) {
+    return Status::Corruption("WAL segment " + home_path + " does not hold id " +
+                              std::to_string(keep) + " (truncation refused)");
+  }
+  std::string replacement;
+  if (!later.empty() && header_epoch < epoch_) {
+    replacement = home_path + std::string(kTempSuffix);
+    (void)fs_.Remove(replacement);  // Left by an earlier failed attempt, if any.
+    auto file = CreateSegment(replacement, {home, epoch_, log_id_});
+    if (!file.ok()) return file.status();
+    Status s = file.value()->Append(in.substr(header_bytes, end - header_bytes));
+    if (s.ok()) {
+      if (Status synced = file.value()->Sync(); !synced.ok()) return Fail(synced);
+    }
+    (void)file.value()->Close();
+    if (!s.ok()) {
+      (void)fs_.Remove(replacement);
+      return s;
+    }
+    // The new header has the old one's size (same log id), so offsets are unchanged.
+  }
+  if (Status s = CutSegments(home, replacement, later, cut); !s.ok()) return s;
+  last_id_ = keep;
+  last_epoch_ = keep_epoch;
+  synced_id_ = keep;
+  return Status::Ok();
+}
+
+Status Wal::CutSegments(LogId home, const std::string& replacement, const std::vector<LogId>& later,
+                        uint64_t cut) {
   // From here on the files no longer match this object: any error stops the WAL (recovery then
-  // finds a prefix of the old log, see below).
+  // finds the old log or a shorter one, see TruncateAfter).
   (void)segment_->Close();
   segment_.reset();
-  std::vector<LogId> later;  // Every segment but the first.
-  for (const std::string& name : names.value()) {
-    if (auto first = ParseSegmentFileName(name); first && *first != 1) later.push_back(*first);
+  const std::string home_path = JoinPath(dir_, SegmentFileName(home));
+  if (!replacement.empty()) {
+    if (Status s = fs_.Rename(replacement, home_path); !s.ok()) return Fail(s);
+    if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
   }
-  // Newest first, and made durable before the first segment is replaced: whatever part of this a
-  // crash keeps, the segments left are a prefix of the log (recovery refuses a gap).
-  std::sort(later.begin(), later.end(), std::greater<>());
-  for (const LogId first : later) {
+  std::vector<LogId> newest_first = later;
+  std::sort(newest_first.begin(), newest_first.end(), std::greater<>());
+  for (const LogId first : newest_first) {
     if (Status s = fs_.Remove(JoinPath(dir_, SegmentFileName(first))); !s.ok()) return Fail(s);
   }
   if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
-  if (Status s = InstallReplacement(temp.value(), 1); !s.ok()) return Fail(s);
-  last_id_ = 0;
-  last_epoch_ = 0;
-  synced_id_ = 0;
-  return Sync();
+  dir_dirty_ = false;
+  auto reopened = fs_.OpenForAppend(home_path, FileSystem::OpenMode::kOpenExisting);
+  if (!reopened.ok()) return Fail(reopened.status());
+  segment_ = std::move(reopened.value());
+  segment_first_id_ = home;
+  preallocation_failed_ = false;
+  if (Status s = segment_->Truncate(cut); !s.ok()) return Fail(s);
+  if (Status s = segment_->Sync(); !s.ok()) return Fail(s);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<WritableFile>> Wal::CreateSegment(const std::string& path,

@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "storage/entry.h"
@@ -70,11 +71,13 @@ class Wal {
   // Makes everything appended durable. An error is fatal (see above).
   Status Sync();
 
-  // Drops every entry, keeping the identity; durable on return, and the next Append starts again
-  // at id 1. Crash-safe: a crash part-way leaves a prefix of the old log or the empty one, never
-  // a log without its identity (see docs/wal-format.md, "Reset"). An error once files have
-  // started to change stops the WAL (restart; recovery then finds such a prefix).
-  Status Reset();
+  // Drops the entries after `keep` (<= last_id(); 0 drops them all), keeping the identity and
+  // the accepted epoch; durable on return, and the next Append continues at keep + 1. For a log
+  // whose tail a newer master never had (docs/wal-format.md, "Truncation"). Crash-safe: a crash
+  // part-way leaves the old log or a shorter one that still holds 1..keep and the accepted epoch.
+  // An error once files have started to change stops the WAL (restart; recovery then finds such
+  // a log).
+  Status TruncateAfter(LogId keep);
 
  private:
   Wal(FileSystem& fs, std::string dir, WalOptions options);
@@ -94,6 +97,9 @@ class Wal {
   // (synced; returns the temporary path), then rename it into place and append to it.
   Result<std::string> WriteReplacement(LogId first_id);
   Status InstallReplacement(const std::string& temp, LogId first_id);
+  // TruncateAfter's changes to the files, once the plan is made; any error stops the WAL.
+  Status CutSegments(LogId home, const std::string& replacement, const std::vector<LogId>& later,
+                     uint64_t cut);
   Status Fail(const Status& cause);
 
   // Constant after Open.

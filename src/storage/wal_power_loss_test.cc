@@ -28,8 +28,8 @@ struct Coverage {
   uint64_t failed_appends = 0;
   uint64_t stopped_wals = 0;
   uint64_t lost_unsynced = 0;  // Recoveries that ended before the last appended id.
-  uint64_t resets = 0;
-  uint64_t failed_resets = 0;
+  uint64_t truncations = 0;
+  uint64_t failed_truncations = 0;
 };
 
 class RandomWalRun {
@@ -67,8 +67,9 @@ class RandomWalRun {
         fs_.ClearInjectedErrors();
       } else if (dice < 29) {
         if (!wal_->SetLogIdentity("log-r", wal_->epoch() + 1).ok()) continue;
-      } else if (dice < 30) {
-        Reset();
+        accepted_epoch_ = wal_->epoch();  // Durable on return.
+      } else if (dice < 31) {
+        Truncate();
       } else {
         Append();
       }
@@ -107,17 +108,18 @@ class RandomWalRun {
     fs_.ClearInjectedErrors();
   }
 
-  void Reset() {
-    static constexpr Op kReset[] = {Op::kCreate, Op::kWrite,  Op::kSync,
-                                    Op::kRemove, Op::kRename, Op::kSyncDir};
-    if (rng_() % 3 == 0) fs_.InjectError(kReset[rng_() % std::size(kReset)], 1, EIO);
-    checker_.ResetStarted();
-    if (wal_->Reset().ok()) {
-      checker_.ResetDone();
-      last_appended_ = 0;
-      ++coverage_.resets;
+  void Truncate() {
+    static constexpr Op kTruncate[] = {Op::kCreate, Op::kWrite,   Op::kSync,    Op::kRemove,
+                                       Op::kRename, Op::kSyncDir, Op::kTruncate};
+    if (rng_() % 3 == 0) fs_.InjectError(kTruncate[rng_() % std::size(kTruncate)], 1, EIO);
+    const LogId keep = rng_() % 4 == 0 ? 0 : rng_() % (wal_->last_id() + 1);
+    checker_.TruncateStarted(keep);
+    if (wal_->TruncateAfter(keep).ok()) {
+      checker_.TruncateDone(keep);
+      last_appended_ = keep;
+      ++coverage_.truncations;
     } else {
-      ++coverage_.failed_resets;
+      ++coverage_.failed_truncations;
     }
     fs_.ClearInjectedErrors();
   }
@@ -131,6 +133,10 @@ class RandomWalRun {
     wal_ = std::move(wal.value());
     const auto problems = checker_.Check(recovered, crash);
     if (!problems.empty()) return problems.front();
+    if (wal_->epoch() < accepted_epoch_) {
+      return "the accepted epoch went back from " + std::to_string(accepted_epoch_) + " to " +
+             std::to_string(wal_->epoch());
+    }
     const WalRecoveryReport& report = wal_->recovery();
     if (report.truncated_bytes > 0) {
       ++(report.truncated_reason == "zero-filled tail" ? coverage_.zero_filled_tails
@@ -146,6 +152,7 @@ class RandomWalRun {
   std::mt19937_64 rng_;
   Coverage& coverage_;
   LogId last_appended_ = 0;
+  uint64_t accepted_epoch_ = 0;  // Made durable by SetLogIdentity; never to go back.
   FaultInjectionFileSystem fs_;
   WalOptions options_;
   DurabilityChecker checker_;
@@ -160,18 +167,18 @@ TEST(WalPowerLoss, RandomAppendsSyncsAndPowerLossesNeverLoseAcknowledgedEntries)
   }
   std::printf(
       "power losses %lu, torn tails %lu, zero-filled tails %lu, rotations %lu, failed "
-      "appends %lu, stopped WALs %lu, recoveries that lost unsynced entries %lu, resets %lu, "
-      "failed resets %lu\n",
+      "appends %lu, stopped WALs %lu, recoveries that lost unsynced entries %lu, truncations "
+      "%lu, failed truncations %lu\n",
       c.power_losses, c.torn_tails, c.zero_filled_tails, c.rotations, c.failed_appends,
-      c.stopped_wals, c.lost_unsynced, c.resets, c.failed_resets);
+      c.stopped_wals, c.lost_unsynced, c.truncations, c.failed_truncations);
   EXPECT_GT(c.torn_tails, 100u);
   EXPECT_GT(c.zero_filled_tails, 100u);
   EXPECT_GT(c.rotations, 1000u);
   EXPECT_GT(c.failed_appends, 1000u);
   EXPECT_GT(c.stopped_wals, 100u);
   EXPECT_GT(c.lost_unsynced, 100u);
-  EXPECT_GT(c.resets, 100u);
-  EXPECT_GT(c.failed_resets, 50u);
+  EXPECT_GT(c.truncations, 100u);
+  EXPECT_GT(c.failed_truncations, 50u);
 }
 
 TEST(WalPowerLoss, CheckerReportsLostAcknowledgedIdsGapsAndForeignContent) {
@@ -189,16 +196,18 @@ TEST(WalPowerLoss, CheckerReportsLostAcknowledgedIdsGapsAndForeignContent) {
   EXPECT_FALSE(checker.Check({{1, 1, "a"}, {2, 2, "b", 7}}, Crash::kPowerLoss).empty());
 }
 
-TEST(WalPowerLoss, CheckerAcceptsAnyPrefixDuringAResetAndNothingOldAfterIt) {
+TEST(WalPowerLoss, CheckerAcceptsPrefixesHoldingTheKeptIdsDuringATruncationAndNothingOldAfter) {
   DurabilityChecker checker;
   using Crash = DurabilityChecker::Crash;
-  checker.Written(std::vector<Entry>{{1, 1, "a"}, {2, 2, "b"}});
-  checker.Acknowledged(2);
-  checker.ResetStarted();
+  checker.Written(std::vector<Entry>{{1, 1, "a"}, {2, 2, "b"}, {3, 3, "c"}});
+  checker.Acknowledged(3);
+  checker.TruncateStarted(1);
+  EXPECT_TRUE(checker.Check({{1, 1, "a"}, {2, 2, "b"}, {3, 3, "c"}}, Crash::kPowerLoss).empty());
   EXPECT_TRUE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
-  EXPECT_TRUE(checker.Check({}, Crash::kPowerLoss).empty());
-  checker.ResetDone();
-  EXPECT_FALSE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
+  EXPECT_FALSE(checker.Check({}, Crash::kPowerLoss).empty()) << "id 1 was acknowledged and kept";
+  checker.TruncateDone(1);
+  EXPECT_TRUE(checker.Check({{1, 1, "a"}}, Crash::kPowerLoss).empty());
+  EXPECT_FALSE(checker.Check({{1, 1, "a"}, {2, 2, "b"}}, Crash::kPowerLoss).empty());
 }
 
 }  // namespace

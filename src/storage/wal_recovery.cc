@@ -164,13 +164,9 @@ class Recovery {
           path, 0,
           "segment of log '" + header.log_id + "' among segments of log '" + state_.log_id + "'");
     }
-    if (header.epoch < header_epoch_) {
-      return Corrupt(path, 0,
-                     "header epoch " + std::to_string(header.epoch) +
-                         " is older than the previous segment's " + std::to_string(header_epoch_));
-    }
+    // Header epochs may decrease: a truncation rewrites an earlier header with the accepted
+    // epoch before it removes the later segments (Wal::TruncateAfter).
     state_.log_id = header.log_id;
-    header_epoch_ = header.epoch;
     state_.epoch = std::max(state_.epoch, header.epoch);
     return Status::Ok();
   }
@@ -242,7 +238,6 @@ class Recovery {
   const EntryBatchSink& sink_;
   RecoveredWal state_;
   LogId next_id_ = 1;
-  uint64_t header_epoch_ = 0;  // Of the last segment header read.
   std::vector<Entry> batch_;
   bool dir_dirty_ = false;
 };

@@ -5,9 +5,10 @@
 // Rules (docs/wal-format.md, "Recovery"):
 // - every segment starts with a valid header; all headers name the same log; the first segment
 //   starts at id 1 and each next one at the previous last id + 1; entry ids are contiguous;
-//   header epochs never decrease from segment to segment, entry epochs never decrease from entry
-//   to entry (an entry's epoch may be older than its segment header's: a node copying old
-//   entries after it accepted a newer master);
+//   entry epochs never decrease from entry to entry (an entry's epoch may be older than its
+//   segment header's: a node copying old entries after it accepted a newer master); the log's
+//   epoch is the highest of any header or entry (header epochs may decrease: a truncation
+//   raises an earlier header before it removes later segments);
 // - a record that fails verification in a closed (non-last) segment is Corruption;
 // - in the last segment, a bad record followed by no valid record (a torn or zero-filled tail) is
 //   cut off and reported; followed by a valid record it is corruption in the middle: Corruption;

@@ -129,13 +129,13 @@ TEST_F(WalTest, EmptyLogAdoptsAnotherLogIdDurably) {
   EXPECT_EQ(wal->SetLogIdentity("log-a", 1).code(), Status::Code::kFailedPrecondition);
 }
 
-TEST_F(WalTest, ResetDropsEveryEntryDurablyAndKeepsTheIdentity) {
+TEST_F(WalTest, TruncateAfterZeroDropsEveryEntryDurablyAndKeepsTheIdentity) {
   options_.segment_bytes = 200;
   auto wal = NewLog(0);
   ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());
   for (LogId id = 1; id <= 20; ++id) ASSERT_TRUE(wal->Append(Entries(id, 1, 10, 2)).ok());
   ASSERT_GT(fs_.ListDir(dir_).value().size(), 3u);
-  ASSERT_TRUE(wal->Reset().ok());
+  ASSERT_TRUE(wal->TruncateAfter(0).ok());
   EXPECT_EQ(wal->last_id(), 0u);
   EXPECT_EQ(wal->last_epoch(), 0u);
   fs_.DropUnsyncedData();  // Durable on return.
@@ -150,17 +150,64 @@ TEST_F(WalTest, ResetDropsEveryEntryDurablyAndKeepsTheIdentity) {
   EXPECT_EQ(RecoveredIds(), Ids(1, 2));
 }
 
-// Whatever part of Reset's directory changes a power loss keeps (in order, as file systems that
-// commit metadata in order do), recovery finds a prefix of the old log with its identity, never
-// corruption. Reset is stopped by an error at each of its directory steps in turn.
-TEST(WalReset, PowerLossPartWayLeavesAPrefixWithTheIdentity) {
+// Cuts in the live segment, in a closed one, and at a segment's end: what is kept comes back
+// unchanged with its epochs, the accepted epoch survives the removal of the segments that
+// carried it, and the log goes on from keep + 1.
+TEST_F(WalTest, TruncateAfterKeepsThePrefixAndTheAcceptedEpochDurably) {
+  options_.segment_bytes = 200;
+  for (const LogId keep : {LogId{19}, LogId{7}, LogId{1}}) {
+    if (auto names = fs_.ListDir(dir_); names.ok()) {  // The previous round's log.
+      for (const std::string& name : names.value()) {
+        ASSERT_TRUE(fs_.Remove(JoinPath(dir_, name)).ok());
+      }
+    }
+    auto wal = NewLog(0);
+    for (LogId id = 1; id <= 10; ++id) ASSERT_TRUE(wal->Append(Entries(id, 1, 10, 1)).ok());
+    ASSERT_TRUE(wal->SetLogIdentity("log-a", 4).ok());  // A header of epoch 4, after id 10.
+    for (LogId id = 11; id <= 20; ++id) ASSERT_TRUE(wal->Append(Entries(id, 1, 10, 4)).ok());
+    ASSERT_GT(fs_.ListDir(dir_).value().size(), 3u);
+    ASSERT_TRUE(wal->TruncateAfter(keep).ok()) << keep;
+    EXPECT_EQ(wal->last_id(), keep);
+    EXPECT_EQ(wal->synced_id(), keep);
+    EXPECT_EQ(wal->last_epoch(), keep > 10 ? 4u : 1u);
+    fs_.DropUnsyncedData();  // Durable on return.
+    REOPEN(wal);
+    EXPECT_EQ(RecoveredIds(), Ids(1, keep));
+    for (const Entry& e : recovered_) EXPECT_EQ(e.message, Entries(e.id, 1)[0].message);
+    EXPECT_EQ(wal->epoch(), 4u) << "keep " << keep;
+    EXPECT_EQ(wal->last_epoch(), keep > 10 ? 4u : 1u);
+    ASSERT_TRUE(wal->Append(Entries(keep + 1, 3, 10, 4)).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+    REOPEN(wal);
+    EXPECT_EQ(RecoveredIds(), Ids(1, keep + 3));
+    EXPECT_EQ(recovered_.back().epoch, 4u);
+  }
+}
+
+TEST_F(WalTest, TruncateAfterTheEndIsRefusedAndAtTheEndChangesNothing) {
+  auto wal = NewLog(5);
+  EXPECT_EQ(wal->TruncateAfter(6).code(), Status::Code::kInvalidArgument);
+  const auto files = fs_.ListDir(dir_).value();
+  EXPECT_TRUE(wal->TruncateAfter(5).ok());
+  EXPECT_EQ(wal->last_id(), 5u);
+  EXPECT_EQ(fs_.ListDir(dir_).value(), files);
+  EXPECT_TRUE(wal->failure().ok());
+}
+
+// Whatever part of a truncation's changes a power loss keeps (the directory's in order, as file
+// systems that commit metadata in order do), recovery finds the old log or a shorter one that
+// still holds every kept entry, the identity and the accepted epoch, never corruption. The
+// truncation is stopped by an error at each of its steps in turn.
+TEST(WalTruncate, PowerLossPartWayKeepsThePrefixTheIdentityAndTheEpoch) {
   using Op = FaultInjectionFileSystem::Op;
   const std::pair<Op, uint64_t> failures[] = {
-      {Op::kSyncDir, 1}, {Op::kRename, 1}, {Op::kSyncDir, 2}};
+      {Op::kCreate, 1}, {Op::kWrite, 1},  {Op::kSync, 1},    {Op::kRename, 1},   {Op::kSyncDir, 1},
+      {Op::kRemove, 1}, {Op::kRemove, 2}, {Op::kSyncDir, 2}, {Op::kTruncate, 1}, {Op::kSync, 2}};
   WalOptions options;
   options.segment_bytes = 200;
   std::set<size_t> lengths;  // Recovered log lengths seen: the cases really differ.
-  for (uint64_t seed = 1; seed <= 90; ++seed) {
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    const LogId keep = seed % 4 == 0 ? 0 : 5 + seed % 13;
     FaultInjectionFileSystem fs;
     std::vector<Entry> recovered;
     auto sink = [&recovered](std::vector<Entry>&& b) {
@@ -170,27 +217,40 @@ TEST(WalReset, PowerLossPartWayLeavesAPrefixWithTheIdentity) {
       auto wal = Wal::Open(fs, "/wal", options, sink);
       ASSERT_TRUE(wal.ok());
       ASSERT_TRUE(wal.value()->SetLogIdentity("log-a", 2).ok());
-      ASSERT_TRUE(wal.value()->Append(Entries(1, 20)).ok());
-      for (LogId id = 21; id <= 40; ++id) ASSERT_TRUE(wal.value()->Append(Entries(id, 1)).ok());
+      ASSERT_TRUE(wal.value()->Append(Entries(1, 20, 10, 2)).ok());
+      ASSERT_TRUE(wal.value()->SetLogIdentity("log-a", 5).ok());
+      for (LogId id = 21; id <= 40; ++id) {
+        ASSERT_TRUE(wal.value()->Append(Entries(id, 1, 10, 5)).ok());
+      }
       ASSERT_TRUE(wal.value()->Sync().ok());
-      const auto [op, nth] = failures[seed % 3];
-      fs.InjectError(op, nth, EIO);
-      EXPECT_FALSE(wal.value()->Reset().ok());
-      EXPECT_FALSE(wal.value()->failure().ok()) << "the files no longer match it: stopped";
+      if (seed % (std::size(failures) + 1) < std::size(failures)) {  // Else it completes.
+        const auto [op, nth] = failures[seed % (std::size(failures) + 1)];
+        fs.InjectError(op, nth, EIO);
+      }
+      if (!wal.value()->TruncateAfter(keep).ok() && wal.value()->failure().ok()) {
+        // Refused before any file changed: the WAL goes on.
+        EXPECT_EQ(wal.value()->last_id(), 40u);
+      }
     }
     fs.ClearInjectedErrors();
     fs.DropUnsyncedData({FaultInjectionFileSystem::PowerLoss::Tail::kDropped,
-                         /*random_directory_prefix=*/true, seed});
+                         /*random_directory_prefix=*/seed % 2 == 0, seed});
+    recovered.clear();
     auto wal = Wal::Open(fs, "/wal", options, sink);
     ASSERT_TRUE(wal.ok()) << "seed " << seed << ": " << wal.status().message();
     EXPECT_EQ(wal.value()->log_id(), "log-a");
-    EXPECT_EQ(wal.value()->epoch(), 2u);
-    for (size_t i = 0; i < recovered.size(); ++i) ASSERT_EQ(recovered[i].id, i + 1);
+    EXPECT_EQ(wal.value()->epoch(), 5u) << "seed " << seed << ": the accepted epoch was lost";
+    ASSERT_GE(recovered.size(), keep) << "seed " << seed << ": a kept entry was lost";
+    for (size_t i = 0; i < recovered.size(); ++i) {
+      ASSERT_EQ(recovered[i].id, i + 1);
+      ASSERT_EQ(recovered[i].epoch, i < 20 ? 2u : 5u);
+      ASSERT_EQ(recovered[i].message, Entries(i + 1, 1)[0].message);
+    }
     lengths.insert(recovered.size());
   }
-  EXPECT_TRUE(lengths.contains(0)) << "the reset log";
+  EXPECT_TRUE(lengths.contains(0)) << "a log truncated to nothing";
   EXPECT_TRUE(lengths.contains(40)) << "the untouched log";
-  EXPECT_GT(lengths.size(), 3u) << "prefixes in between";
+  EXPECT_GT(lengths.size(), 8u) << "lengths in between";
 }
 
 TEST_F(WalTest, UnsyncedDataIsDroppedOnPowerLoss) {

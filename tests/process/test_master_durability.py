@@ -357,13 +357,16 @@ def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_clust
     new.master.kill9()
 
     # The old master comes back with its directory. Its ids 4-5 were replaced by the newer
-    # master's: it must drop them and copy the log, not keep two messages under one id.
+    # master's: it must drop them (only them: ids 1-3 are its own and stay) and copy the newer
+    # master's 4-6, not keep two messages under one id.
     old.start()
     c.wait_writable(30)
     ref = c.wait_converged(expected_len=6)
     assert [e["message"] for e in ref] == ["shared-0", "shared-1", "shared-2",
                                            "new-4", "new-5", "new-6"], ref
-    assert "dropping my log and copying it again" in old.log_path.read_text()
+    assert "my ids 4..5 (epoch 1) were replaced" in old.log_path.read_text()
+    assert "dropping them and copying that log from id 4 on" in old.log_path.read_text()
+    assert "copying ids 4..6 from sentinel" in old.log_path.read_text()
     assert old.insert_ok("after", w=3) == 7
     check_log(c.wait_converged(expected_len=7), "after the old master's return")
 
