@@ -1,7 +1,8 @@
 """A sentinel with a data directory: it acknowledges only what it has fsynced, a restarted one
 resumes from its durable position (the master sends only what it lacks), and a corrupt
 write-ahead log either stops it (naming the file and offset) or, with wal.on_corruption: refetch,
-is moved aside and the log fetched again from the master.
+is moved aside and the log fetched again from the master. A sentinel holding a tail a new master
+never had cuts that tail and keeps the rest.
 
 Fencing of masters with an older epoch needs a master that restarts with a new epoch; it is
 covered by unit tests (src/replication: hello_decision_test, sentinel_service_test).
@@ -129,3 +130,63 @@ def test_corrupt_wal_stops_the_sentinel_or_is_moved_aside_and_refetched(make_clu
     h = s.health()
     assert h["recovery"]["entries"] == len(msgs) and "walCorruptionMovedAside" not in h, h
     assert [e["message"] for e in s.get_all()] == msgs
+
+
+def _cut_wal_after(wal_dir, keep: int) -> None:
+    """Cuts a one-segment WAL after entry `keep` (docs/wal-format.md: u32 length, u32 crc, then
+    `length` bytes; the segment header comes first): what a power loss leaves of appends that had
+    not been fsynced yet."""
+    segments = sorted(wal_dir.glob("wal-*.log"))
+    assert len(segments) == 1, segments
+    data = segments[0].read_bytes()
+    offset = 0
+    for _ in range(keep + 1):  # The header, then `keep` entries.
+        length = int.from_bytes(data[offset:offset + 4], "little")
+        assert length > 0, f"no record at offset {offset} of {segments[0]}"
+        offset += 8 + length
+    with open(segments[0], "r+b") as f:
+        f.truncate(offset)
+
+
+def test_sentinel_keeps_what_it_shares_with_a_new_master_and_cuts_only_its_diverged_tail(
+        make_cluster, tmp_path):
+    # A master's appends reach a sentinel before its own fsync covers them. Should the master
+    # then lose power, the sentinel holds a tail the master never had; the master takes over
+    # again (new epoch) hearing only from the other sentinel, and writes its own entries at
+    # those ids. The sentinel must drop that tail and only that tail: the entries before it are
+    # the master's too and are neither dropped nor fetched again.
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=2,
+                     master_args=_data_args(data / "master"),
+                     sentinel_args=lambda i: _data_args(data / f"s{i + 1}"))
+    c.start()
+    m, (s1, s2) = c.master, c.sentinels
+    for i in range(1, 4):
+        assert m.insert_ok(f"shared-{i}", w=3) == i
+    s2.kill9()
+    for i in (4, 5):
+        assert m.insert_ok(f"lost-{i}", w=1) == i
+    wait_until(lambda: s1.health()["durableId"] >= 5, 10, 0.02, "s1 holds ids 4-5 durably")
+    s1.kill9()
+    m.kill9()
+    _cut_wal_after(data / "master" / "wal", 3)  # The master's power loss.
+
+    s2.start()
+    m.start()
+    c.wait_writable(30)  # Its own log (fsync: always) and s2's position are enough to go on.
+    for i in (4, 5, 6):
+        assert m.insert_ok(f"new-{i}", w=2) == i
+
+    s1.start()
+    ref = c.wait_converged(expected_len=6, timeout=30)
+    assert [e["message"] for e in ref] == ["shared-1", "shared-2", "shared-3",
+                                           "new-4", "new-5", "new-6"], ref
+    for n in c.nodes:
+        check_log(n.get_all(), n.name)
+    log = s1.log_path.read_text()
+    assert re.search(r"my entries after id 3 \(up to id 5\) are not in the master's log", log), (
+        s1.log_tail())
+    # Ids 1-3 stayed: the restarted sentinel received 4-6 only.
+    assert s1.health()["entriesReceived"] == 3, s1.health()
+    assert m.insert_ok("after", w=3) == 7
+    check_log(c.wait_converged(expected_len=7), "after the cut")
