@@ -672,7 +672,7 @@ void MasterNode::RecoverFromSentinels() {
     uint64_t last_epoch = 0;
     core::LogId epoch_end = 0;  // Its last id in epochs <= that of our own last entry.
     bool promised = false;      // It accepted `promise` (below) and refuses older masters.
-    std::vector<core::EpochStart> history;  // Of 1..last_id; empty from an older sentinel.
+    std::vector<core::EpochStart> history = {};  // Of 1..last_id; empty from an older sentinel.
   };
   struct Target {
     std::string address;
@@ -776,16 +776,13 @@ void MasterNode::RecoverFromSentinels() {
         core::PlanRecovery(history, own_last, store_->memory().LastEpoch(), positions);
     std::string source;
     if (plan.source) source = identities[*plan.source];
-    // A write acknowledged by a majority M of the cluster is on at least M - 1 of the S
-    // sentinels (M if it is not on our own trusted log). To be sure some answer holds it, the
-    // answers must leave fewer sentinels unheard than that: S - (M - 1) + 1 answers, one fewer
-    // when our own log counts. For 3 nodes: both sentinels, or one with a trusted own log.
-    // Counted against the sentinels the cluster is meant to have, when configured: one that DNS
-    // does not list at the moment (a Pending pod) may hold the write nobody else does.
+    // Enough answers that one must hold every majority-acknowledged write
+    // (core::RecoveryAnswersNeeded), counted against the sentinels the cluster is meant to have,
+    // when configured: one that DNS does not list at the moment (a Pending pod) may hold the
+    // write nobody else does.
     const size_t sentinels = std::max<size_t>(targets.size(), config_.expected_sentinels);
     const size_t cluster = 1 + sentinels;
-    const size_t majority = cluster / 2 + 1;
-    size_t needed = std::min(sentinels, sentinels + 2 - majority - (trusted ? 1 : 0));
+    size_t needed = core::RecoveryAnswersNeeded(sentinels, trusted);
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
     // Every known sentinel was asked above (one round), and none holds a log.
     if (!restart) needed = 0;

@@ -76,4 +76,9 @@ RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
   return plan;
 }
 
+size_t RecoveryAnswersNeeded(size_t sentinels, bool own_log_counts) {
+  const size_t majority = (1 + sentinels) / 2 + 1;
+  return std::min(sentinels, sentinels + 2 - majority - (own_log_counts ? 1 : 0));
+}
+
 }  // namespace rlog::core

@@ -12,6 +12,7 @@
 // first step at id 1.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -74,7 +75,7 @@ struct RecoveryPosition {
   // The last id of this log in epochs <= the epoch of the master's own last entry.
   LogId own_epoch_end = 0;
   // The epoch history of 1..last_id (PositionReply.epochs); empty when not sent.
-  std::vector<EpochStart> history;
+  std::vector<EpochStart> history = {};
 };
 struct RecoveryPlan {
   std::optional<size_t> source;  // Into the positions given; none: nothing to copy.
@@ -83,5 +84,13 @@ struct RecoveryPlan {
 };
 RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
                           uint64_t own_last_epoch, std::span<const RecoveryPosition> positions);
+
+// How many of `sentinels` sentinels a recovering master must hear from before PlanRecovery may
+// run. A write acknowledged by a majority M of the 1 + sentinels nodes is on at least M - 1
+// sentinels (M if it is not on the master's own log): the answers must leave fewer sentinels
+// unheard than that, S - (M - 1) + 1 of them, one fewer when the master's own log counts (it
+// holds everything it ever counted itself for: an existing log written with fsync: always, and
+// no answer of a newer epoch). For 3 nodes: both sentinels, or one with a log that counts.
+size_t RecoveryAnswersNeeded(size_t sentinels, bool own_log_counts);
 
 }  // namespace rlog::core
