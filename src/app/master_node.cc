@@ -759,8 +759,14 @@ void MasterNode::RecoverFromSentinels() {
     uint64_t max_epoch = store_->epoch();
     std::vector<std::string> identities;
     std::vector<core::RecoveryPosition> positions;
+    std::string foreign;  // Sentinels of another log, for /health.
     for (const auto& [identity, r] : reports) {
-      if (!r.log_id.empty() && r.log_id != log_id) continue;
+      if (!r.log_id.empty() && r.log_id != log_id) {
+        foreign += "; sentinel " + identity + " holds log " + r.log_id + ", not " +
+                   (log_id.empty() ? std::string("ours") : log_id) +
+                   ": neither counted nor written to";
+        continue;
+      }
       if (promise > 0 && !r.promised) continue;  // Second round: promised answers only.
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
@@ -796,6 +802,7 @@ void MasterNode::RecoverFromSentinels() {
       progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
                   std::to_string(targets.size()) + " known)";
     }
+    progress += foreign;
     if (progress != last_progress) {
       spdlog::info("recovering: {}", progress);
       last_progress = progress;

@@ -78,7 +78,8 @@ RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
 
 size_t RecoveryAnswersNeeded(size_t sentinels, bool own_log_counts) {
   const size_t majority = (1 + sentinels) / 2 + 1;
-  return std::min(sentinels, sentinels + 2 - majority - (own_log_counts ? 1 : 0));
+  if (!own_log_counts) return std::min(sentinels, sentinels + 2 - majority);
+  return std::min(sentinels, std::max(sentinels + 1 - majority, majority - 1));
 }
 
 }  // namespace rlog::core

@@ -88,9 +88,17 @@ RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
 // How many of `sentinels` sentinels a recovering master must hear from before PlanRecovery may
 // run. A write acknowledged by a majority M of the 1 + sentinels nodes is on at least M - 1
 // sentinels (M if it is not on the master's own log): the answers must leave fewer sentinels
-// unheard than that, S - (M - 1) + 1 of them, one fewer when the master's own log counts (it
-// holds everything it ever counted itself for: an existing log written with fsync: always, and
-// no answer of a newer epoch). For 3 nodes: both sentinels, or one with a log that counts.
+// unheard than that, S - (M - 1) + 1 of them.
+//
+// One fewer would do when the master's own log counts (it holds everything it ever counted itself
+// for: an existing log written with fsync: always, and no answer of a newer epoch), but only if
+// "no answer of a newer epoch" can be trusted: another master instance (with a directory of its
+// own) may have taken over meanwhile, and its first take-over, from an empty directory, had
+// S - M + 2 sentinels promise its epoch. The answers must meet that set to see it, so they are at
+// least M - 1 (S - M + 1 and M - 1 are equal for odd cluster sizes; for even ones M - 1 is one
+// more; RecoveryModel.* loses acknowledged writes in clusters of 2 and 4 nodes without it). It
+// costs no availability: a master needs M - 1 sentinels to take writes anyway.
+// For 3 nodes: both sentinels, or one with a log that counts.
 size_t RecoveryAnswersNeeded(size_t sentinels, bool own_log_counts);
 
 }  // namespace rlog::core

@@ -207,6 +207,19 @@ RecoveryPlan PlanFromNothing(const Positions& positions) {
   return PlanRecovery({}, 0, 0, positions);
 }
 
+TEST(Epochs, RecoveryAnswersNeededByClusterSize) {
+  // Sentinels: 1..6 (clusters of 2..7 nodes). Without the own log: S - M + 2. With it: the larger
+  // of S - M + 1 and M - 1, which is one more than S - M + 1 for even cluster sizes.
+  const size_t without[] = {1, 2, 2, 3, 3, 4};
+  const size_t with[] = {1, 1, 2, 2, 3, 3};
+  for (size_t s = 1; s <= 6; ++s) {
+    EXPECT_EQ(RecoveryAnswersNeeded(s, false), without[s - 1]) << s << " sentinels";
+    EXPECT_EQ(RecoveryAnswersNeeded(s, true), with[s - 1]) << s << " sentinels";
+  }
+  EXPECT_EQ(RecoveryAnswersNeeded(0, false), 0u);
+  EXPECT_EQ(RecoveryAnswersNeeded(0, true), 0u);
+}
+
 TEST(Epochs, RecoveryCopiesTheNewestEpochNotTheLongestLog) {
   // The master lost its directory. S1 took ids 9-10 from the master of epoch 3 (acknowledged by
   // master + S1); S2, cut off meanwhile, holds 9-12 of epoch 2 that nobody acknowledged.

@@ -207,8 +207,9 @@ class RecoveryModel {
   Coverage& coverage_;
 };
 
-TEST(RecoveryModel, AcknowledgedWritesSurviveEveryRecoveryInClustersOfThreeAndFive) {
-  for (const size_t sentinels : {size_t{2}, size_t{4}}) {
+// Clusters of 2 to 7 nodes: the answers rule differs between odd and even sizes.
+TEST(RecoveryModel, AcknowledgedWritesSurviveEveryRecoveryInClustersOfTwoToSevenNodes) {
+  for (size_t sentinels = 1; sentinels <= 6; ++sentinels) {
     Coverage c;
     for (uint64_t seed = 1; seed <= 3000; ++seed) {
       const std::string problem = RecoveryModel(seed, sentinels, &c).Run(200);
@@ -220,7 +221,8 @@ TEST(RecoveryModel, AcknowledgedWritesSurviveEveryRecoveryInClustersOfThreeAndFi
         sentinels, c.recoveries, c.lost_directories, c.old_directories, c.own_tails_cut,
         c.sentinel_tails_cut, c.acknowledged);
     EXPECT_GT(c.own_tails_cut, 1000u);
-    EXPECT_GT(c.sentinel_tails_cut, 1000u);
+    // With one sentinel its tail diverges only when a master lost what the sentinel holds.
+    EXPECT_GT(c.sentinel_tails_cut, sentinels == 1 ? 5u : 1000u);
     EXPECT_GT(c.lost_directories, 10000u);
   }
 }

@@ -192,29 +192,53 @@ def test_sentinel_of_another_log_is_reported_and_never_written_to(make_cluster, 
         c.master.insert_ok(f"first-log-{i}", w=3)
     s1 = c.sentinels[0]
     before = c.wait_converged(expected_len=5)
+    first_log = c.master.health()["logId"]
 
-    # A second master, of a log of its own (on its disk), is then pointed at s1, which holds
-    # the first log. (A master without a log of its own would take s1's over: a lost directory.)
-    other = make_cluster(n_sentinels=1, master_args=["--data-dir", str(tmp_path / "other"),
-                                                     "--fsync", "always"])
+    # A second master, of a log of its own (on its disk and on one of its two sentinels), is
+    # then pointed at s1, which holds the first log, and at that sentinel. (A master without a
+    # log of its own would take s1's over: a lost directory.)
+    other = make_cluster(n_sentinels=2, master_args=["--data-dir", str(tmp_path / "other"),
+                                                     "--fsync", "always"],
+                         sentinel_args=lambda i: ["--data-dir", str(tmp_path / f"other-s{i}"),
+                                                  "--fsync", "always"])
     other.start()
-    other.master.insert_ok("other-log-1", w=2)
+    other.master.insert_ok("other-log-1", w=3)
     other.master.kill9()
     other.sentinels[0].kill9()
-    other.sentinels = [s1]
+    own = other.sentinels[1]
+    other.sentinels = [s1, own]
     other.master.start()
 
+    # Its own sentinel's position is enough to take the log over (3 nodes, a log that counts);
+    # s1 refuses its Hello, is reported, and never written to.
     def refused():
         e = other.sentinel_health(s1)
         return e if "log" in e.get("lastError", "") else None
     e = wait_until(refused, 20, 0.05, "the second master's /health reports s1 refusing its log")
     assert e["ackedId"] == 0 and e["connected"] is False, e
-    # With its only sentinel refusing, the second master has no majority: read-only.
-    r = other.master.insert("other-log", w=1, timeout_ms=500)
-    assert_error(r, 503)
-    assert other.master.health()["readOnly"] is True
+    other.wait_writable(20)
+    assert other.master.insert_ok("other-log-2", w=2) == 2
+    r = other.master.insert("other-log-3", w=3, timeout_ms=500)
+    assert_error(r, 504)  # s1 never acknowledges it.
     assert s1.get_all() == before, "a sentinel of another log was written to"
-    assert s1.health()["logId"] == c.master.health()["logId"]
+    assert s1.health()["logId"] == first_log
+    assert [m["message"] for m in own.get_all()][:2] == ["other-log-1", "other-log-2"]
+
+    # With s1 alone (a cluster of two), the restarted master needs s1's position even with a log
+    # of its own (core::RecoveryAnswersNeeded): one of another log does not count, so it stays
+    # in recovery, not ready, and says why on /health.
+    other.master.kill9()
+    other.sentinels = [s1]
+    other.master.start()
+
+    def reported():
+        h = other.master.health()
+        return h if f"holds log {first_log}" in h.get("recovery", "") else None
+    h = wait_until(reported, 20, 0.05, "the second master's /health reports s1's other log")
+    assert h["state"] == "recovering" and h["readOnly"] is True, h
+    assert "neither counted nor written to" in h["recovery"], h
+    assert_error(other.master.insert("other-log", w=1, timeout_ms=500), 503)
+    assert s1.get_all() == before, "a sentinel of another log was written to"
 
 
 def test_a_master_deposed_by_a_newer_one_takes_no_more_writes(make_cluster, tmp_path):
