@@ -189,6 +189,16 @@ class SentinelServiceTest : public ::testing::Test {
   storage::FaultInjectionFileSystem fs_;
 };
 
+// A master's whole stream: its Hello of log-a at `epoch`, entries 1..last of that epoch,
+// acknowledged, and the end of the stream.
+void ReplicateAndClose(Sentinel& s, uint64_t epoch, core::LogId last) {
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", epoch, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, last, epoch);
+  m.AckReaching(last);
+}
+
 TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
   Sentinel s(&fs_, /*persistent=*/true);
   MasterStream m(s.stub());
@@ -366,13 +376,7 @@ TEST_F(SentinelServiceTest, PromiseOfANewerEpochFencesTheOlderMastersStream) {
 
 TEST_F(SentinelServiceTest, MasterOfAnotherLogIsRefusedWhileEntriesAreHeld) {
   Sentinel s(&fs_, /*persistent=*/true);
-  {
-    MasterStream m(s.stub());
-    m.Hello(1, "log-a", 1, 0);
-    m.NextWelcome();
-    m.Batch(2, 1, 1, 1);
-    m.AckReaching(1);
-  }
+  ReplicateAndClose(s, 1, 1);
   MasterStream other(s.stub());
   other.Hello(1, "log-b", 5, 0);
   grpc::Status st = other.Finish();
@@ -398,13 +402,7 @@ TEST_F(SentinelServiceTest, TailOutsideTheMastersHistoryIsCutAndTheRestKept) {
   std::vector<storage::Entry> before;
   {
     Sentinel s(&fs_, /*persistent=*/true);
-    {
-      MasterStream m(s.stub());
-      m.Hello(1, "log-a", 1, 0);
-      m.NextWelcome();
-      m.Batch(2, 1, 7, 1);
-      m.AckReaching(7);
-    }
+    ReplicateAndClose(s, 1, 7);
     before = s.log().memory().Read(1, 10, UINT64_MAX);
     // A new master kept 1..5 of epoch 1 and appended 6.. in epoch 2: our 6 and 7 were never in
     // it; 1..5 are, and stay (Kafka's truncation to the epoch's end).
@@ -426,13 +424,7 @@ TEST_F(SentinelServiceTest, TailOutsideTheMastersHistoryIsCutAndTheRestKept) {
 
 TEST_F(SentinelServiceTest, PrefixOfTheMastersHistoryIsKept) {
   Sentinel s(&fs_, /*persistent=*/true);
-  {
-    MasterStream m(s.stub());
-    m.Hello(1, "log-a", 1, 0);
-    m.NextWelcome();
-    m.Batch(2, 1, 5, 1);
-    m.AckReaching(5);
-  }
+  ReplicateAndClose(s, 1, 5);
   MasterStream m(s.stub());
   m.Hello(1, "log-a", 2, 8, {{1, 1}, {2, 6}});
   EXPECT_EQ(m.NextWelcome().last_id(), 5u);
