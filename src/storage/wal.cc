@@ -144,6 +144,7 @@ Status Wal::TruncateAfter(LogId keep) {
       later.push_back(*first);
     }
   }
+  if (home == 0) return Status::Corruption("no WAL segment in " + dir_ + " (truncation refused)");
   const std::string home_path = JoinPath(dir_, SegmentFileName(home));
   auto bytes = ReadFileToString(fs_, home_path);
   if (!bytes.ok()) return bytes.status();
@@ -167,7 +168,7 @@ Status Wal::TruncateAfter(LogId keep) {
     }
     end += size;
   }
-  if (home == 0 || !found) {
+  if (!found) {
     return Status::Corruption("WAL segment " + home_path + " does not hold id " +
                               std::to_string(keep) + " (truncation refused)");
   }
