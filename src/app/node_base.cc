@@ -10,17 +10,29 @@ namespace {
 // Max payload bytes in one /messages page (at least one entry is always returned).
 constexpr uint64_t kPageBytes = 4 << 20;
 
-nlohmann::json EntriesJson(const std::vector<storage::Entry>& entries) {
-  nlohmann::json arr = nlohmann::json::array();
-  for (const storage::Entry& e : entries) {
-    arr.push_back({{"id", e.id}, {"message", e.message}, {"timestamp", e.timestamp_ms}});
-  }
-  return arr;
+// A message as a JSON string, escaped by nlohmann's serializer. Messages were validated as UTF-8
+// on insert; replace rather than throw if one is not.
+void AppendJsonString(const std::string& text, std::string* out) {
+  out->append(nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-std::string Dump(const nlohmann::json& j) {
-  // Messages were validated as UTF-8 on insert; replace rather than throw if one is not.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+// The entries as the JSON array nlohmann would print for objects {"id", "message", "timestamp"}
+// (keys in that order, as its std::map keeps them), written straight into `out`: no json tree per
+// entry. Pages are what tailing consumers cost the server (docs/PERFORMANCE.md, "Tailing
+// consumers").
+void AppendEntriesJson(const std::vector<storage::Entry>& entries, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const storage::Entry& e = entries[i];
+    out->append(i == 0 ? "{\"id\":" : ",{\"id\":");
+    out->append(std::to_string(e.id));
+    out->append(",\"message\":");
+    AppendJsonString(e.message, out);
+    out->append(",\"timestamp\":");
+    out->append(std::to_string(e.timestamp_ms));
+    out->push_back('}');
+  }
+  out->push_back(']');
 }
 
 }  // namespace
@@ -32,7 +44,9 @@ core::LogId NodeBase::VisibleId() const {
 http::HttpReply NodeBase::GetAll() {
   const core::LogId visible = VisibleId();
   auto entries = served_->memory().Read(1, visible, UINT64_MAX);
-  return {200, Dump(EntriesJson(entries)), {}};
+  std::string body;
+  AppendEntriesJson(entries, &body);
+  return {200, std::move(body), {}};
 }
 
 http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
@@ -40,8 +54,10 @@ http::HttpReply NodeBase::Page(core::LogId from, size_t limit) const {
   const size_t readable = visible >= from ? static_cast<size_t>(visible - from + 1) : 0;
   auto entries = served_->memory().Read(from, std::min(limit, readable), kPageBytes);
   core::LogId next = entries.empty() ? from : entries.back().id + 1;
-  nlohmann::json j = {{"messages", EntriesJson(entries)}, {"next", next}, {"lastId", visible}};
-  return {200, Dump(j), {}};
+  std::string body = "{\"lastId\":" + std::to_string(visible) + ",\"messages\":";
+  AppendEntriesJson(entries, &body);
+  body += ",\"next\":" + std::to_string(next) + "}";
+  return {200, std::move(body), {}};
 }
 
 void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::Responder respond) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "storage/fault_injection_file_system.h"
@@ -124,6 +125,41 @@ TEST_F(NodeBaseTest, WithFsyncNeverAnEntryIsReadableOnceWritten) {
   ASSERT_TRUE(log_->AppendNext(1, 1, "only").ok());
   ASSERT_TRUE(WaitDurable(1));
   EXPECT_EQ(Messages(node_->GetAll()), std::vector<std::string>{"only"});
+}
+
+// Pages are written without a json tree (node_base.cc): they must be the very text nlohmann
+// prints for the same entries, whatever the messages hold (quotes, backslashes, control
+// characters, multi-byte UTF-8, and invalid UTF-8, which is replaced).
+TEST_F(NodeBaseTest, PagesAreTheTextNlohmannPrintsForTheSameEntries) {
+  Open(storage::FsyncPolicy::kNever);
+  std::mt19937_64 rng(20261206);
+  const std::vector<std::string> pieces = {"a", "\"", "\\", "/", "\n", "\t", std::string(1, '\0'),
+                                           "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+                                           "\xf0\x9f\x98\x80", "\xff", "\xc3", " "};
+  nlohmann::json expected = nlohmann::json::array();
+  for (core::LogId id = 1; id <= 300; ++id) {
+    std::string message;
+    for (size_t n = rng() % 12; n > 0; --n) message += pieces[rng() % pieces.size()];
+    const int64_t timestamp = static_cast<int64_t>(rng() >> 1);
+    ASSERT_EQ(log_->AppendNext(1, timestamp, message).value(), id);
+    expected.push_back({{"id", id}, {"message", message}, {"timestamp", timestamp}});
+  }
+  ASSERT_TRUE(WaitDurable(300));
+  const auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  EXPECT_EQ(node_->GetAll().body, dump(expected));
+  std::optional<http::HttpReply> page;
+  node_->Messages(11, 20, 0, [&](http::HttpReply r) { page = std::move(r); });
+  ASSERT_TRUE(page.has_value());
+  nlohmann::json want = {{"messages", nlohmann::json(expected.begin() + 10, expected.begin() + 30)},
+                         {"next", 31},
+                         {"lastId", 300}};
+  EXPECT_EQ(page->body, dump(want));
+  page.reset();
+  node_->Messages(301, 20, 0, [&](http::HttpReply r) { page = std::move(r); });  // Nothing yet.
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->body, R"({"lastId":300,"messages":[],"next":301})");
 }
 
 }  // namespace
