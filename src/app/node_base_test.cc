@@ -6,12 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -133,9 +132,21 @@ TEST_F(NodeBaseTest, WithFsyncNeverAnEntryIsReadableOnceWritten) {
 TEST_F(NodeBaseTest, PagesAreTheTextNlohmannPrintsForTheSameEntries) {
   Open(storage::FsyncPolicy::kNever);
   std::mt19937_64 rng(20261206);
-  const std::vector<std::string> pieces = {"a", "\"", "\\", "/", "\n", "\t", std::string(1, '\0'),
-                                           "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
-                                           "\xf0\x9f\x98\x80", "\xff", "\xc3", " "};
+  const std::vector<std::string> pieces = {"a",
+                                           "\"",
+                                           "\\",
+                                           "/",
+                                           "\n",
+                                           "\t",
+                                           std::string(1, '\0'),
+                                           "\x1f",
+                                           "\x7f",
+                                           "\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\xf0\x9f\x98\x80",
+                                           "\xff",
+                                           "\xc3",
+                                           " "};
   nlohmann::json expected = nlohmann::json::array();
   for (core::LogId id = 1; id <= 300; ++id) {
     std::string message;
