@@ -110,6 +110,35 @@ def test_master_with_lost_data_dir_recovers_from_sentinels_before_taking_writes(
     check_log(c.wait_converged(expected_len=41), "after the rebuild")
 
 
+def test_restarted_master_of_four_nodes_waits_for_two_sentinels_even_with_its_own_log(
+        make_cluster, tmp_path):
+    # Four nodes (majority 3): a master with its own log (fsync: always) needs M - 1 = 2 sentinel
+    # positions, not S - M + 1 = 1 (core::RecoveryAnswersNeeded: one sentinel may not have heard
+    # of another instance's take-over). It needs two sentinels to take writes anyway.
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=3,
+                     master_args=["--data-dir", str(data / "master"), "--fsync", "always"],
+                     sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}"),
+                                              "--fsync", "always"])
+    c.start()
+    m, (s1, s2, s3) = c.master, c.sentinels
+    for i in range(5):
+        assert m.insert_ok(f"four-{i}", w=4) == i + 1
+    m.kill9()
+    s2.kill9()
+    s3.kill9()
+    m.start()
+    h = wait_until(lambda: (lambda h: h if "1 of 2 sentinel position(s)" in h.get("recovery", "")
+                            else None)(m.health()), 20, 0.05, "recovery waits for 2 positions")
+    assert h["state"] == "recovering", h
+    assert_error(m.insert("early", w=1, timeout_ms=500), 503)
+    s2.start()
+    c.wait_writable(30)
+    assert m.insert_ok("after", w=3) == 6
+    s3.start()
+    check_log(c.wait_converged(expected_len=6), "four nodes after the restart")
+
+
 def test_fresh_data_dirs_start_a_new_log_once_the_sentinels_answer(make_cluster, tmp_path):
     c, master_dir = _data_cluster(make_cluster, tmp_path, fsync="interval")
     c.start()
