@@ -214,6 +214,32 @@ class WaitTimeout(AssertionError):
 _TRANSIENT = (requests.RequestException, ValueError, KeyError, TypeError, IndexError)
 
 
+def cut_wal_tail(wal_dir: pathlib.Path, keep: int) -> int:
+    """What a power loss can do to a stopped node's WAL (docs/wal-format.md): the last segment
+    loses its entries after id `keep` (all of them if it starts after keep + 1; its header and the
+    segments before it stay, so the node keeps its log id and accepted epoch). Records are
+    u32 length, u32 crc, u8 type, u64 id, ...; preallocated zeros end the data. Returns the
+    number of entries cut."""
+    segments = sorted(wal_dir.glob("wal-*.log"))
+    assert segments, f"no WAL segment in {wal_dir}"
+    path = segments[-1]
+    data = path.read_bytes()
+    offset, cut_at, cut = 0, None, 0
+    while offset + 8 <= len(data):
+        length = int.from_bytes(data[offset:offset + 4], "little")
+        if length == 0 or offset + 8 + length > len(data):
+            break  # preallocated zeros, or a torn tail recovery drops anyway
+        kind = data[offset + 8]
+        rid = int.from_bytes(data[offset + 9:offset + 17], "little")
+        if kind == 2 and rid > keep:
+            cut_at = offset if cut_at is None else cut_at
+            cut += 1
+        offset += 8 + length
+    with open(path, "r+b") as f:
+        f.truncate(cut_at if cut_at is not None else offset)
+    return cut
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
                desc: str = "condition") -> Any:
     """Polls `predicate` until it returns a truthy value, which is returned.

@@ -2,7 +2,11 @@
 writes that never stop, on a cluster whose every node has a data directory (`fsync: always`).
 
 Faults (DESIGN.md invariant 6): kill -9 of the master, of a sentinel, a master that lost its data
-directory, a sentinel that lost its data directory, a frozen sentinel (SIGSTOP, then SIGCONT). The
+directory, a sentinel that lost its data directory, a frozen sentinel (SIGSTOP, then SIGCONT), and
+a master that loses power: killed while a frozen sentinel keeps w=3 writes waiting, its WAL then
+cut after the newest acknowledged id, so the other sentinel may hold a tail the restarted master
+lacks (the master copies it; or, when that sentinel is down during the restart, the master takes
+over without it and the sentinel cuts the tail at its Hello). The
 master loses its directory while one sentinel lags (frozen until the master is down; half of the
 master's other crashes too), so the last acknowledged writes are on the master and one sentinel
 only. After each fault the test waits until the cluster is writable and both sentinels hold everything the
@@ -28,12 +32,14 @@ import random
 import shutil
 import threading
 import time
+from typing import Optional
 
 import pytest
 
-from harness import Node, assert_acked_exactly_once, wait_until
+from harness import Node, assert_acked_exactly_once, cut_wal_tail, wait_until
 
-FAULTS = ("kill9_master", "kill9_sentinel", "wipe_master", "wipe_sentinel", "freeze_sentinel")
+FAULTS = ("kill9_master", "kill9_sentinel", "wipe_master", "wipe_sentinel", "freeze_sentinel",
+          "power_loss_master")
 
 
 class Writers:
@@ -48,6 +54,7 @@ class Writers:
         self.sent_at: dict[str, float] = {}  # time.monotonic() before the request was sent
         self.concern: dict[str, object] = {}
         self.outcomes: dict[str, int] = {}  # status (or "error") -> count
+        self.last_sent: dict[int, float] = {}  # writer -> when its last finished request was sent
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(t,), name=f"chaos-writer-{t}",
@@ -67,6 +74,7 @@ class Writers:
                 status, body = "error", None
             with self._lock:
                 self.outcomes[status] = self.outcomes.get(status, 0) + 1
+                self.last_sent[t] = sent_at
                 if status == 200:
                     self.acked[msg] = body["id"]
                     self.sent_at[msg] = sent_at
@@ -77,6 +85,14 @@ class Writers:
     def acked_count(self) -> int:
         with self._lock:
             return len(self.acked)
+
+    def newest_acked_after(self, since: float) -> Optional[int]:
+        """The highest id acknowledged, once every writer has finished a request sent after
+        `since` (so no answer to one sent before is still on its way); None until then."""
+        with self._lock:
+            if len(self.last_sent) < len(self._threads) or min(self.last_sent.values()) <= since:
+                return None
+            return max(self.acked.values(), default=0)
 
     def start(self) -> "Writers":
         for th in self._threads:
@@ -152,6 +168,30 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                     last_wipe = time.monotonic()
                 if lagging:
                     fault += f"(lagging {s.name})"
+            elif fault == "power_loss_master":
+                s.stop()
+                floor = writers.acked_count() + 10
+                wait_until(lambda: writers.acked_count() >= floor, 30, 0.02,
+                           f"{where}: writes acknowledged while {s.name} is frozen")
+                m.kill9()
+                killed = time.monotonic()
+                newest = wait_until(lambda: writers.newest_acked_after(killed), 30, 0.02,
+                                    f"{where}: every writer saw the master go")
+                cut = cut_wal_tail(data / "master" / "wal", newest)
+                # Half the time the sentinel that may hold the cut tail is down while the master
+                # restarts: the master takes over from its own log and the lagging sentinel, and
+                # that sentinel must cut the tail at its Hello when it comes back.
+                other = next(x for x in c.sentinels if x is not s)
+                away = rng.random() < 0.5
+                if away:
+                    other.kill9()
+                s.cont()
+                m.start()
+                if away:
+                    c.wait_writable(60)
+                    other.start()
+                fault += f"(lagging {s.name}, {cut} cut after {newest}" + (
+                    f", {other.name} away)" if away else ")")
             elif fault in ("kill9_sentinel", "wipe_sentinel"):
                 s.kill9()
                 if fault == "wipe_sentinel":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from harness import WriteLoad, assert_acked_exactly_once, check_log, wait_until
+from harness import WriteLoad, assert_acked_exactly_once, check_log, cut_wal_tail, wait_until
 
 
 def _data_args(path, *extra: str) -> list[str]:
@@ -132,22 +132,6 @@ def test_corrupt_wal_stops_the_sentinel_or_is_moved_aside_and_refetched(make_clu
     assert [e["message"] for e in s.get_all()] == msgs
 
 
-def _cut_wal_after(wal_dir, keep: int) -> None:
-    """Cuts a one-segment WAL after entry `keep` (docs/wal-format.md: u32 length, u32 crc, then
-    `length` bytes; the segment header comes first): what a power loss leaves of appends that had
-    not been fsynced yet."""
-    segments = sorted(wal_dir.glob("wal-*.log"))
-    assert len(segments) == 1, segments
-    data = segments[0].read_bytes()
-    offset = 0
-    for _ in range(keep + 1):  # The header, then `keep` entries.
-        length = int.from_bytes(data[offset:offset + 4], "little")
-        assert length > 0, f"no record at offset {offset} of {segments[0]}"
-        offset += 8 + length
-    with open(segments[0], "r+b") as f:
-        f.truncate(offset)
-
-
 def test_sentinel_keeps_what_it_shares_with_a_new_master_and_cuts_only_its_diverged_tail(
         make_cluster, tmp_path):
     # A master's appends reach a sentinel before its own fsync covers them. Should the master
@@ -169,7 +153,7 @@ def test_sentinel_keeps_what_it_shares_with_a_new_master_and_cuts_only_its_diver
     wait_until(lambda: s1.health()["durableId"] >= 5, 10, 0.02, "s1 holds ids 4-5 durably")
     s1.kill9()
     m.kill9()
-    _cut_wal_after(data / "master" / "wal", 3)  # The master's power loss.
+    assert cut_wal_tail(data / "master" / "wal", 3) == 2  # The master's power loss: ids 4-5.
 
     s2.start()
     m.start()
