@@ -121,9 +121,10 @@ Status Wal::Sync() {
 // Whichever of its steps a crash keeps, a truncation must leave no gap between segments and
 // must not lose the identity or the accepted epoch. The segment that will hold the last kept entry
 // (`home`; the first segment when nothing is kept) stays; the segments after it go, newest first,
-// and only then is `home` cut. The accepted epoch is in the newest headers, so when `home`'s own
-// is older it is first rewritten whole with the accepted epoch (a temporary file, synced, renamed
-// over it): recovery takes the highest epoch of any header, whatever the order of the headers.
+// and only then is `home` cut. The accepted epoch is in the newest headers (or, in a directory
+// this writer did not write, maybe only in entries), so when `home`'s own is older it is first
+// rewritten whole with the accepted epoch (a temporary file, synced, renamed over it): recovery
+// takes the highest epoch of any header, whatever the order of the headers.
 Status Wal::TruncateAfter(LogId keep) {
   if (!failed_.ok()) return failed_;
   if (keep > last_id_) {
@@ -173,7 +174,7 @@ Status Wal::TruncateAfter(LogId keep) {
                               std::to_string(keep) + " (truncation refused)");
   }
   std::string replacement;
-  if (!later.empty() && header_epoch < epoch_) {
+  if (header_epoch < epoch_) {
     replacement = home_path + std::string(kTempSuffix);
     (void)fs_.Remove(replacement);  // Left by an earlier failed attempt, if any.
     auto file = CreateSegment(replacement, {home, epoch_, log_id_});

@@ -184,6 +184,22 @@ TEST_F(WalTest, TruncateAfterKeepsThePrefixAndTheAcceptedEpochDurably) {
   }
 }
 
+// A directory this writer did not write may hold its highest epoch in an entry only (recovery
+// takes the highest of any header or entry). Cutting that entry must not take the epoch with it.
+// Found by wal_recovery_fuzz.
+TEST_F(WalTest, TruncateAfterKeepsAnEpochThatOnlyACutEntryCarried) {
+  auto wal = NewLog(2);  // Header epoch 1, entries of epoch 0.
+  wal.reset();
+  ASSERT_TRUE(fs_.Corrupt(Segment(1), Size(Segment(1)), EntryRecord(3, 9)).ok());
+  REOPEN(wal);
+  ASSERT_EQ(wal->epoch(), 9u);
+  ASSERT_TRUE(wal->TruncateAfter(2).ok());
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 2));
+  EXPECT_EQ(wal->epoch(), 9u);
+}
+
 TEST_F(WalTest, TruncateAfterTheEndIsRefusedAndAtTheEndChangesNothing) {
   auto wal = NewLog(5);
   EXPECT_EQ(wal->TruncateAfter(6).code(), Status::Code::kInvalidArgument);
