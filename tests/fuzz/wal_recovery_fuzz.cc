@@ -398,12 +398,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(cut.ok(), cut.status().message());
   const uint64_t epoch = cut.value()->epoch();
   if (in.Bool()) {
-    static constexpr FaultInjectionFileSystem::Op kOps[] = {
-        FaultInjectionFileSystem::Op::kCreate, FaultInjectionFileSystem::Op::kWrite,
-        FaultInjectionFileSystem::Op::kSync,   FaultInjectionFileSystem::Op::kRename,
-        FaultInjectionFileSystem::Op::kSyncDir, FaultInjectionFileSystem::Op::kRemove,
-        FaultInjectionFileSystem::Op::kTruncate};
-    const FaultInjectionFileSystem::Op op = kOps[in.Int(6)];  // In this order: see Input.
+    using Op = FaultInjectionFileSystem::Op;
+    static constexpr Op kOps[] = {Op::kCreate, Op::kWrite,  Op::kSync,    Op::kRename,
+                                  Op::kSyncDir, Op::kRemove, Op::kTruncate};
+    const Op op = kOps[in.Int(6)];  // Read before nth, in its own statement (see the other reads).
     const uint64_t nth = 1 + in.Int(2);
     fs.InjectError(op, nth, EIO);
   }
