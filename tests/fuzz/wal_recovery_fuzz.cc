@@ -399,7 +399,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t epoch = cut.value()->epoch();
   if (in.Bool()) {
     using Op = FaultInjectionFileSystem::Op;
-    static constexpr Op kOps[] = {Op::kCreate, Op::kWrite,  Op::kSync,    Op::kRename,
+    static constexpr Op kOps[] = {Op::kCreate,  Op::kWrite,  Op::kSync,    Op::kRename,
                                   Op::kSyncDir, Op::kRemove, Op::kTruncate};
     const Op op = kOps[in.Int(6)];  // Read before nth, in its own statement (see the other reads).
     const uint64_t nth = 1 + in.Int(2);
