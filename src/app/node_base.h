@@ -3,8 +3,9 @@
 //
 // Reads show the log up to its durable id (storage::NodeLog::durable_id: what the node's fsync
 // policy covers; all of it in memory), never an entry still waiting for its write or fsync: a
-// crash of this node cannot take back what a reader saw, so a reader never sees an id that
-// later holds another message (DESIGN.md invariant 1, over time).
+// crash of this node cannot take back what a reader saw. (A master's power loss can, on a
+// sentinel holding an entry the master never had durably: docs/ARCHITECTURE.md, "A sentinel's
+// diverged tail", known limit.)
 //
 // Long polls park their Responder in `tails_` and are answered by NotifyAppended (from whatever
 // thread appended or made entries durable) or by ExpireTails (from the node's ticker): no thread
