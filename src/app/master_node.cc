@@ -570,7 +570,7 @@ http::HttpReply MasterNode::Metrics() {
     // As /health's readOnly: every reason this master refuses writes.
     metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());
   }
-  UpdateTlsMetrics(config_, metrics_);
+  UpdateTlsMetrics(config_, metrics_, tls_expiry_);
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "app/node_base.h"
+#include "app/tls.h"
 #include "common/thread_annotations.h"
 #include "config/config.h"
 #include "core/idempotency_cache.h"
@@ -132,6 +133,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   std::vector<Clock::time_point> append_times_ GUARDED_BY(mu_);
 
   metrics::Metrics metrics_;
+  CertificateExpiryCache tls_expiry_;  // For /metrics (tls.h).
   // Runs every replication stream (and delivers their events); shut down by the destructor.
   replication::StreamQueue stream_queue_;
 

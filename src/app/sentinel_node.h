@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/node_base.h"
+#include "app/tls.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "replication/sentinel_service.h"
@@ -48,6 +49,7 @@ class SentinelNode final : public NodeBase {
 
   replication::SentinelState state_;
   metrics::Metrics metrics_;
+  CertificateExpiryCache tls_expiry_;  // For /metrics (tls.h).
   // Where the log's on_durable goes: null until the service exists and after it is gone.
   std::atomic<replication::SentinelService*> durable_sink_{nullptr};
   // Set once by Start(), before anything is served; destroyed in the order server, service, log.

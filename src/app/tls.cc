@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 
 #include <ctime>
 #include <memory>
@@ -63,12 +64,40 @@ Result<int64_t> CertificateNotAfter(const std::string& path, bool earliest) {
   return *first;
 }
 
-void UpdateTlsMetrics(const Config& config, metrics::Metrics& metrics) {
+Result<int64_t> CertificateExpiryCache::NotAfter(const std::string& path, bool earliest) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return CertificateNotAfter(path, earliest);  // Its error.
+  const Seen now{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                 static_cast<uint64_t>(st.st_size),
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  const auto key = std::make_pair(path, earliest);
+  {
+    std::lock_guard lock(mu_);
+    auto it = seen_.find(key);
+    if (it != seen_.end() && it->second.device == now.device && it->second.inode == now.inode &&
+        it->second.size == now.size && it->second.mtime_ns == now.mtime_ns) {
+      return it->second.not_after;
+    }
+  }
+  Result<int64_t> parsed = CertificateNotAfter(path, earliest);
+  std::lock_guard lock(mu_);
+  if (parsed.ok()) {
+    Seen seen = now;
+    seen.not_after = parsed.value();
+    seen_[key] = seen;
+  } else {
+    seen_.erase(key);
+  }
+  return parsed;
+}
+
+void UpdateTlsMetrics(const Config& config, metrics::Metrics& metrics,
+                      CertificateExpiryCache& cache) {
   if (!config.tls_enabled()) return;
-  if (auto node = CertificateNotAfter(config.tls_cert_file, false); node.ok()) {
+  if (auto node = cache.NotAfter(config.tls_cert_file, false); node.ok()) {
     metrics.SetTlsCertificateExpiry("node", node.value());
   }
-  if (auto ca = CertificateNotAfter(config.tls_ca_file, true); ca.ok()) {
+  if (auto ca = cache.NotAfter(config.tls_ca_file, true); ca.ok()) {
     metrics.SetTlsCertificateExpiry("ca", ca.value());
   }
 }

@@ -36,13 +36,20 @@ def pki(tmp_path_factory) -> Pki:
     p.cert("master", "ca", "DNS:rlog-master")
     p.cert("sentinel", "ca", "DNS:rlog-sentinel,IP:127.0.0.1")
     p.cert("sentinel-by-name", "ca", "DNS:rlog-sentinel")
-    p.cert("elsewhere", "ca", "DNS:elsewhere.example")
+    p.cert("elsewhere", "ca", "DNS:elsewhere.example", days=2)  # Expires after the others.
     p.cert("rogue", "other-ca", "DNS:rlog-sentinel,IP:127.0.0.1")
     return p
 
 
 def tls_flags(pki: Pki, cert: str, ca: str = "ca") -> list[str]:
     return pki.flags(cert, ca)
+
+
+def _node_expiry(node) -> float:
+    line = 'rlog_tls_certificate_expiry_timestamp_seconds{certificate="node"}'
+    found = re.search(re.escape(line) + r" (\S+)$", node.get("/metrics").text, re.M)
+    assert found, f"{node.name}: no {line}"
+    return float(found.group(1))
 
 
 def test_replication_over_mutual_tls(make_cluster, pki):
@@ -148,6 +155,7 @@ def test_a_renewed_certificate_is_used_without_a_restart(make_cluster, pki, tmp_
     s2 = c.sentinels[1]
     pid = s2.pid
     assert c.master.insert("before", w=3, timeout_ms=1500).status_code == 504
+    assert _node_expiry(s2) == _not_after(pki.root / "elsewhere.pem")
     # ...until they are replaced in place, as a renewal does (new files renamed over the old).
     for name, source in (("node.key", "sentinel.key"), ("node.pem", "sentinel.pem")):
         shutil.copy(pki.root / source, files / f"{name}.new")
@@ -156,6 +164,8 @@ def test_a_renewed_certificate_is_used_without_a_restart(make_cluster, pki, tmp_
                "s2 serves the renewed certificate and has caught up")
     assert c.master.insert_ok("after", w=3) == 2
     assert s2.pid == pid  # The same process: no restart.
+    # /metrics reads the renewed file (it parses a file again only when the file changed).
+    assert _node_expiry(s2) == _not_after(pki.root / "sentinel.pem")
     check_log(c.wait_converged(expected_len=2))
 
 
