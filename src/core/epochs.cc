@@ -26,6 +26,16 @@ uint64_t EpochOf(std::span<const EpochStart> history, LogId id) {
   return epoch;
 }
 
+// The first id of the run of one epoch that holds entry `id` (>= 1).
+LogId RunStart(std::span<const EpochStart> history, LogId id) {
+  LogId start = 1;
+  for (const EpochStart& step : history) {
+    if (step.first_id > id) break;
+    start = step.first_id;
+  }
+  return start;
+}
+
 }  // namespace
 
 LogId CommonPrefix(std::span<const EpochStart> master_history, LogId master_last,
@@ -39,7 +49,17 @@ LogId CommonPrefix(std::span<const EpochStart> master_history, LogId master_last
     const LogId master_end = std::min(end, EpochEnd(master_history, epoch, master_last));
     if (master_end == 0) return 0;  // Every entry of the master's is of a newer epoch.
     const uint64_t master_epoch = EpochOf(master_history, master_end);
-    if (master_epoch == epoch) return master_end;
+    if (master_epoch == epoch) {
+      // One master appends in an epoch, from the id after the log it took over, so the epoch's
+      // run starts at the same id in every log that holds part of it. Runs that start at
+      // different ids were written by two masters given the same epoch (only a directory rolled
+      // back can do that, see RecoveryAnswersNeeded): the logs agree at most below both.
+      const LogId own_start = RunStart(own_history, end);
+      const LogId master_start = RunStart(master_history, master_end);
+      if (own_start == master_start) return master_end;
+      end = std::min(own_start, master_start) - 1;
+      continue;
+    }
     // Up to master_end the master's entries are of epochs <= master_epoch: the node's entries of
     // newer epochs there are not the master's.
     end = std::min(master_end, EpochEnd(own_history, master_epoch, end));

@@ -96,6 +96,16 @@ TEST(Epochs, EntriesOfEpochZeroCompareLikeAnyOther) {
   EXPECT_EQ(CommonPrefix(master, 8, History{{0, 1}, {1, 6}}, 9), 8u);
 }
 
+// Two masters given the same epoch (a directory rolled back) write runs of it that start at
+// different ids: the logs are not taken to agree there.
+TEST(Epochs, RunsOfOneEpochStartingAtDifferentIdsAreNotTakenAsCommon) {
+  // Master: epoch 3 from id 6. Node: ids 6-7 of epoch 1, then epoch 3 from id 8.
+  History master = {{1, 1}, {3, 6}};
+  History node = {{1, 1}, {3, 8}};
+  EXPECT_EQ(CommonPrefix(master, 10, node, 12), 5u);
+  EXPECT_EQ(CommonPrefix(node, 12, master, 10), 5u);
+}
+
 TEST(Epochs, EmptyLogsHaveNothingInCommon) {
   History history = {{1, 1}, {2, 4}};
   EXPECT_EQ(CommonPrefix(history, 9, {}, 0), 0u);
