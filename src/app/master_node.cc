@@ -208,6 +208,10 @@ Status MasterNode::Start() {
 
 Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
   if (Status s = store_->SetIdentity(log_id, epoch); !s.ok()) return s;
+  // What was copied may still wait for its fsync (SetIdentity flushes only when the epoch
+  // changes, and the copy may have been made under the promised epoch already): durable before
+  // the first write, so that reads show the whole log from then on.
+  if (Status s = store_->Flush(); !s.ok()) return s;
   core::LogId last = 0;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     log_id_ = log_id;

@@ -289,6 +289,13 @@ Status NodeLog::TruncateAfter(LogId keep) {
   return s;
 }
 
+Status NodeLog::Flush() {
+  if (!impl_->wal) return Status::Ok();
+  if (Status s = impl_->StopCommitter(); !s.ok()) return s;  // It syncs and reports the rest.
+  impl_->AdoptWal();
+  return status();
+}
+
 LogId NodeLog::durable_id() const { return impl_->wal ? impl_->durable.load() : last_id(); }
 
 Status NodeLog::status() const {

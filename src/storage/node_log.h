@@ -19,10 +19,10 @@
 // Epochs must follow the rules of CheckEntriesContinue (wal.h) in memory as on disk: never
 // decreasing from one id to the next, and never newer than epoch() (SetIdentity first).
 //
-// Threads: AppendNext/Apply/SetIdentity/TruncateAfter are called by one writer at a time (the
-// caller's lock); memory() is safe for concurrent readers; the getters are thread-safe.
-// SetIdentity, TruncateAfter and the destructor wait for the committer thread to finish its
-// callbacks: never call them holding a lock those callbacks take.
+// Threads: AppendNext/Apply/SetIdentity/TruncateAfter/Flush are called by one writer at a time
+// (the caller's lock); memory() is safe for concurrent readers; the getters are thread-safe.
+// SetIdentity, TruncateAfter, Flush and the destructor wait for the committer thread to finish
+// its callbacks: never call them holding a lock those callbacks take.
 #pragma once
 
 #include <chrono>
@@ -117,6 +117,11 @@ class NodeLog {
   // stops the log (status(); restart the process: recovery then finds the old log or a shorter
   // one that still holds 1..keep).
   Status TruncateAfter(LogId keep);
+
+  // Returns once everything appended or applied so far is durable (reported to on_durable, and
+  // durable_id() is last_id()). With a data directory it waits for the committer: for a master
+  // about to take writes after copying its log. The error that stopped the log, if any.
+  Status Flush();
 
   MemoryLog& memory() { return memory_; }
   const MemoryLog& memory() const { return memory_; }

@@ -460,6 +460,29 @@ TEST_F(NodeLogTest, TruncationIsDurableAndTheLogGoesOnAfterTheKeptPrefix) {
   EXPECT_EQ(All(*log)[12].message, "new");
 }
 
+// Flush returns only once every queued entry is durable: checked on the flushing thread while
+// the fsync it waits for is held, then let go.
+TEST_F(NodeLogTest, FlushReturnsOnceEverythingQueuedIsDurable) {
+  auto log = NewLog(2);
+  fs_.BlockSyncs();
+  ASSERT_TRUE(log->AppendNext(1, 0, "in flight").ok());
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  ASSERT_TRUE(log->AppendNext(1, 0, "queued").ok());
+  Status flushed = Status::Unavailable("not returned");
+  LogId durable_after = 0;
+  std::thread flusher([&] {
+    flushed = log->Flush();
+    durable_after = log->durable_id();
+  });
+  fs_.UnblockSyncs();
+  flusher.join();
+  EXPECT_TRUE(flushed.ok()) << flushed.message();
+  EXPECT_EQ(durable_after, 4u);
+  ASSERT_TRUE(reports_.WaitDurable(4));
+  EXPECT_EQ(log->AppendNext(1, 0, "after").value(), 5u);  // A committer runs again.
+  ASSERT_TRUE(reports_.WaitDurable(5));
+}
+
 TEST_F(NodeLogTest, TruncationAlsoDropsEntriesStillQueued) {
   auto log = NewLog(2);
   fs_.BlockSyncs();
