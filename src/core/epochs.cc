@@ -14,26 +14,26 @@ LogId EpochEnd(std::span<const EpochStart> history, uint64_t epoch, LogId master
 
 namespace {
 
-// Epoch of entry `id` (>= 1) of the log `history` describes: its last step starting at or before
-// `id`. Later steps win, so a step with an empty run (the next one starts at the same id) is
-// never an entry's epoch.
-uint64_t EpochOf(std::span<const EpochStart> history, LogId id) {
-  uint64_t epoch = 0;
+// The step of `history` whose run holds entry `id` (>= 1): its last step starting at or before
+// `id` (null if none). Later steps win, so a step with an empty run (the next one starts at the
+// same id) never holds an entry.
+const EpochStart* RunOf(std::span<const EpochStart> history, LogId id) {
+  const EpochStart* run = nullptr;
   for (const EpochStart& step : history) {
     if (step.first_id > id) break;
-    epoch = step.epoch;
+    run = &step;
   }
-  return epoch;
+  return run;
 }
 
-// The first id of the run of one epoch that holds entry `id` (>= 1).
+uint64_t EpochOf(std::span<const EpochStart> history, LogId id) {
+  const EpochStart* run = RunOf(history, id);
+  return run ? run->epoch : 0;
+}
+
 LogId RunStart(std::span<const EpochStart> history, LogId id) {
-  LogId start = 1;
-  for (const EpochStart& step : history) {
-    if (step.first_id > id) break;
-    start = step.first_id;
-  }
-  return start;
+  const EpochStart* run = RunOf(history, id);
+  return run ? run->first_id : 1;
 }
 
 }  // namespace
