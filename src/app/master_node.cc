@@ -324,9 +324,12 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   // the sentinel ignores. Read the other way round, the first entry of a new epoch could be
   // counted in master_last_id but missing from the history, and a sentinel's diverged entry at
   // that id kept (core::CommonPrefix).
-  const core::LogId master_last = store_->last_id();
-  std::vector<std::pair<uint64_t, core::LogId>> history;
-  if (!to_start.empty()) history = store_->memory().EpochStarts();
+  core::LogId master_last = 0;
+  std::vector<core::EpochStart> history;
+  if (!to_start.empty()) {
+    master_last = store_->last_id();
+    history = store_->memory().EpochStarts();
+  }
   for (Start& start : to_start) {
     replication::MasterMessage hello;
     replication::Hello* h = hello.mutable_hello();
@@ -754,10 +757,7 @@ void MasterNode::RecoverFromSentinels() {
       if (best) log_id = best->log_id;
     }
     // Sentinels of another log neither count nor contribute; empty ones count (they hold nothing).
-    std::vector<core::EpochStart> history;
-    for (const auto& [epoch, first_id] : store_->memory().EpochStarts()) {
-      history.push_back({epoch, first_id});
-    }
+    const std::vector<core::EpochStart> history = store_->memory().EpochStarts();
     const core::LogId own_last = store_->last_id();
     size_t counted = 0;
     uint64_t max_epoch = store_->epoch();

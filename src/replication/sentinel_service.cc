@@ -441,10 +441,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   for (const EpochStart& step : hello.epochs()) history.push_back({step.epoch(), step.first_id()});
 
   MutexLock lock(log_mu_);
-  std::vector<core::EpochStart> mine_history;
-  for (const auto& [epoch, first_id] : log_->memory().EpochStarts()) {
-    mine_history.push_back({epoch, first_id});
-  }
+  const std::vector<core::EpochStart> mine_history = log_->memory().EpochStarts();
   SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(), mine_history};
   const HelloDecision decision =
       DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history});
@@ -587,12 +584,12 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
     if (!last.empty()) reply->set_last_epoch(last.front().epoch);
     std::vector<core::EpochStart> history;
-    for (const auto& [epoch, first_id] : log_->memory().EpochStarts()) {
-      if (first_id > durable) break;  // Steps of entries not durable yet.
-      history.push_back({epoch, first_id});
+    for (const core::EpochStart& start : log_->memory().EpochStarts()) {
+      if (start.first_id > durable) break;  // Steps of entries not durable yet.
+      history.push_back(start);
       EpochStart* step = reply->add_epochs();
-      step->set_epoch(epoch);
-      step->set_first_id(first_id);
+      step->set_epoch(start.epoch);
+      step->set_first_id(start.first_id);
     }
     reply->set_epoch_end(std::min(durable, core::EpochEnd(history, request.epoch(), durable)));
   }

@@ -16,9 +16,12 @@ uint64_t MemoryLog::LastEpoch() const {
   return LastEpochLocked();
 }
 
-std::vector<std::pair<uint64_t, LogId>> MemoryLog::EpochStarts() const {
+std::vector<core::EpochStart> MemoryLog::EpochStarts() const {
   std::shared_lock lock(mu_);
-  return epoch_starts_;
+  std::vector<core::EpochStart> starts;
+  starts.reserve(epoch_starts_.size());
+  for (const auto& [epoch, first_id] : epoch_starts_) starts.push_back({epoch, first_id});
+  return starts;
 }
 
 LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/epochs.h"
 #include "core/replicator.h"
 #include "storage/entry.h"
 #include "storage/payload_arena.h"
@@ -33,9 +34,10 @@ class MemoryLog : public core::LogView {
   LogId last_id() const;
   // Epoch of entry last_id() (0 if empty).
   uint64_t LastEpoch() const;
-  // (epoch, first id of that epoch's run) for 1..last_id(), ascending in both; empty if empty.
-  // Entries first..next start - 1 (or last_id()) all have that epoch.
-  std::vector<std::pair<uint64_t, LogId>> EpochStarts() const;
+  // The epoch history of 1..last_id() (core/epochs.h): (epoch, first id of that epoch's run),
+  // ascending in both; empty if empty. Entries first..next start - 1 (or last_id()) all have
+  // that epoch.
+  std::vector<core::EpochStart> EpochStarts() const;
 
   // Master: appends one entry with the next id and returns it. An epoch older than LastEpoch()
   // is refused: nothing is appended and 0 returned.

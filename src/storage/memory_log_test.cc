@@ -8,7 +8,7 @@
 namespace rlog::storage {
 namespace {
 
-using EpochStarts = std::vector<std::pair<uint64_t, LogId>>;
+using EpochStarts = std::vector<core::EpochStart>;
 
 Entry E(LogId id, uint64_t epoch = 0) {
   return Entry{id, 1000 + static_cast<int64_t>(id), "m" + std::to_string(id), epoch};
@@ -18,7 +18,7 @@ Entry E(LogId id, uint64_t epoch = 0) {
 EpochStarts NaiveEpochStarts(const MemoryLog& log) {
   EpochStarts starts;
   for (const Entry& e : log.Read(1, SIZE_MAX, UINT64_MAX)) {
-    if (starts.empty() || starts.back().first != e.epoch) starts.emplace_back(e.epoch, e.id);
+    if (starts.empty() || starts.back().epoch != e.epoch) starts.push_back({e.epoch, e.id});
   }
   return starts;
 }

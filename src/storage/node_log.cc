@@ -269,15 +269,13 @@ Status NodeLog::TruncateAfter(LogId keep) {
     return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
                                    ": the log ends at " + std::to_string(last_id()));
   }
-  if (!impl_->wal) {
-    memory_.TruncateAfter(keep);
-    memory_.DropHeldBack();
-    return Status::Ok();
+  if (impl_->wal) {
+    if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   }
-  if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   // Memory first: nothing about to go is served from here on.
   memory_.TruncateAfter(keep);
   memory_.DropHeldBack();
+  if (!impl_->wal) return Status::Ok();
   Status s = impl_->wal->TruncateAfter(keep);
   if (!s.ok()) {
     // Memory is cut, the disk maybe not: never go on from there.

@@ -21,7 +21,7 @@ namespace rlog::storage {
 namespace {
 
 using Op = FaultInjectionFileSystem::Op;
-using EpochStarts = std::vector<std::pair<uint64_t, LogId>>;
+using EpochStarts = std::vector<core::EpochStart>;
 constexpr auto kWait = CommitReports::kWait;
 
 bool Contains(const std::string& text, const std::string& part) {

@@ -54,10 +54,10 @@ struct Model {
     return entries.size();
   }
 
-  std::vector<std::pair<uint64_t, LogId>> EpochStarts() const {
-    std::vector<std::pair<uint64_t, LogId>> out;
+  std::vector<rlog::core::EpochStart> EpochStarts() const {
+    std::vector<rlog::core::EpochStart> out;
     for (const Entry& e : entries) {
-      if (out.empty() || out.back().first != e.epoch) out.emplace_back(e.epoch, e.id);
+      if (out.empty() || out.back().epoch != e.epoch) out.push_back({e.epoch, e.id});
     }
     return out;
   }
