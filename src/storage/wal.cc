@@ -175,29 +175,19 @@ Status Wal::TruncateAfter(LogId keep) {
   }
   std::string replacement;
   if (header_epoch < epoch_) {
-    replacement = home_path + std::string(kTempSuffix);
-    (void)fs_.Remove(replacement);  // Left by an earlier failed attempt, if any.
-    auto file = CreateSegment(replacement, {home, epoch_, log_id_});
-    if (!file.ok()) return file.status();
-    Status s = file.value()->Append(in.substr(header_bytes, end - header_bytes));
-    if (s.ok()) {
-      if (Status synced = file.value()->Sync(); !synced.ok()) return Fail(synced);
-    }
-    (void)file.value()->Close();
-    if (!s.ok()) {
-      (void)fs_.Remove(replacement);
-      return s;
-    }
     // The new header has the old one's size (same log id), so offsets are unchanged.
+    auto temp = WriteReplacement(home, in.substr(header_bytes, end - header_bytes));
+    if (!temp.ok()) return temp.status();
+    replacement = std::move(temp.value());
   }
-  if (Status s = CutSegments(home, replacement, later, cut); !s.ok()) return s;
+  if (Status s = CutSegments(home, replacement, std::move(later), cut); !s.ok()) return s;
   last_id_ = keep;
   last_epoch_ = keep_epoch;
   synced_id_ = keep;
   return Status::Ok();
 }
 
-Status Wal::CutSegments(LogId home, const std::string& replacement, const std::vector<LogId>& later,
+Status Wal::CutSegments(LogId home, const std::string& replacement, std::vector<LogId> later,
                         uint64_t cut) {
   // From here on the files no longer match this object: any error stops the WAL (recovery then
   // finds the old log or a shorter one, see TruncateAfter).
@@ -208,9 +198,8 @@ Status Wal::CutSegments(LogId home, const std::string& replacement, const std::v
     if (Status s = fs_.Rename(replacement, home_path); !s.ok()) return Fail(s);
     if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
   }
-  std::vector<LogId> newest_first = later;
-  std::sort(newest_first.begin(), newest_first.end(), std::greater<>());
-  for (const LogId first : newest_first) {
+  std::sort(later.begin(), later.end(), std::greater<>());  // Newest first.
+  for (const LogId first : later) {
     if (Status s = fs_.Remove(JoinPath(dir_, SegmentFileName(first))); !s.ok()) return Fail(s);
   }
   if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
@@ -288,11 +277,18 @@ Status Wal::ReplaceSegment() {
   return InstallReplacement(temp.value(), segment_first_id_);
 }
 
-Result<std::string> Wal::WriteReplacement(LogId first_id) {
+Result<std::string> Wal::WriteReplacement(LogId first_id, std::string_view records) {
   const std::string temp = JoinPath(dir_, SegmentFileName(first_id)) + std::string(kTempSuffix);
   (void)fs_.Remove(temp);  // Left by an earlier failed attempt, if any.
   auto file = CreateSegment(temp, {first_id, epoch_, log_id_});
   if (!file.ok()) return file.status();
+  if (!records.empty()) {
+    if (Status s = file.value()->Append(records); !s.ok()) {
+      (void)file.value()->Close();
+      (void)fs_.Remove(temp);
+      return s;
+    }
+  }
   if (Status s = file.value()->Sync(); !s.ok()) return Fail(s);
   (void)file.value()->Close();
   return temp;

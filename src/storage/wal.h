@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -93,12 +94,13 @@ class Wal {
   Status DropReserve();
   Status Rotate();
   Status ReplaceSegment();
-  // The two halves of replacing a segment by a header-only one: write the new header beside it
-  // (synced; returns the temporary path), then rename it into place and append to it.
-  Result<std::string> WriteReplacement(LogId first_id);
+  // The two halves of replacing a segment by one with the current identity in its header: write
+  // the new header and `records` beside it (synced; returns the temporary path), then rename it
+  // into place and append to it.
+  Result<std::string> WriteReplacement(LogId first_id, std::string_view records = {});
   Status InstallReplacement(const std::string& temp, LogId first_id);
   // TruncateAfter's changes to the files, once the plan is made; any error stops the WAL.
-  Status CutSegments(LogId home, const std::string& replacement, const std::vector<LogId>& later,
+  Status CutSegments(LogId home, const std::string& replacement, std::vector<LogId> later,
                      uint64_t cut);
   Status Fail(const Status& cause);
 
