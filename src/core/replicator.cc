@@ -92,6 +92,15 @@ void Replicator::LocalDurable(LogId id) {
   CompleteCommitted();
 }
 
+void Replicator::EpochStarted(LogId first_id) {
+  epoch_first_ = std::max<LogId>(first_id, 1);
+  CompleteCommitted();
+}
+
+void Replicator::KnownCommitted(LogId id) {
+  commit_ = std::max(commit_, std::min(id, last_appended_));
+}
+
 WriteHandle Replicator::ParkWrite(LogId id, uint32_t w, Tick timeout) {
   WriteHandle handle = next_handle_++;
   if (w >= 1 && CommittedAt(w) >= id) {
@@ -124,6 +133,7 @@ void Replicator::Connected(SentinelId sentinel, uint64_t generation, LogId senti
   peer->acked = sentinel_last_id;
   peer->next = std::min(sentinel_last_id, last_appended_) + 1;
   peer->linger_until = now_;  // What it lacks is not new: no lingering.
+  peer->told_commit = 0;
   peer->seq = 0;
   peer->no_rewind_through_seq = 0;
   peer->write_outstanding = false;
@@ -229,6 +239,11 @@ void Replicator::Complete(WriteHandle handle, WriteOutcome outcome) {
 }
 
 void Replicator::CompleteCommitted() {
+  // Raft's rule (5.4.2 of its paper): copies of an older epoch's entry on a majority do not make
+  // it committed, since a master of an epoch in between may hold another entry at that id and
+  // still take over; an entry of this master's epoch on a majority does, and its prefix with it.
+  LogId majority_holds = CommittedAt(majority());
+  if (majority_holds >= epoch_first_) commit_ = std::max(commit_, majority_holds);
   for (auto& [w, queue] : by_concern_) {
     if (queue.empty()) continue;
     LogId committed = CommittedAt(w);
@@ -275,20 +290,24 @@ void Replicator::CutSends() {
         peer.in_flight.size() < options_.window_batches) {
       LogId last = std::min<LogId>(last_appended_, peer.next + options_.batch_max_entries - 1);
       if (log_ != nullptr) last = log_->BatchEnd(peer.next, last, options_.batch_max_bytes);
-      Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last};
+      Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last, commit_};
       peer.in_flight.push_back({send.seq, last, true});
       peer.next = last + 1;
       peer.write_outstanding = true;
       peer.last_sent = now_;
       ready_.sends.push_back(send);
-    } else if (peer.in_flight.size() <= options_.window_batches &&
-               now_ - peer.last_sent >= options_.heartbeat_every) {
-      Ready::Send send{s, peer.generation, ++peer.seq, 0, 0};
+    } else if ((peer.in_flight.size() <= options_.window_batches &&
+                now_ - peer.last_sent >= options_.heartbeat_every) ||
+               (peer.in_flight.empty() && peer.told_commit < commit_)) {
+      // Idle, or the commit id moved and nothing in flight would carry it soon: under load the
+      // next batch carries it, so this costs one message when the writes stop.
+      Ready::Send send{s, peer.generation, ++peer.seq, 0, 0, commit_};
       peer.in_flight.push_back({send.seq, peer.next - 1, false});
       peer.write_outstanding = true;
       peer.last_sent = now_;
       ready_.sends.push_back(send);
     }
+    if (peer.write_outstanding) peer.told_commit = commit_;
   }
 }
 
@@ -313,6 +332,7 @@ std::vector<SentinelStatus> Replicator::Sentinels() const {
 
 Status Replicator::CheckInvariants() const {
   if (local_durable_ > last_appended_) return Status::Corruption("durable beyond appended");
+  if (commit_ > last_appended_) return Status::Corruption("commit id beyond the log");
   for (const Peer& peer : peers_) {
     if (peer.link != Link::kConnected) continue;
     if (peer.next > last_appended_ + 1) {

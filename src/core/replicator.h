@@ -13,7 +13,12 @@
 //    hold by then (a lost batch) rewinds the next id to its position + 1;
 //  - a parked write of id x with concern w completes exactly once: when the w-th highest
 //    position (the master's durable position included) reaches x, or when its deadline passes;
-//  - events from a stream that has been replaced (older generation) are ignored.
+//  - events from a stream that has been replaced (older generation) are ignored;
+//  - the commit id (Kafka's high watermark) only grows, and counts only positions a majority
+//    holds that reach into the master's own epoch (Raft's rule: an entry of an older epoch is
+//    committed by a later one of this epoch, never by counting its own copies), or what a
+//    sentinel reports it learned earlier; every message carries it, and a stream with nothing in
+//    flight is sent a heartbeat when it moved, so sentinels can show readers only committed ids.
 // Not thread-safe: the owner serialises calls (one mutex around the core).
 #pragma once
 
@@ -76,13 +81,15 @@ struct Ready {
     SentinelId sentinel;
     uint64_t generation;
   };
-  // Send entries first..last (a heartbeat when first == 0) as message `seq` of the stream.
+  // Send entries first..last (a heartbeat when first == 0) as message `seq` of the stream,
+  // telling the sentinel that ids up to `commit` are committed.
   struct Send {
     SentinelId sentinel;
     uint64_t generation;
     uint64_t seq;
     LogId first;
     LogId last;
+    LogId commit;
     bool heartbeat() const { return first == 0; }
   };
   struct Completion {
@@ -142,6 +149,12 @@ class Replicator {
   void Appended(LogId last_id);
   // The master holds 1..id durably; this is the master's own position toward write concern.
   void LocalDurable(LogId id);
+  // The master appends its own entries from `first_id` on (its epoch began there): only a
+  // majority position at or past it makes ids committed. Until it is called, 1.
+  void EpochStarted(LogId first_id);
+  // Ids up to `id` were committed before (a sentinel learned it from an earlier master; every
+  // later master's log holds them): the commit id is at least min(id, last id).
+  void KnownCommitted(LogId id);
   // Parks a write of `id` that needs `w` nodes; it completes in a later Ready (possibly the very
   // next one) or times out after `timeout` ticks. Precondition: 1 <= w.
   WriteHandle ParkWrite(LogId id, uint32_t w, Tick timeout);
@@ -166,6 +179,9 @@ class Replicator {
   uint32_t reachable() const;
   bool read_only() const { return read_only_; }
   LogId CommittedAt(uint32_t w) const;
+  // The highest id known to be committed: held by a majority in a way every later master's log
+  // keeps (see the class comment). Never decreases.
+  LogId commit_id() const { return commit_; }
   std::vector<SentinelStatus> Sentinels() const;
   size_t parked_writes() const { return waiters_.size(); }
   Tick now() const { return now_; }
@@ -198,6 +214,7 @@ class Replicator {
     Tick attempt_started = 0;
     Tick retry_at = 0;
     Tick linger_until = 0;  // Entries not yet sent to it may wait for company until this tick.
+    LogId told_commit = 0;  // The commit id its stream last carried.
     Backoff backoff;
     bool heard = false;  // Ever heard from: until then it counts as Unhealthy (unreachable).
     Health health = Health::kUnhealthy;
@@ -211,6 +228,8 @@ class Replicator {
 
   Peer* Find(SentinelId sentinel, uint64_t generation);
   void ScheduleRetry(Peer& peer);
+  // Raises the commit id to what the positions now allow, then completes the parked writes
+  // they satisfy. Call it whenever a position, the membership or the log moved.
   void CompleteCommitted();
   void Complete(WriteHandle handle, WriteOutcome outcome);
   void UpdateHealth();
@@ -224,6 +243,8 @@ class Replicator {
   LogId last_appended_ = 0;
   LogId local_durable_ = 0;
   LogId max_remote_waiter_ = 0;  // Highest id a parked write with w >= 2 has waited for.
+  LogId epoch_first_ = 1;        // See EpochStarted.
+  LogId commit_ = 0;
   bool read_only_ = false;
   Random random_;
   std::vector<Peer> peers_;  // Indexed by SentinelId.

@@ -1,6 +1,7 @@
 #include "core/replicator_simulation.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -24,7 +25,27 @@ Simulation::Simulation(ReplicatorOptions options, int sentinels, Choose choose)
 Status Simulation::Step() {
   if (Status s = RandomEvent(); !s.ok()) return s;
   if (Status s = Drain(); !s.ok()) return s;
+  if (Status s = CheckCommit(); !s.ok()) return s;
   return r_.CheckInvariants();
+}
+
+void Simulation::NoteMajorityHeld() {
+  std::vector<LogId> held{master_durable_};
+  for (const Sim& sim : sims_) {
+    if (sim.member) held.push_back(sim.hwm);
+  }
+  std::sort(held.begin(), held.end(), std::greater<>());
+  majority_held_ever_ = std::max(majority_held_ever_, held[held.size() / 2]);
+}
+
+Status Simulation::CheckCommit() {
+  NoteMajorityHeld();
+  if (r_.commit_id() > majority_held_ever_) {
+    return Status::Corruption("commit id " + std::to_string(r_.commit_id()) +
+                              " while a majority never held more than " +
+                              std::to_string(majority_held_ever_));
+  }
+  return Status::Ok();
 }
 
 Status Simulation::RandomEvent() {
@@ -61,6 +82,7 @@ Status Simulation::RandomEvent() {
     // or without.
     r_.RemoveSentinel(s);
     sim->member = false;
+    NoteMajorityHeld();  // A smaller cluster's majority, which the core may just have counted.
     if (Chance(50)) {
       const LogId keep = Chance(50) ? sim->hwm : 0;
       r_.AddSentinel("s" + std::to_string(sims_.size() + 1));
@@ -77,7 +99,10 @@ Status Simulation::RandomEvent() {
 void Simulation::Crash(SentinelId s, bool lose_data) {
   Sim& sim = sims_[s];
   sim.up = false;
-  if (lose_data) sim.hwm = 0;
+  if (lose_data) {
+    sim.hwm = 0;
+    sim.commit = 0;
+  }
   sim.inbox.clear();
   if (sim.generation != 0) r_.Disconnected(s, sim.generation);
   sim.generation = 0;
@@ -97,6 +122,7 @@ Status Simulation::Deliver(SentinelId s) {
     sim.expect_next_first = send.last + 1;
     if (send.first <= sim.hwm + 1) sim.hwm = std::max(sim.hwm, send.last);
   }
+  sim.commit = std::max(sim.commit, send.commit);
   r_.Acked(s, send.generation, send.seq, sim.hwm);
   return Status::Ok();
 }
@@ -113,6 +139,7 @@ Status Simulation::Drain() {
         sim.inbox.clear();
         sim.lossy_stream = false;
         sim.expect_next_first = std::min(sim.hwm, log_.last()) + 1;
+        r_.KnownCommitted(sim.commit);  // Its Welcome says what it learned before.
         r_.Connected(c.sentinel, c.generation, sim.hwm);
       } else {
         r_.Disconnected(c.sentinel, c.generation);
@@ -129,6 +156,7 @@ Status Simulation::Drain() {
     for (const auto& send : ready.sends) {
       Sim& sim = sims_[send.sentinel];
       if (send.last > log_.last()) return Status::Corruption("batch beyond the master's log");
+      if (send.commit > r_.commit_id()) return Status::Corruption("a send names a commit to come");
       if (sim.generation == send.generation) sim.inbox.push_back(send);
       r_.WriteDone(send.sentinel, send.generation);
     }
@@ -166,9 +194,12 @@ Status Simulation::Heal() {
       }
     }
     if (Status st = Drain(); !st.ok()) return st;
+    if (Status st = CheckCommit(); !st.ok()) return st;
     if (Status st = r_.CheckInvariants(); !st.ok()) return st;
     bool done = parked_.empty();
-    for (const Sim& sim : sims_) done = done && (!sim.member || sim.hwm == log_.last());
+    for (const Sim& sim : sims_) {
+      done = done && (!sim.member || (sim.hwm == log_.last() && sim.commit == log_.last()));
+    }
     for (const SentinelStatus& st : r_.Sentinels()) done = done && st.acked == log_.last();
     if (done) break;
   }
@@ -178,6 +209,11 @@ Status Simulation::Heal() {
     if (sims_[s].hwm != log_.last()) {
       return Status::Corruption("sentinel " + std::to_string(s) + " did not catch up: holds " +
                                 std::to_string(sims_[s].hwm) + " of " +
+                                std::to_string(log_.last()));
+    }
+    if (sims_[s].commit != log_.last()) {
+      return Status::Corruption("sentinel " + std::to_string(s) + " was told commit id " +
+                                std::to_string(sims_[s].commit) + " of " +
                                 std::to_string(log_.last()));
     }
     for (const SentinelStatus& st : statuses) {

@@ -1,9 +1,10 @@
 // Test support: a simulated cluster around the master's replication core. Sentinels process the
 // core's messages in order, crash (losing their data or not), drop batches, leave and join; the
 // master's own fsync lags behind its appends; writes of every concern are parked. After every
-// step the core's invariants must hold and every committed write must be held by w members
-// (the master counting with its DURABLE position); Heal() then brings everything back and every
-// member must end with the master's whole log and every write answered.
+// step the core's invariants must hold, every committed write must be held by w members (the
+// master counting with its DURABLE position), and the commit id must not pass what a majority
+// ever held; Heal() then brings everything back and every member must end with the master's
+// whole log, told that all of it is committed, and every write answered.
 //
 // Where the randomness comes from is the caller's: replicator_test.cc draws from a seeded
 // generator, tests/fuzz/replicator_fuzz.cc from the fuzzer's input.
@@ -49,6 +50,7 @@ class Simulation {
     bool member = true;
     bool up = true;
     LogId hwm = 0;
+    LogId commit = 0;         // The highest commit id its streams carried (lost with its data).
     uint64_t generation = 0;  // Stream the sentinel is attached to (0: none).
     std::deque<Ready::Send> inbox;
     LogId expect_next_first = 0;  // For the consecutive-batches check on a lossless stream.
@@ -64,11 +66,15 @@ class Simulation {
   void Crash(SentinelId s, bool lose_data);
   Status Deliver(SentinelId s);
   Status Drain();
+  // The highest id a majority of the members holds now (master durable), as the ever-highest.
+  void NoteMajorityHeld();
+  Status CheckCommit();
 
   Choose choose_;
   FakeLog log_;
   Replicator r_;
   LogId master_durable_ = 0;
+  LogId majority_held_ever_ = 0;
   std::vector<Sim> sims_;  // Indexed by SentinelId.
   std::map<WriteHandle, Parked> parked_;
 };

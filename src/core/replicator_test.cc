@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <random>
@@ -35,6 +36,17 @@ void AppendN(Replicator& r, FakeLog& log, int n, uint64_t bytes = 10) {
   for (int i = 0; i < n; ++i) log.Append(bytes);
   r.Appended(log.last());
   r.LocalDurable(log.last());
+}
+
+// The heartbeat that tells an idle sentinel the commit id moved to `commit`; it is written and
+// acknowledged (the sentinel holds `held`).
+void ExpectCommitHeartbeat(Replicator& r, SentinelId s, uint64_t gen, LogId commit, LogId held) {
+  Ready ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_TRUE(ready.sends[0].heartbeat());
+  EXPECT_EQ(ready.sends[0].commit, commit);
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, ready.sends[0].seq, held);
 }
 
 // Ticks until the core asks to connect to `s`; returns the generation.
@@ -183,6 +195,86 @@ TEST(Replicator, ParkedWriteCompletesWhenWthPositionReachesIt) {
   EXPECT_EQ(ready.completions[0].outcome, WriteOutcome::kCommitted);
 }
 
+// Connects every sentinel of `r` (ticking until it asks), each holding what `held` says.
+std::vector<uint64_t> ConnectAll(Replicator& r, const std::vector<LogId>& held) {
+  std::vector<uint64_t> gens(held.size(), 0);
+  for (int i = 0; i < 100; ++i) {
+    for (const auto& c : r.TakeReady().connects) gens[c.sentinel] = c.generation;
+    if (std::find(gens.begin(), gens.end(), 0u) == gens.end()) break;
+    r.OnTick();
+  }
+  for (SentinelId s = 0; s < held.size(); ++s) r.Connected(s, gens[s], held[s]);
+  return gens;
+}
+
+TEST(Replicator, CommitIdIsWhatAMajorityHoldsAndIdleStreamsAreToldAtOnce) {
+  FakeLog log;
+  ReplicatorOptions o = SmallOptions();
+  o.batch_max_entries = 100;
+  Replicator r(o, &log);
+  for (int i = 0; i < 4; ++i) r.AddSentinel("s" + std::to_string(i + 1));  // 5 nodes: 3 needed.
+  std::vector<uint64_t> gens = ConnectAll(r, {0, 6, 0, 0});  // s2 holds 1..6 from before.
+  AppendN(r, log, 10);
+  Ready ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 4u);
+  for (const auto& send : ready.sends) {
+    EXPECT_EQ(send.commit, 0u);  // Only the master holds 7..10, s2 1..6.
+    r.WriteDone(send.sentinel, send.generation);
+  }
+  r.Acked(0, gens[0], 1, 10);
+  EXPECT_EQ(r.commit_id(), 6u);  // The master, s1 and s2 hold 1..6.
+  // s1 has nothing in flight: it is told at once; the others hear it with their acks.
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].sentinel, 0u);
+  EXPECT_TRUE(ready.sends[0].heartbeat());
+  EXPECT_EQ(ready.sends[0].commit, 6u);
+  r.WriteDone(0, gens[0]);
+  r.Acked(0, gens[0], ready.sends[0].seq, 10);
+  EXPECT_TRUE(r.TakeReady().sends.empty());  // Told once.
+  r.Acked(2, gens[2], 1, 10);
+  EXPECT_EQ(r.commit_id(), 10u);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 2u);  // s1 and s3; s2's and s4's batches are still in flight.
+  for (const auto& send : ready.sends) {
+    EXPECT_NE(send.sentinel, 1u);
+    EXPECT_NE(send.sentinel, 3u);
+    EXPECT_EQ(send.commit, 10u);
+  }
+
+  // It never goes back, though the sentinels that made it go away.
+  r.Disconnected(0, gens[0]);
+  r.Disconnected(2, gens[2]);
+  EXPECT_EQ(r.CommittedAt(3), 0u);
+  EXPECT_EQ(r.commit_id(), 10u);
+  ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+}
+
+TEST(Replicator, CommitIdCountsOnlyPositionsThatReachTheMastersEpoch) {
+  FakeLog log;
+  Replicator r(SmallOptions(), &log);
+  r.AddSentinel("s1");
+  r.AddSentinel("s2");
+  AppendN(r, log, 7);  // Recovered from an earlier epoch.
+  r.EpochStarted(8);
+  std::vector<uint64_t> gens = ConnectAll(r, {7, 5});
+  // A majority holds 1..7, but all of it is of older epochs: not committed by counting.
+  EXPECT_EQ(r.CommittedAt(2), 7u);
+  EXPECT_EQ(r.commit_id(), 0u);
+  // A sentinel learned from an earlier master that 1..4 are committed.
+  r.KnownCommitted(4);
+  EXPECT_EQ(r.commit_id(), 4u);
+  r.KnownCommitted(99);  // Never past the log.
+  EXPECT_EQ(r.commit_id(), 7u);
+  // The first entry of this epoch on a majority commits it and everything before it.
+  AppendN(r, log, 1);
+  Ready ready = r.TakeReady();
+  for (const auto& send : ready.sends) r.WriteDone(send.sentinel, send.generation);
+  r.Acked(0, gens[0], ready.sends[0].seq, 8);
+  EXPECT_EQ(r.commit_id(), 8u);
+  ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+}
+
 TEST(Replicator, ParkedWriteTimesOutAfterItsTicks) {
   FakeLog log;
   Replicator r(SmallOptions(), &log);
@@ -287,6 +379,7 @@ TEST(Replicator, LingerHoldsUnwaitedEntriesUntilTickBatchOrRemoteWaiter) {
   EXPECT_EQ(ready.sends[0].last, 3u);
   r.WriteDone(s, gen);
   r.Acked(s, gen, ready.sends[0].seq, 3);
+  ExpectCommitHeartbeat(r, s, gen, 3, 3);
 
   // min_pipelined_batch entries go at once.
   AppendN(r, log, 7);
@@ -298,6 +391,7 @@ TEST(Replicator, LingerHoldsUnwaitedEntriesUntilTickBatchOrRemoteWaiter) {
   EXPECT_EQ(ready.sends[0].last, 11u);
   r.WriteDone(s, gen);
   r.Acked(s, gen, ready.sends[0].seq, 11);
+  ExpectCommitHeartbeat(r, s, gen, 11, 11);
 
   // A w=2 write is waited on: it and the lingering entries before it go at once.
   AppendN(r, log, 2);
@@ -314,6 +408,10 @@ TEST(Replicator, LingerHoldsUnwaitedEntriesUntilTickBatchOrRemoteWaiter) {
   ready = r.TakeReady();
   ASSERT_EQ(ready.completions.size(), 1u);
   EXPECT_EQ(ready.completions[0].id, 14u);
+  ASSERT_EQ(ready.sends.size(), 1u);  // The commit id moved to 14.
+  EXPECT_EQ(ready.sends[0].commit, 14u);
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, ready.sends[0].seq, 14);
 
   // Once that write is sent, w=1 entries linger again.
   AppendN(r, log, 1);

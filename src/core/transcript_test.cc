@@ -138,7 +138,8 @@ class Transcript {
       std::string what = s.heartbeat() ? "heartbeat"
                                        : "ids=" + std::to_string(s.first) + ".." +
                                              std::to_string(s.last);
-      out.push_back("send " + names_[s.sentinel] + " seq=" + std::to_string(s.seq) + " " + what);
+      out.push_back("send " + names_[s.sentinel] + " seq=" + std::to_string(s.seq) + " " + what +
+                    " commit=" + std::to_string(s.commit));
     }
     for (const auto& c : ready.completions) {
       out.push_back("complete h" + std::to_string(c.handle) + " id=" + std::to_string(c.id) +
