@@ -219,6 +219,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     recovering_ = false;
     recovery_progress_.clear();
     last = store_->last_id();
+    // Entries of earlier epochs are committed by this epoch's first one on a majority, or by what
+    // a sentinel reports it learned before (its Welcome), never by counting their copies. First:
+    // until the membership below is applied, the master alone would be a majority.
+    core.EpochStarted(last + 1);
     core.Appended(last);
     core.LocalDurable(store_->durable_id());
     std::vector<discovery::Change> pending;
@@ -239,6 +243,7 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
   msg.set_seq(send.seq);
   if (send.heartbeat()) {
     msg.mutable_heartbeat()->set_master_last_id(store_->memory().last_id());
+    msg.mutable_heartbeat()->set_commit_id(send.commit);
     return msg;
   }
   replication::Batch* batch = msg.mutable_batch();
@@ -251,6 +256,7 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
     out->set_epoch(e.epoch);
   }
   batch->set_master_last_id(store_->memory().last_id());
+  batch->set_commit_id(send.commit);
   return msg;
 }
 
@@ -514,6 +520,9 @@ http::HttpReply MasterNode::Health() {
   j["epoch"] = epoch_;
   j["lastId"] = store_->last_id();
   j["durableId"] = store_->durable_id();
+  // What sentinels may show their readers (the high watermark; see replication.proto).
+  j["commitId"] = core_->commit_id();
+  j["waitingReads"] = WaitingReads();
   j["logBytes"] = store_->memory().memory_bytes();
   j["maxLogBytes"] = config_.max_log_bytes;
   // Writes are refused while recovering too (state says why).
@@ -584,6 +593,7 @@ http::HttpReply MasterNode::Metrics() {
 void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& w) {
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     members_[s].last_error.clear();
+    core.KnownCommitted(w.commit_id());
     core.Connected(s, gen, w.last_id());
   });
 }

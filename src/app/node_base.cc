@@ -38,7 +38,7 @@ void AppendEntriesJson(const std::vector<storage::Entry>& entries, std::string* 
 }  // namespace
 
 core::LogId NodeBase::VisibleId() const {
-  return std::min(served_->durable_id(), served_->last_id());
+  return std::min({served_->durable_id(), served_->last_id(), ReadCap()});
 }
 
 http::HttpReply NodeBase::GetAll() {
@@ -91,6 +91,11 @@ void NodeBase::NotifyAppended(core::LogId last_id) {
     tails_.erase(tails_.begin(), end);
   }
   for (Tail& t : ready) t.respond(Page(t.from, t.limit));
+}
+
+size_t NodeBase::WaitingReads() {
+  std::lock_guard lock(tails_mu_);
+  return tails_.size();
 }
 
 void NodeBase::ExpireTails(Clock::time_point now, bool all) {

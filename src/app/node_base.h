@@ -3,9 +3,10 @@
 //
 // Reads show the log up to its durable id (storage::NodeLog::durable_id: what the node's fsync
 // policy covers; all of it in memory), never an entry still waiting for its write or fsync: a
-// crash of this node cannot take back what a reader saw. (A master's power loss can, on a
-// sentinel holding an entry the master never had durably: docs/ARCHITECTURE.md, "A sentinel's
-// diverged tail", known limit.)
+// crash of this node cannot take back what a reader saw. A node may cap that further
+// (ReadCap): a sentinel shows only what its master told it is committed, so that a master's
+// power loss cannot take back what a sentinel's reader saw either (docs/ARCHITECTURE.md, "The
+// commit id").
 //
 // Long polls park their Responder in `tails_` and are answered by NotifyAppended (from whatever
 // thread appended or made entries durable) or by ExpireTails (from the node's ticker): no thread
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 
@@ -38,8 +40,12 @@ class NodeBase : public http::Service {
   void ExpireTails(Clock::time_point now, bool all = false);
   http::HttpReply Page(core::LogId from, size_t limit) const;
 
-  // The last id reads may show: the durable id (see above).
+  // Long polls parked now (for /health: tailing consumers waiting for the next entry).
+  size_t WaitingReads();
+  // The last id reads may show: the durable id, at most ReadCap() (see above).
   core::LogId VisibleId() const;
+  // The highest id this node may show, whatever it holds; the master shows all it holds durably.
+  virtual core::LogId ReadCap() const { return UINT64_MAX; }
 
   // The log reads are served from; set by the node before it serves HTTP.
   const storage::NodeLog* served_ = nullptr;

@@ -8,6 +8,7 @@
 
 #include "app/node_storage.h"
 #include "app/tls.h"
+#include "storage/commit_checkpoint.h"
 
 namespace rlog::app {
 
@@ -34,6 +35,7 @@ SentinelNode::SentinelNode(const Config& config, replication::SentinelFaults fau
 SentinelNode::~SentinelNode() {
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
+  if (service_) SaveCommit();
   // A deadline, as in Drain: without one gRPC waits for every call to end by itself, and a
   // master's replication stream never does (a node dropped without Drain would hang here).
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
@@ -69,6 +71,7 @@ Result<uint16_t> SentinelNode::Start() {
   service_->set_allowed_master(config_.tls_master_name);
   service_->set_on_storage_failure([](const Status& error) { StopOnStorageFailure(error); });
   durable_sink_ = service_.get();
+  RestoreCommit();
 
   int port = 0;
   std::string address = config_.grpc_address + ":" + std::to_string(config_.grpc_port);
@@ -88,6 +91,7 @@ Result<uint16_t> SentinelNode::Start() {
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(config_.tick_ms));
       ExpireTails(Clock::now());
+      if (Clock::now() - last_commit_save_ >= kCommitSaveEvery) SaveCommit();
     }
   });
   return static_cast<uint16_t>(port);
@@ -102,6 +106,43 @@ void SentinelNode::Drain(std::chrono::milliseconds timeout) {
   if (service_) service_->Stop();
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
+  SaveCommit();
+}
+
+core::LogId SentinelNode::ReadCap() const { return service_ ? service_->commit_id() : 0; }
+
+void SentinelNode::RestoreCommit() {
+  if (!node_log_->persistent()) return;
+  auto loaded = storage::LoadCommitCheckpoint(storage::PosixFileSystem(), config_.data_dir);
+  if (!loaded.ok()) {
+    spdlog::warn(
+        "ignoring the saved commit id: {}; showing readers nothing until a master says "
+        "what is committed",
+        loaded.status().message());
+    return;
+  }
+  if (!loaded.value()) return;
+  const storage::CommitCheckpoint& saved = *loaded.value();
+  service_->RestoreCommit(saved.log_id, saved.commit_id);
+  saved_commit_ = service_->CommitOfLog();
+  saved_commit_id_ = saved_commit_.second;
+  spdlog::info("log {}: commit id {} (saved), readers see up to id {}", saved_commit_.first,
+               saved_commit_.second, VisibleId());
+}
+
+void SentinelNode::SaveCommit() {
+  last_commit_save_ = Clock::now();
+  if (!node_log_ || !node_log_->persistent()) return;
+  std::pair<std::string, core::LogId> now = service_->CommitOfLog();
+  if (now == saved_commit_ || now.first.empty()) return;
+  Status st = storage::SaveCommitCheckpoint(storage::PosixFileSystem(), config_.data_dir,
+                                            {now.first, now.second});
+  if (!st.ok()) {
+    spdlog::warn("cannot save the commit id (will retry): {}", st.message());
+    return;
+  }
+  saved_commit_ = std::move(now);
+  saved_commit_id_ = saved_commit_.second;
 }
 
 void SentinelNode::Insert(std::string /*body*/, http::Responder respond) {
@@ -119,6 +160,9 @@ http::HttpReply SentinelNode::Health() {
                       {"epoch", log.epoch()},
                       {"lastId", log.last_id()},
                       {"durableId", log.durable_id()},
+                      {"commitId", service_->commit_id()},
+                      {"visibleId", VisibleId()},
+                      {"waitingReads", WaitingReads()},
                       {"heldBack", log.memory().held_back()},
                       {"logBytes", log.memory().memory_bytes()},
                       {"entriesReceived", state_.entries_received()},
@@ -129,6 +173,7 @@ http::HttpReply SentinelNode::Health() {
   j["lastHeardFromMasterMs"] = heard ? nlohmann::json(*heard) : nlohmann::json(nullptr);
   if (log.persistent()) {
     const storage::WalRecoveryReport& r = log.recovery();
+    j["commitSavedId"] = saved_commit_id_.load();
     j["recovery"] = {{"entries", r.entries},
                      {"truncatedBytes", r.truncated_bytes},
                      {"truncatedRecords", r.truncated_records}};

@@ -6,6 +6,11 @@
 // (refusing to start on corruption, or moving it aside and starting empty with
 // wal.on_corruption: refetch) and every ack waits for the fsync policy. A failed WAL write or
 // fsync stops the process (see StopOnStorageFailure in sentinel_node.cc).
+//
+// Reads show only what the master told it is committed (ReadCap; replication.proto, "Commit
+// id"). With a data directory that commit id is saved to <data_dir>/commit by the ticker, at
+// most every kCommitSaveEvery and on the way out, and restored at start: a restarted sentinel
+// shows what it showed before even while no master is there.
 #pragma once
 
 #include <atomic>
@@ -40,8 +45,19 @@ class SentinelNode final : public NodeBase {
   http::HttpReply Ready() override;
   http::HttpReply Metrics() override;
 
+  static constexpr std::chrono::milliseconds kCommitSaveEvery{1000};
+
+ protected:
+  core::LogId ReadCap() const override;
+
  private:
   Status OpenLog();
+  // Restores the saved commit id into the service (before it serves).
+  void RestoreCommit();
+  // Saves the service's commit id if it moved since the last save (ticker thread, and on the way
+  // out once the ticker is gone). A failure is logged and retried later: an older value on disk
+  // only makes a restarted sentinel show less for a while.
+  void SaveCommit();
 
   // Constant after construction.
   const Config config_;
@@ -56,6 +72,11 @@ class SentinelNode final : public NodeBase {
   std::unique_ptr<storage::NodeLog> node_log_;
   std::unique_ptr<replication::SentinelService> service_;
   std::unique_ptr<grpc::Server> server_;
+
+  // The commit id on disk (SaveCommit; thread of the ticker, then of the destructor or Drain).
+  std::pair<std::string, core::LogId> saved_commit_;
+  std::atomic<core::LogId> saved_commit_id_{0};  // For /health.
+  std::chrono::steady_clock::time_point last_commit_save_{};
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};

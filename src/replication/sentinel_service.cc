@@ -289,8 +289,10 @@ class ReplicateCall {
     // the new master's entries) may reach it. Apply and PositionIfCurrent check that under the
     // log lock.
     const bool batch = msg.has_batch() && msg.batch().entries_size() > 0;
+    const core::LogId commit =
+        msg.has_batch() ? msg.batch().commit_id() : msg.heartbeat().commit_id();
     Result<core::LogId> last =
-        batch ? service_->Apply(msg.batch(), epoch_) : service_->PositionIfCurrent(epoch_);
+        batch ? service_->Apply(msg.batch(), epoch_) : service_->PositionIfCurrent(epoch_, commit);
     if (!last.ok()) {
       FinishOnce(ToGrpc(last.status()));
       return false;
@@ -459,6 +461,14 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
           "last id {}); dropping them and fetching the master's",
           hello.log_id(), decision.keep, mine.last_id, hello.epoch(), hello.master_last_id());
       if (Status st = log_->TruncateAfter(decision.keep); !st.ok()) return StorageFailure(st);
+      // A committed entry is in every later master's log: cutting one means a broken protocol
+      // (or a log restored from an old copy). Show no more than is left.
+      const core::LogId committed_held = std::min(commit_id(), mine.last_id);
+      if (commit_log_id_ == hello.log_id() && committed_held > decision.keep) {
+        spdlog::error("log {}: cut entries up to id {} that were committed (commit id {})",
+                      hello.log_id(), committed_held, commit_id());
+        commit_.store(decision.keep, std::memory_order_release);
+      }
       break;
     }
     case HelloVerdict::kAccept:
@@ -470,11 +480,13 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
       return IsRefusal(st) ? st : StorageFailure(st);
     }
   }
+  CommitFollowsLogLocked();
   state_->SetMaster(hello.master_http());
   welcome->set_log_id(hello.log_id());
   welcome->set_last_id(log_->durable_id());
   welcome->set_node_id(node_id_);
   welcome->set_epoch(log_->epoch());
+  welcome->set_commit_id(commit_id());
   return Status::Ok();
 }
 
@@ -485,10 +497,41 @@ Status SentinelService::Superseded(uint64_t stream_epoch) const {
                         std::to_string(stream_epoch) + ") is deposed");
 }
 
-Result<core::LogId> SentinelService::PositionIfCurrent(uint64_t stream_epoch) {
+Result<core::LogId> SentinelService::PositionIfCurrent(uint64_t stream_epoch,
+                                                       core::LogId commit_id) {
+  core::LogId last = 0;
+  {
+    MutexLock lock(log_mu_);
+    if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);
+    last = log_->last_id();
+    if (!LearnCommitLocked(commit_id)) return last;
+  }
+  if (on_applied_) on_applied_(last);  // More is readable.
+  return last;
+}
+
+bool SentinelService::LearnCommitLocked(core::LogId commit_id) {
+  if (commit_id <= this->commit_id()) return false;
+  commit_.store(commit_id, std::memory_order_release);
+  return true;
+}
+
+void SentinelService::CommitFollowsLogLocked() {
+  if (commit_log_id_ == log_->log_id()) return;
+  commit_log_id_ = log_->log_id();
+  commit_.store(0, std::memory_order_release);
+}
+
+std::pair<std::string, core::LogId> SentinelService::CommitOfLog() const {
   MutexLock lock(log_mu_);
-  if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);
-  return log_->last_id();
+  return {commit_log_id_, commit_id()};
+}
+
+void SentinelService::RestoreCommit(const std::string& log_id, core::LogId commit_id) {
+  MutexLock lock(log_mu_);
+  if (log_id.empty() || log_id != log_->log_id()) return;
+  commit_log_id_ = log_id;
+  commit_.store(commit_id, std::memory_order_release);
 }
 
 Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_epoch) {
@@ -502,15 +545,17 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_e
   }
   core::LogId before = 0, after = 0;
   Result<core::LogId> last = core::LogId{0};
+  bool commit_moved = false;
   {
     MutexLock lock(log_mu_);
     if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);  // Under the lock.
     before = log_->last_id();
     last = log_->Apply(std::move(entries));
     after = log_->last_id();  // A refused batch may still have applied a prefix.
+    commit_moved = LearnCommitLocked(batch.commit_id());
   }
   state_->Received(batch.entries_size());
-  if (after != before && on_applied_) on_applied_(after);
+  if ((after != before || commit_moved) && on_applied_) on_applied_(after);
   if (!last.ok()) {
     if (IsRefusal(last.status())) {
       spdlog::warn("refusing a batch of the master: {}", last.status().message());
@@ -572,6 +617,7 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     if (Status st = log_->SetIdentity(request.log_id(), request.promise_epoch()); !st.ok()) {
       return ToGrpc(IsRefusal(st) ? st : StorageFailure(st));
     }
+    CommitFollowsLogLocked();
     spdlog::info("log {}: promised epoch {} to a master taking the log over", request.log_id(),
                  request.promise_epoch());
     reply->set_promised(true);

@@ -15,6 +15,11 @@
 // epoch history is reset (fetched again); then the master's identity is recorded, durably (see
 // hello_decision.h).
 //
+// Commit id: every Batch and Heartbeat carries the master's commit id (replication.proto); the
+// service keeps the highest of its log's, and the node shows readers nothing above it
+// (commit_id()). It is reset when the log is adopted under another log id, and reported in the
+// Welcome.
+//
 // Threads: every call (streams, Position, Fetch) uses gRPC's asynchronous API on one completion
 // queue, drained by one thread of this service (Start/Stop): a message is read, applied and
 // acknowledged on the thread that polled the socket, with no hand-off between threads. gRPC's
@@ -41,6 +46,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 
 // common/thread_annotations.h before any gRPC header: abseil defines the same macro names, and
 // only a redefinition inside a system header goes unreported.
@@ -123,6 +129,14 @@ class SentinelService final : public Replication::AsyncService {
   // stream sends the Ack that has become possible.
   void OnDurable() EXCLUDES(streams_mu_);
 
+  // The highest commit id a master of this log has told (0: none yet). Lock-free: every read
+  // of the node asks.
+  core::LogId commit_id() const { return commit_.load(std::memory_order_acquire); }
+  // The log id and commit id together, for the checkpoint (storage/commit_checkpoint.h).
+  std::pair<std::string, core::LogId> CommitOfLog() const EXCLUDES(log_mu_);
+  // Before serving: the commit id saved for `log_id`, if that is the log's (ignored otherwise).
+  void RestoreCommit(const std::string& log_id, core::LogId commit_id) EXCLUDES(log_mu_);
+
   // Set before serving. Non-empty: every call (Replicate, Position, Fetch) must come from a
   // client whose TLS certificate carries this name (a DNS subjectAltName, or the common name of a
   // certificate without SANs); others are refused with PERMISSION_DENIED (tls.master_name).
@@ -153,12 +167,18 @@ class SentinelService final : public Replication::AsyncService {
   // Fenced (an older epoch): refuse the master; any other error: the log failed (already
   // reported to on_storage_failure_).
   Status Admit(const Hello& hello, Welcome* welcome) EXCLUDES(log_mu_);
-  // Applies a batch from the stream of the master of `stream_epoch`; returns the contiguous last
-  // id (errors as for Admit). Fenced, nothing applied, once a newer master has been accepted
-  // (the stream's master is deposed).
+  // Applies a batch from the stream of the master of `stream_epoch` and learns its commit id;
+  // returns the contiguous last id (errors as for Admit). Fenced, nothing applied, once a newer
+  // master has been accepted (the stream's master is deposed).
   Result<core::LogId> Apply(const Batch& batch, uint64_t stream_epoch) EXCLUDES(log_mu_);
-  // The log's last id, or Fenced if a master newer than `stream_epoch` was accepted.
-  Result<core::LogId> PositionIfCurrent(uint64_t stream_epoch) EXCLUDES(log_mu_);
+  // Learns `commit_id` and returns the log's last id, or Fenced if a master newer than
+  // `stream_epoch` was accepted.
+  Result<core::LogId> PositionIfCurrent(uint64_t stream_epoch, core::LogId commit_id)
+      EXCLUDES(log_mu_);
+  // Raises commit_ to `commit_id`; true if it moved.
+  bool LearnCommitLocked(core::LogId commit_id) REQUIRES(log_mu_);
+  // After the log's identity may have changed: a commit id of another log id is dropped.
+  void CommitFollowsLogLocked() REQUIRES(log_mu_);
   // The refusal of a deposed master's stream (logged).
   Status Superseded(uint64_t stream_epoch) const REQUIRES(log_mu_);
   Status StorageFailure(const Status& error);
@@ -176,7 +196,9 @@ class SentinelService final : public Replication::AsyncService {
   std::function<void(const Status&)> on_storage_failure_;
 
   std::atomic<uint64_t> fault_counter_{0};
-  Mutex log_mu_;  // One writer of log_ at a time; Position/Fetch read under it.
+  mutable Mutex log_mu_;  // One writer of log_ at a time; Position/Fetch read under it.
+  std::atomic<core::LogId> commit_{0};             // Written under log_mu_.
+  std::string commit_log_id_ GUARDED_BY(log_mu_);  // The log commit_ is of.
   Mutex streams_mu_;
   std::set<ReplicateCall*> streams_ GUARDED_BY(streams_mu_);
 

@@ -41,6 +41,10 @@ def test_sentinel_killed_under_w2_writes_keeps_every_acknowledged_entry(make_clu
     assert recovered >= highest > 0, (
         f"the sentinel recovered {recovered} entries but had acknowledged id {highest}: {h}")
     assert h["lastId"] >= recovered and h["durableId"] >= recovered, h
+    # Readers see what the master says is committed (the commit id saved before the kill, then
+    # the master's): ids up to `recovered` are never sent again (entriesReceived below), so what
+    # shows there is what recovery found.
+    wait_until(lambda: s.health()["visibleId"] >= recovered, 30, 0.02, "recovered ids visible")
     log = s.get_all()
     check_log(log, "s1 right after restart")
     on_disk = {e["id"]: e["message"] for e in log[:recovered]}

@@ -1,0 +1,120 @@
+"""The commit id (high watermark): a sentinel shows its readers only what its master told it a
+majority holds, so no reader of a sentinel ever sees an entry a later master replaces; and it keeps
+showing that across its own restart, with no master around (docs/ARCHITECTURE.md, "The commit
+id")."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import json_body, wait_until
+
+# A stopped sentinel stays Suspected (reachable) for the whole test: five nodes, three running.
+PATIENT_MASTER = ["--suspect-after-ms", "30000", "--unhealthy-after-ms", "60000"]
+
+
+def _page(node, frm: int, wait_ms: int = 0, timeout: float = 15.0) -> dict:
+    r = node.get(f"/messages?from={frm}&limit=100&waitMs={wait_ms}", timeout=timeout)
+    assert r.status_code == 200, r.text
+    return json_body(r)
+
+
+def test_sentinel_shows_an_entry_only_once_a_majority_holds_it(make_cluster):
+    c = make_cluster(n_sentinels=4, master_args=PATIENT_MASTER)
+    c.start(sentinels=[0, 1])  # s3 and s4 are members that never come: 3 of 5 are needed.
+    m, s1, s2 = c.master, c.sentinels[0], c.sentinels[1]
+    for i in range(3):
+        m.insert_ok(f"committed-{i}", w=3)
+    wait_until(lambda: len(s1.get_all()) == 3, 10, 0.02, "s1 shows 1..3")
+
+    s2.stop()  # SIGSTOP: its stream stays open, it acknowledges nothing.
+    try:
+        assert m.insert_ok("held-by-two", w=1) == 4
+        # s1 holds id 4 durably (it acknowledged it), but the master and s1 are two of five.
+        wait_until(lambda: s1.health()["durableId"] == 4, 10, 0.02, "s1 holds id 4")
+        h = s1.health()
+        assert (h["commitId"], h["visibleId"]) == (3, 3), h
+        assert m.health()["commitId"] == 3
+        assert [e["message"] for e in s1.get_all()] == [f"committed-{i}" for i in range(3)]
+        # A reader tailing s1 is not woken by id 4 either: its poll runs out empty.
+        page = _page(s1, 4, wait_ms=300)
+        assert page["messages"] == [] and page["lastId"] == 3, page
+        assert len(m.get_all()) == 4  # The master shows what it holds.
+        with ThreadPoolExecutor(1) as pool:
+            # Woken once id 4 is committed. Nothing waking it shows as an answer at the end of its
+            # 20 s wait (the page then read has id 4 too): the bound tells the two apart.
+            started = time.monotonic()
+            tail = pool.submit(_page, s1, 4, 20000, 30.0)
+            wait_until(lambda: s1.health()["waitingReads"] == 1, 10, 0.01, "the poll parked on s1")
+            s2.cont()
+            got = tail.result(timeout=30)
+            waited = time.monotonic() - started
+        assert [e["message"] for e in got["messages"]] == ["held-by-two"], got
+        assert waited < 15, f"the long poll was answered by its deadline ({waited:.1f} s), not woken"
+
+    finally:
+        s2.cont()
+    wait_until(lambda: m.health()["commitId"] == 4, 10, 0.02, "master commit id 4")
+    c.wait_converged(nodes=[m, s1, s2], expected_len=4)
+
+
+def test_restarted_sentinel_shows_what_it_showed_before_without_a_master(make_cluster, tmp_path):
+    def data(i: int) -> list[str]:
+        return ["--data-dir", str(tmp_path / f"s{i + 1}-data")]
+
+    c = make_cluster(n_sentinels=2, sentinel_args=data)
+    c.start()
+    m, s1 = c.master, c.sentinels[0]
+    for i in range(5):
+        m.insert_ok(f"m{i}", w=3)
+    wait_until(lambda: s1.health()["visibleId"] == 5, 10, 0.02, "s1 shows 1..5")
+    # Saved by the ticker (at most a second later): then even a kill -9 keeps it.
+    wait_until(lambda: s1.health()["commitSavedId"] == 5, 10, 0.05, "s1 saved commit id 5")
+    m.kill9()
+    s1.kill9()
+    s1.start()
+    h = s1.health()
+    assert h["connected"] is False and (h["commitId"], h["visibleId"]) == (5, 5), h
+    assert [e["message"] for e in s1.get_all()] == [f"m{i}" for i in range(5)]
+
+    # A damaged checkpoint is ignored with a warning: the sentinel shows nothing until a master
+    # says what is committed, and starts all the same.
+    s1.terminate()
+    assert s1.wait_exit(15) == 0
+    (tmp_path / "s1-data" / "commit").write_bytes(b"rlog-commit 1 garbage")
+    s1.start()
+    h = s1.health()
+    assert (h["lastId"], h["commitId"], h["visibleId"]) == (5, 0, 0), h
+    assert s1.get_all() == []
+    m.start()
+    wait_until(lambda: s1.health()["visibleId"] == 5, 15, 0.05, "s1 told 1..5 are committed")
+
+
+def test_new_master_commits_older_entries_only_with_one_of_its_own_epoch(make_cluster, tmp_path):
+    """Raft's rule (section 5.4.2): a master that took over counts copies of entries of earlier
+    epochs as committed only once an entry of its own epoch is on a majority; until then only a
+    commit id a sentinel learned before says anything."""
+    def data(i: int) -> list[str]:
+        return ["--data-dir", str(tmp_path / f"s{i + 1}-data")]
+
+    c = make_cluster(n_sentinels=2, sentinel_args=data)
+    c.start()
+    m = c.master
+    for i in range(3):
+        m.insert_ok(f"old-{i}", w=3)
+    m.kill9()
+    for s in c.sentinels:  # Neither remembers a commit id: both checkpoints are gone.
+        s.terminate()
+        assert s.wait_exit(15) == 0
+        (tmp_path / f"{s.name}-data" / "commit").unlink()
+        s.start()
+    m.start()  # In memory: it copies 1..3 from the sentinels and takes over at a new epoch.
+    c.wait_writable()
+    wait_until(lambda: all(c.sentinel_health(s)["ackedId"] == 3 for s in c.sentinels), 10, 0.02,
+               "both sentinels connected at id 3")
+    h = m.health()
+    assert h["epoch"] == 2 and h["commitId"] == 0, h
+    assert all(s.health()["visibleId"] == 0 for s in c.sentinels)
+    assert m.insert_ok("new-0", w=3) == 4
+    wait_until(lambda: m.health()["commitId"] == 4, 10, 0.02, "commit id 4")
+    c.wait_converged(expected_len=4)
