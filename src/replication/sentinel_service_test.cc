@@ -65,6 +65,7 @@ class Sentinel {
   }
 
   storage::NodeLog& log() { return *log_; }
+  SentinelService& service() { return *service_; }
   Replication::Stub& stub() { return *stub_; }
   std::vector<std::string> errors() {
     std::lock_guard lock(mu_);
@@ -123,8 +124,10 @@ class MasterStream {
     }
     Send(seq, m);
   }
-  void Batch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch) {
+  void Batch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch,
+             core::LogId commit_id = 0) {
     MasterMessage m;
+    m.mutable_batch()->set_commit_id(commit_id);
     for (core::LogId id = first; id <= last; ++id) {
       Entry* e = m.mutable_batch()->add_entries();
       e->set_id(id);
@@ -134,9 +137,9 @@ class MasterStream {
     }
     Send(seq, m);
   }
-  void Heartbeat(uint64_t seq) {
+  void Heartbeat(uint64_t seq, core::LogId commit_id = 0) {
     MasterMessage m;
-    m.mutable_heartbeat();
+    m.mutable_heartbeat()->set_commit_id(commit_id);
     Send(seq, m);
   }
 
@@ -527,6 +530,61 @@ TEST_F(SentinelServiceTest, PositionSaysWhereAnEpochEndsInThisLog) {
   EXPECT_EQ(epoch_end(2), 3u);  // Epoch 2 wrote nothing here.
   EXPECT_EQ(epoch_end(3), 6u);
   EXPECT_EQ(epoch_end(7), 6u);
+}
+
+// The commit id only grows, is reported in the Welcome, is dropped with another log, and is
+// lowered by a Hello that cuts committed entries (which only a broken protocol asks for).
+bool CommitReaches(SentinelService& service, core::LogId want) {
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (service.commit_id() == want) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+TEST_F(SentinelServiceTest, CommitIdOnlyGrowsIsWelcomedAndFollowsTheLog) {
+  Sentinel s(&fs_, /*persistent=*/false);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 1, 0);
+    EXPECT_EQ(m.NextWelcome().commit_id(), 0u);
+    m.Batch(2, 1, 5, 1, /*commit_id=*/3);
+    m.AckReaching(5);
+    EXPECT_EQ(s.service().commit_id(), 3u);
+    m.Heartbeat(3, 5);
+    EXPECT_TRUE(CommitReaches(s.service(), 5));
+    m.Heartbeat(4, 2);  // Never back.
+    m.Batch(5, 6, 6, 1, 1);
+    m.AckReaching(6);
+    EXPECT_EQ(s.service().commit_id(), 5u);
+  }
+  {
+    MasterStream m(s.stub());  // A master that took over: it learns what was committed.
+    m.Hello(1, "log-a", 2, 6, {{1, 1}});
+    EXPECT_EQ(m.NextWelcome().commit_id(), 5u);
+  }
+  {
+    // A Hello that keeps only 1..4 of the entries: 5 was committed, so the commit id drops to 4.
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 3, 4, {{1, 1}, {3, 5}});
+    Welcome w = m.NextWelcome();
+    EXPECT_EQ(w.last_id(), 4u);
+    EXPECT_EQ(w.commit_id(), 4u);
+  }
+
+  Sentinel empty(&fs_, /*persistent=*/false);
+  {
+    MasterStream m(empty.stub());
+    m.Hello(1, "log-a", 1, 0);
+    m.NextWelcome();
+    m.Heartbeat(2, 7);
+    EXPECT_TRUE(CommitReaches(empty.service(), 7));
+  }
+  MasterStream other(empty.stub());  // Holding no entries, it adopts another log: nothing known.
+  other.Hello(1, "log-b", 1, 0);
+  EXPECT_EQ(other.NextWelcome().commit_id(), 0u);
+  EXPECT_EQ(empty.service().commit_id(), 0u);
 }
 
 }  // namespace
