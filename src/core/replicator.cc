@@ -298,9 +298,10 @@ void Replicator::CutSends() {
       ready_.sends.push_back(send);
     } else if ((peer.in_flight.size() <= options_.window_batches &&
                 now_ - peer.last_sent >= options_.heartbeat_every) ||
-               (peer.in_flight.empty() && peer.told_commit < commit_)) {
-      // Idle, or the commit id moved and nothing in flight would carry it soon: under load the
-      // next batch carries it, so this costs one message when the writes stop.
+               (peer.in_flight.empty() && waiting == 0 && peer.told_commit < commit_)) {
+      // Idle, or the commit id moved and no message would carry it soon: under load the next
+      // batch carries it (entries lingering for company go within `linger` ticks), so this costs
+      // one message when the writes stop.
       Ready::Send send{s, peer.generation, ++peer.seq, 0, 0, commit_};
       peer.in_flight.push_back({send.seq, peer.next - 1, false});
       peer.write_outstanding = true;

@@ -416,6 +416,24 @@ TEST(Replicator, LingerHoldsUnwaitedEntriesUntilTickBatchOrRemoteWaiter) {
   // Once that write is sent, w=1 entries linger again.
   AppendN(r, log, 1);
   EXPECT_TRUE(r.TakeReady().sends.empty());
+
+  // A lingering entry carries the commit id its ack moved: no heartbeat of its own for it.
+  r.OnTick();
+  r.OnTick();
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 15u);
+  r.WriteDone(s, gen);
+  AppendN(r, log, 1);  // 16 waits behind batch 15.
+  r.Acked(s, gen, ready.sends[0].seq, 15);
+  EXPECT_EQ(r.commit_id(), 15u);
+  EXPECT_TRUE(r.TakeReady().sends.empty());
+  r.OnTick();
+  r.OnTick();
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 16u);
+  EXPECT_EQ(ready.sends[0].commit, 15u);
   ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
 }
 
