@@ -43,7 +43,29 @@ FAULTS = ("kill9_master", "kill9_sentinel", "wipe_master", "wipe_sentinel", "fre
           "power_loss_master")
 
 
-class Writers:
+class _Threads:
+    """Daemon threads running `self._run(arg)` until stop(): the writers' and readers' lifetime."""
+
+    def _spawn(self, name: str, args: list) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(a,), name=f"{name}-{i}",
+                                          daemon=True) for i, a in enumerate(args)]
+
+    def start(self):
+        for th in self._threads:
+            th.start()
+        return self
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for th in self._threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        alive = [th.name for th in self._threads if th.is_alive()]
+        assert not alive, f"still running after {timeout}s: {alive}"
+
+
+class Writers(_Threads):
     """`threads` writers sending inserts until stopped, each to the master, one at a time.
 
     Message i of writer t is f"chaos-{t}-{i}" (never sent twice), w cycles through `ws`."""
@@ -57,9 +79,7 @@ class Writers:
         self.outcomes: dict[str, int] = {}  # status (or "error") -> count
         self.last_sent: dict[int, float] = {}  # writer -> when its last finished request was sent
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(t,), name=f"chaos-writer-{t}",
-                                          daemon=True) for t in range(threads)]
+        self._spawn("chaos-writer", list(range(threads)))
 
     def _run(self, t: int) -> None:
         i = 0
@@ -95,21 +115,8 @@ class Writers:
                 return None
             return max(self.acked.values(), default=0)
 
-    def start(self) -> "Writers":
-        for th in self._threads:
-            th.start()
-        return self
 
-    def stop(self, timeout: float) -> None:
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for th in self._threads:
-            th.join(max(0.0, deadline - time.monotonic()))
-        alive = [th.name for th in self._threads if th.is_alive()]
-        assert not alive, f"writers still running after {timeout}s: {alive}"
-
-
-class Readers:
+class Readers(_Threads):
     """One tailing reader per node (GET /messages long polls) for the whole run, recording every
     (id, message) it was shown. A sentinel shows only committed entries (the commit id), and a
     committed entry is in every later master's log: so everything a sentinel's reader saw must be
@@ -118,9 +125,7 @@ class Readers:
     def __init__(self, nodes: list[Node]):
         self.seen: dict[str, dict[int, str]] = {n.name: {} for n in nodes}
         self.conflicts: list[tuple[str, int, str, str]] = []  # node, id, first shown, then
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,), name=f"reader-{n.name}",
-                                          daemon=True) for n in nodes]
+        self._spawn("chaos-reader", nodes)
 
     def _run(self, node: Node) -> None:
         seen = self.seen[node.name]
@@ -138,17 +143,6 @@ class Readers:
                 if seen.setdefault(e["id"], e["message"]) != e["message"]:
                     self.conflicts.append((node.name, e["id"], seen[e["id"]], e["message"]))
             nxt = page["next"]
-
-    def start(self) -> "Readers":
-        for th in self._threads:
-            th.start()
-        return self
-
-    def stop(self, timeout: float) -> None:
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for th in self._threads:
-            th.join(max(0.0, deadline - time.monotonic()))
 
 
 def schedule(seed: int, rounds: int) -> list[str]:
