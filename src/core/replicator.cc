@@ -292,6 +292,7 @@ void Replicator::CutSends() {
       if (log_ != nullptr) last = log_->BatchEnd(peer.next, last, options_.batch_max_bytes);
       Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last, commit_};
       peer.in_flight.push_back({send.seq, last, true});
+      peer.told_commit = commit_;
       peer.next = last + 1;
       peer.write_outstanding = true;
       peer.last_sent = now_;
@@ -304,11 +305,11 @@ void Replicator::CutSends() {
       // one message when the writes stop.
       Ready::Send send{s, peer.generation, ++peer.seq, 0, 0, commit_};
       peer.in_flight.push_back({send.seq, peer.next - 1, false});
+      peer.told_commit = commit_;
       peer.write_outstanding = true;
       peer.last_sent = now_;
       ready_.sends.push_back(send);
     }
-    if (peer.write_outstanding) peer.told_commit = commit_;
   }
 }
 

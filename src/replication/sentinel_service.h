@@ -11,9 +11,9 @@
 //
 // Hello: a master of another log (while entries are held) is refused with FAILED_PRECONDITION,
 // one with an epoch older than the newest accepted with ABORTED (it is deposed, and so is the
-// open stream of an older master, at its next message); a log whose tail is not in the master's
-// epoch history is reset (fetched again); then the master's identity is recorded, durably (see
-// hello_decision.h).
+// open stream of an older master, at its next message); the part of the log after its longest
+// prefix the master's log also holds is cut (core::CommonPrefix; fetched again from the master);
+// then the master's identity is recorded, durably (see hello_decision.h).
 //
 // Commit id: every Batch and Heartbeat carries the master's commit id (replication.proto); the
 // service keeps the highest of its log's, and the node shows readers nothing above it
@@ -29,12 +29,12 @@
 // about 3,900 times a second each, and the sentinel made twice the system calls it makes now
 // (docs/PERFORMANCE.md, "Replication threads").
 //
-// Lifetime: NodeLog's writers (Apply, SetIdentity, Reset) run under log_mu_, which also gives
-// Position and Fetch a consistent view. Calls register themselves in `streams_` and unregister
-// before they delete themselves, under streams_mu_, so OnDurable never reaches a deleted call.
-// Lock order: streams_mu_, then a call's own lock; log_mu_ is never held with either.
-// Nothing on the queue's thread blocks, except Hello's durable identity change (rare: a new
-// master or epoch) and the test-only injected delays.
+// Lifetime: NodeLog's writers (Apply, SetIdentity, TruncateAfter) run under log_mu_, which also
+// gives Position and Fetch a consistent view. Calls register themselves in `streams_` and
+// unregister before they delete themselves, under streams_mu_, so OnDurable never reaches a deleted
+// call. Lock order: streams_mu_, then a call's own lock; log_mu_ is never held with either. Nothing
+// on the queue's thread blocks, except Hello's durable identity change (rare: a new master or
+// epoch) and the test-only injected delays.
 #pragma once
 
 #include <atomic>
