@@ -212,6 +212,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
   // changes, and the copy may have been made under the promised epoch already): durable before
   // the first write, so that reads show the whole log from then on.
   if (Status s = store_->Flush(); !s.ok()) return s;
+  // This epoch's own entries start after what it took over; a log holding all of that ranks with
+  // this epoch in a later take-over (NodeLog::MarkEpochStart). Sentinels mark it too, each once
+  // it holds all of it, so that the commit rule below can count them there.
+  if (Status s = store_->MarkEpochStart(store_->last_id() + 1); !s.ok()) return s;
   core::LogId last = 0;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     log_id_ = log_id;
@@ -219,9 +223,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     recovering_ = false;
     recovery_progress_.clear();
     last = store_->last_id();
-    // Entries of earlier epochs are committed by this epoch's first one on a majority, or by what
-    // a sentinel reports it learned before (its Welcome), never by counting their copies. First:
-    // until the membership below is applied, the master alone would be a majority.
+    // Entries of earlier epochs are committed once a majority holds them all with this epoch's
+    // mark (or an entry of it), or by what a sentinel reports it learned before (its Welcome),
+    // never by counting copies that reach less. First: until the membership below is applied,
+    // the master alone would be a majority.
     core.EpochStarted(last + 1);
     core.Appended(last);
     core.LocalDurable(store_->durable_id());
@@ -334,7 +339,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<core::EpochStart> history;
   if (!to_start.empty()) {
     master_last = store_->last_id();
-    history = store_->memory().EpochStarts();
+    history = store_->EpochStarts();  // With this epoch's mark: where a sentinel marks it.
   }
   for (Start& start : to_start) {
     replication::MasterMessage hello;
@@ -709,7 +714,7 @@ void MasterNode::RecoverFromSentinels() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     replication::PositionRequest request;
-    request.set_epoch(store_->memory().LastEpoch());
+    request.set_epoch(store_->LastEpoch());
     if (promise_epoch > 0) {
       request.set_log_id(log_id);
       request.set_promise_epoch(promise_epoch);
@@ -767,7 +772,7 @@ void MasterNode::RecoverFromSentinels() {
       if (best) log_id = best->log_id;
     }
     // Sentinels of another log neither count nor contribute; empty ones count (they hold nothing).
-    const std::vector<core::EpochStart> history = store_->memory().EpochStarts();
+    const std::vector<core::EpochStart> history = store_->EpochStarts();
     const core::LogId own_last = store_->last_id();
     size_t counted = 0;
     uint64_t max_epoch = store_->epoch();
@@ -793,7 +798,7 @@ void MasterNode::RecoverFromSentinels() {
     // The most up-to-date log by (epoch of its last entry, length), counted only as far as it
     // extends our own history, and what of our own log it holds (core::PlanRecovery).
     const core::RecoveryPlan plan =
-        core::PlanRecovery(history, own_last, store_->memory().LastEpoch(), positions);
+        core::PlanRecovery(history, own_last, store_->LastEpoch(), positions);
     std::string source;
     if (plan.source) source = identities[*plan.source];
     // Enough answers that one must hold every majority-acknowledged write
@@ -865,7 +870,7 @@ void MasterNode::RecoverFromSentinels() {
           spdlog::warn(
               "recovering: my ids {}..{} (epoch {}) were replaced by a newer master's (the log "
               "of sentinel {}); dropping them and copying that log from id {} on",
-              plan.keep + 1, own_last, store_->memory().LastEpoch(), source, plan.keep + 1);
+              plan.keep + 1, own_last, store_->LastEpoch(), source, plan.keep + 1);
           trust_self = false;  // Part of it is now a copy.
           if (Status cut = store_->TruncateAfter(plan.keep); !cut.ok()) {
             OnStorageError(cut);
@@ -914,7 +919,7 @@ Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::st
     if (reply.entries_size() == 0) {
       return Status::Unavailable("the sentinel no longer holds id " + std::to_string(from));
     }
-    const uint64_t own_epoch = store_->memory().LastEpoch();
+    const uint64_t own_epoch = store_->LastEpoch();
     std::vector<storage::Entry> entries;
     entries.reserve(reply.entries_size());
     for (const replication::Entry& e : reply.entries()) {

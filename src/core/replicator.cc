@@ -241,9 +241,12 @@ void Replicator::Complete(WriteHandle handle, WriteOutcome outcome) {
 void Replicator::CompleteCommitted() {
   // Raft's rule (5.4.2 of its paper): copies of an older epoch's entry on a majority do not make
   // it committed, since a master of an epoch in between may hold another entry at that id and
-  // still take over; an entry of this master's epoch on a majority does, and its prefix with it.
+  // still take over; this master's epoch on a majority does, and its prefix with it. Its epoch
+  // is there once a node holds everything before its first own entry: each marks that
+  // (NodeLog::MarkEpochStart) before it reports the position, as Raft's new leader appends a
+  // no-op entry.
   LogId majority_holds = CommittedAt(majority());
-  if (majority_holds >= epoch_first_) commit_ = std::max(commit_, majority_holds);
+  if (majority_holds + 1 >= epoch_first_) commit_ = std::max(commit_, majority_holds);
   for (auto& [w, queue] : by_concern_) {
     if (queue.empty()) continue;
     LogId committed = CommittedAt(w);

@@ -150,7 +150,9 @@ class Replicator {
   // The master holds 1..id durably; this is the master's own position toward write concern.
   void LocalDurable(LogId id);
   // The master appends its own entries from `first_id` on (its epoch began there): only a
-  // majority position at or past it makes ids committed. Until it is called, 1.
+  // majority position at or past first_id - 1 makes ids committed. Every node marks its log when
+  // it reaches first_id - 1 (an epoch mark, ranked like an entry of this epoch by a later
+  // take-over) before it reports that position. Until it is called, 1.
   void EpochStarted(LogId first_id);
   // Ids up to `id` were committed before (a sentinel learned it from an earlier master; every
   // later master's log holds them): the commit id is at least min(id, last id).

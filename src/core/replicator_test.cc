@@ -257,21 +257,23 @@ TEST(Replicator, CommitIdCountsOnlyPositionsThatReachTheMastersEpoch) {
   r.AddSentinel("s2");
   AppendN(r, log, 7);  // Recovered from an earlier epoch.
   r.EpochStarted(8);
-  std::vector<uint64_t> gens = ConnectAll(r, {7, 5});
-  // A majority holds 1..7, but all of it is of older epochs: not committed by counting.
-  EXPECT_EQ(r.CommittedAt(2), 7u);
+  std::vector<uint64_t> gens = ConnectAll(r, {6, 5});
+  // A majority holds 1..6, but short of where this epoch begins (no node there has its mark):
+  // copies of older epochs, not committed by counting.
+  EXPECT_EQ(r.CommittedAt(2), 6u);
   EXPECT_EQ(r.commit_id(), 0u);
   // A sentinel learned from an earlier master that 1..4 are committed.
   r.KnownCommitted(4);
   EXPECT_EQ(r.commit_id(), 4u);
-  r.KnownCommitted(99);  // Never past the log.
-  EXPECT_EQ(r.commit_id(), 7u);
-  // The first entry of this epoch on a majority commits it and everything before it.
-  AppendN(r, log, 1);
+  // A majority reaching the epoch's start (7: its mark) commits everything before it.
   Ready ready = r.TakeReady();
   for (const auto& send : ready.sends) r.WriteDone(send.sentinel, send.generation);
-  r.Acked(0, gens[0], ready.sends[0].seq, 8);
-  EXPECT_EQ(r.commit_id(), 8u);
+  r.Acked(1, gens[1], ready.sends[1].seq, 6);
+  EXPECT_EQ(r.commit_id(), 4u);
+  r.Acked(0, gens[0], ready.sends[0].seq, 7);
+  EXPECT_EQ(r.commit_id(), 7u);
+  r.KnownCommitted(99);  // Never past the log.
+  EXPECT_EQ(r.commit_id(), 7u);
   ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
 }
 

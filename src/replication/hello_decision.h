@@ -16,7 +16,7 @@ struct SentinelLogView {
   std::string log_id;       // Empty: no log yet.
   uint64_t epoch = 0;       // Newest master epoch accepted.
   core::LogId last_id = 0;  // Contiguous last id held.
-  // Epoch history of 1..last_id (MemoryLog::EpochStarts).
+  // Epoch history of 1..last_id (NodeLog::EpochStarts).
   std::span<const core::EpochStart> history;
 };
 

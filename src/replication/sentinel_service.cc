@@ -443,7 +443,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   for (const EpochStart& step : hello.epochs()) history.push_back({step.epoch(), step.first_id()});
 
   MutexLock lock(log_mu_);
-  const std::vector<core::EpochStart> mine_history = log_->memory().EpochStarts();
+  const std::vector<core::EpochStart> mine_history = log_->EpochStarts();
   SentinelLogView mine{log_->log_id(), log_->epoch(), log_->last_id(), mine_history};
   const HelloDecision decision =
       DecideHello(mine, {hello.log_id(), hello.epoch(), hello.master_last_id(), history});
@@ -477,6 +477,15 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   // Durable, and it waits for the committer: only when something changed.
   if (log_->log_id() != hello.log_id() || log_->epoch() != hello.epoch()) {
     if (Status st = log_->SetIdentity(hello.log_id(), hello.epoch()); !st.ok()) {
+      return IsRefusal(st) ? st : StorageFailure(st);
+    }
+  }
+  // Where this master's own entries start (its epoch's step; the mark it wrote when it took
+  // over). Holding everything before it, this log ranks with its epoch: marked now if it holds
+  // exactly that, else once Apply reaches it, before the position is acknowledged either way.
+  for (const core::EpochStart& step : history) {
+    if (step.epoch != hello.epoch()) continue;
+    if (Status st = log_->MarkEpochStart(step.first_id); !st.ok()) {
       return IsRefusal(st) ? st : StorageFailure(st);
     }
   }
@@ -627,11 +636,14 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
   reply->set_epoch(log_->epoch());
   reply->set_last_id(durable);
   if (durable > 0) {
-    std::vector<storage::Entry> last = log_->memory().Read(durable, 1, 0);
-    if (!last.empty()) reply->set_last_epoch(last.front().epoch);
+    // The epoch of the last durable entry, or of the epoch mark after it (NodeLog::LastEpoch).
+    const uint64_t last_epoch = log_->DurableLastEpoch();
+    reply->set_last_epoch(last_epoch);
     std::vector<core::EpochStart> history;
-    for (const core::EpochStart& start : log_->memory().EpochStarts()) {
-      if (start.first_id > durable) break;  // Steps of entries not durable yet.
+    for (const core::EpochStart& start : log_->EpochStarts()) {
+      // Steps of entries not durable yet go; that mark's stays.
+      if (start.first_id > durable + 1) break;
+      if (start.first_id == durable + 1 && start.epoch != last_epoch) break;
       history.push_back(start);
       EpochStart* step = reply->add_epochs();
       step->set_epoch(start.epoch);

@@ -1,5 +1,6 @@
 #include "storage/group_commit.h"
 
+#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -14,7 +15,7 @@ GroupCommitter::GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCall
       has_identity_(!wal.log_id().empty()),
       epoch_(wal.epoch()),
       next_id_(wal.last_id() + 1),
-      last_epoch_(wal.last_epoch()),
+      last_epoch_(std::max(wal.last_epoch(), wal.mark_epoch())),
       written_id_(wal.last_id()),
       synced_id_(wal.synced_id()),
       thread_([this] { Run(); }) {}
@@ -28,15 +29,22 @@ GroupCommitter::~GroupCommitter() {
   thread_.join();
 }
 
-Result<LogId> GroupCommitter::Append(std::vector<Entry> entries) {
+Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_epoch) {
   if (!has_identity_) return Status::FailedPrecondition("WAL has no log identity yet");
   MutexLock lock(mu_);
   if (!failed_.ok()) return failed_;
   if (stop_) return Status::Unavailable("WAL group commit is shutting down");
   if (Status s = CheckEntriesContinue(entries, next_id_, last_epoch_, epoch_); !s.ok()) return s;
-  if (entries.empty()) return next_id_ - 1;
+  if (entries.empty()) {
+    if (mark_epoch != 0) return Status::InvalidArgument("an epoch mark needs entries to follow");
+    return next_id_ - 1;
+  }
+  if (mark_epoch != 0) {
+    if (Status s = CheckEpochMark(mark_epoch, entries.back().epoch, epoch_); !s.ok()) return s;
+  }
   next_id_ += entries.size();
-  last_epoch_ = entries.back().epoch;
+  last_epoch_ = std::max(entries.back().epoch, mark_epoch);
+  pending_mark_ = mark_epoch;
   const LogId last = next_id_ - 1;
   const bool was_empty = pending_.empty();
   pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),
@@ -62,6 +70,7 @@ void GroupCommitter::Run() {
   Clock::time_point hold_until;  // kAlways: the latest a sync may be held back (group_commit).
   size_t last_appends = 0;       // Appends the last batch covered.
   std::vector<Entry> batch;
+  uint64_t mark = 0;
   while (true) {
     bool stopping = false;
     {
@@ -85,10 +94,11 @@ void GroupCommitter::Run() {
       last_appends = pending_appends_;
       pending_appends_ = 0;
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
+      mark = std::exchange(pending_mark_, 0);
       stopping = stop_;
     }
     if (!batch.empty()) {
-      if (Status s = wal_.Append(batch); !s.ok()) return Stop(s);
+      if (Status s = wal_.Append(batch, mark); !s.ok()) return Stop(s);
       if (written == synced) sync_due = Clock::now() + options_.interval;
       written = batch.back().id;
       written_id_.store(written);
@@ -115,6 +125,7 @@ void GroupCommitter::Stop(const Status& error) {
     MutexLock lock(mu_);
     failed_ = error;
     pending_.clear();
+    pending_mark_ = 0;
     pending_appends_ = 0;
   }
   if (on_error_) on_error_(error);

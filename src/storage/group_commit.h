@@ -70,7 +70,11 @@ class GroupCommitter {
   // WAL's). Returns the last id of the batch: it is covered once on_durable reports an id >= it.
   // InvalidArgument for a batch that does not continue (nothing queued); otherwise only the error
   // that stopped the committer.
-  Result<LogId> Append(std::vector<Entry> entries) EXCLUDES(mu_);
+  //
+  // `mark_epoch` > 0 (with entries): an epoch mark follows them (Wal::Append), written and synced
+  // with them, so on_durable covering the batch covers the mark too; entries queued after it
+  // make it moot and it is dropped (they are of its epoch or newer).
+  Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0) EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
   LogId synced_id() const { return synced_id_.load(); }    // Covered by an fsync.
@@ -96,7 +100,8 @@ class GroupCommitter {
   // wait; 0 otherwise.
   size_t wanted_appends_ GUARDED_BY(mu_) = 0;
   LogId next_id_ GUARDED_BY(mu_);               // Id the next Append must start with.
-  uint64_t last_epoch_ GUARDED_BY(mu_);         // Epoch of the last entry queued.
+  uint64_t last_epoch_ GUARDED_BY(mu_);         // Epoch of the last entry or mark queued.
+  uint64_t pending_mark_ GUARDED_BY(mu_) = 0;   // A mark after pending_ (0: none).
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
   Status failed_ GUARDED_BY(mu_);
 

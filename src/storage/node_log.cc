@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <span>
+#include <tuple>
 
 #include "common/thread_annotations.h"
 #include "storage/wal.h"
@@ -39,7 +40,9 @@ struct NodeLog::Impl {
   Status CheckWritable(std::span<const Entry> entries, uint64_t last_epoch) const;
   // Hands entries just added to memory to the committer; if it refuses them, takes them (and
   // everything after `keep`) back out of memory.
-  Status Queue(std::vector<Entry> entries, LogId keep);
+  Status Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch = 0);
+  // The epoch of the newest mark right after entry `id`, 0 if none.
+  uint64_t MarkAfter(LogId id) const;
 
   // Constant after Open.
   MemoryLog& memory;
@@ -58,6 +61,11 @@ struct NodeLog::Impl {
   uint64_t epoch GUARDED_BY(mu) = 0;
   Status failed GUARDED_BY(mu);        // What stopped the committer or the WAL; sticky.
   bool closed GUARDED_BY(mu) = false;  // Close() was called.
+  // Epoch marks, in log order, by the writer (recovered, written, or queued with entries);
+  // a truncation below one drops it. One per take-over at most: few.
+  std::vector<EpochMark> marks GUARDED_BY(mu);
+  // MarkEpochStart's mark that waits for Apply to reach it (epoch 0: none).
+  EpochMark expected_mark GUARDED_BY(mu);
 
   std::atomic<LogId> durable{0};              // Last id reported to on_durable (or recovered).
   std::unique_ptr<GroupCommitter> committer;  // Last: stopped before the rest goes.
@@ -102,6 +110,10 @@ Status NodeLog::Impl::OpenWal() {
   recovery = wal->recovery();
   recovered_existing = !wal->log_id().empty();
   durable.store(wal->synced_id());
+  {
+    MutexLock lock(mu);
+    marks = wal->recovered_marks();
+  }
   AdoptWal();
   return Status::Ok();
 }
@@ -185,12 +197,21 @@ Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t las
   return Status::Ok();
 }
 
-Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep) {
+Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch) {
   if (entries.empty()) return Status::Ok();
-  auto queued = committer->Append(std::move(entries));
+  auto queued = committer->Append(std::move(entries), mark_epoch);
   if (queued.ok()) return Status::Ok();
   memory.TruncateAfter(keep);
   return queued.status();
+}
+
+uint64_t NodeLog::Impl::MarkAfter(LogId id) const {
+  MutexLock lock(mu);
+  for (auto it = marks.rbegin(); it != marks.rend(); ++it) {
+    if (it->after_id == id) return it->epoch;
+    if (it->after_id < id) break;
+  }
+  return 0;
 }
 
 bool NodeLog::persistent() const { return impl_->wal != nullptr; }
@@ -216,7 +237,12 @@ Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
     return s;
   }
   if (log_id == current && epoch == current_epoch) return Status::Ok();
-  if (log_id != current) memory_.Clear();  // Held-back entries of the other log.
+  if (log_id != current) {
+    memory_.Clear();  // Held-back entries of the other log.
+    MutexLock lock(impl_->mu);
+    impl_->marks.clear();
+    impl_->expected_mark = {};
+  }
   if (!impl_->wal) {
     MutexLock lock(impl_->mu);
     impl_->log_id = log_id;
@@ -231,7 +257,7 @@ Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
 
 Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
   Entry entry{last_id() + 1, timestamp_ms, std::move(message), epoch};
-  if (Status s = impl_->CheckWritable({&entry, 1}, memory_.LastEpoch()); !s.ok()) return s;
+  if (Status s = impl_->CheckWritable({&entry, 1}, LastEpoch()); !s.ok()) return s;
   if (!impl_->wal) return memory_.AppendNext(epoch, timestamp_ms, std::move(entry.message));
   // The memory log picks the id: after a failure the committer thread may have cut it back, and
   // then the committer refuses the entry and it is taken out again.
@@ -249,11 +275,29 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
   const LogId before = memory_.last_id();
   LogId refused = 0;
   const LogId last = memory_.Apply(std::move(entries), &refused);
+  uint64_t mark = 0;  // An expected mark these entries reach.
+  if (last > before) {
+    MutexLock lock(impl_->mu);
+    const EpochMark expected = impl_->expected_mark;
+    if (expected.epoch != 0 && last >= expected.after_id) {
+      impl_->expected_mark = {};
+      // Past it, the entries carry the epoch; one newer than the accepted epoch is moot (the
+      // master that asked has been superseded).
+      if (last == expected.after_id && memory_.LastEpoch() < expected.epoch &&
+          expected.epoch <= impl_->epoch) {
+        mark = expected.epoch;
+      }
+    }
+  }
   if (impl_->wal && last > before) {
-    if (Status s = impl_->Queue(memory_.Read(before + 1, last - before, UINT64_MAX), before);
+    if (Status s = impl_->Queue(memory_.Read(before + 1, last - before, UINT64_MAX), before, mark);
         !s.ok()) {
       return s;
     }
+  }
+  if (mark != 0) {
+    MutexLock lock(impl_->mu);
+    impl_->marks.push_back({last, mark});
   }
   if (refused != 0) {
     return Status::InvalidArgument("entry " + std::to_string(refused) +
@@ -275,6 +319,11 @@ Status NodeLog::TruncateAfter(LogId keep) {
   // Memory first: nothing about to go is served from here on.
   memory_.TruncateAfter(keep);
   memory_.DropHeldBack();
+  {
+    MutexLock lock(impl_->mu);
+    std::erase_if(impl_->marks, [keep](const EpochMark& m) { return m.after_id > keep; });
+    impl_->expected_mark = {};
+  }
   if (!impl_->wal) return Status::Ok();
   Status s = impl_->wal->TruncateAfter(keep);
   if (!s.ok()) {
@@ -285,6 +334,81 @@ Status NodeLog::TruncateAfter(LogId keep) {
   impl_->durable.store(std::min(impl_->durable.load(), keep));
   impl_->AdoptWal();
   return s;
+}
+
+Status NodeLog::MarkEpochStart(LogId first_id) {
+  const uint64_t epoch = this->epoch();
+  const LogId last = last_id();
+  {
+    MutexLock lock(impl_->mu);
+    impl_->expected_mark = {};
+    // A new log (nothing before the epoch), or one already past the epoch's start.
+    if (first_id <= 1 || last >= first_id || memory_.LastEpoch() >= epoch) return Status::Ok();
+    if (last + 1 < first_id) {
+      impl_->expected_mark = {first_id - 1, epoch};
+      return Status::Ok();
+    }
+    if (!impl_->marks.empty() && impl_->marks.back().after_id == last &&
+        impl_->marks.back().epoch >= epoch) {
+      return Status::Ok();  // Written before (a sentinel's second Hello of this master).
+    }
+    if (!impl_->failed.ok()) return impl_->failed;
+  }
+  if (impl_->wal) {
+    if (Status s = impl_->StopCommitter(); !s.ok()) return s;
+    Status s = impl_->wal->Append({}, epoch);
+    if (s.ok()) s = impl_->wal->Sync();  // A failure stops the WAL, and AdoptWal the log.
+    impl_->AdoptWal();
+    if (!s.ok()) return s;
+  }
+  MutexLock lock(impl_->mu);
+  impl_->marks.push_back({last, epoch});
+  return Status::Ok();
+}
+
+uint64_t NodeLog::LastEpoch() const {
+  const LogId last = last_id();
+  const uint64_t mark = impl_->MarkAfter(last);
+  return mark != 0 ? mark : memory_.LastEpoch();
+}
+
+uint64_t NodeLog::DurableLastEpoch() const {
+  const LogId durable = durable_id();
+  if (durable == 0) return 0;
+  if (const uint64_t mark = impl_->MarkAfter(durable); mark != 0) return mark;
+  std::vector<Entry> entry = memory_.Read(durable, 1, 0);
+  return entry.empty() ? 0 : entry.front().epoch;
+}
+
+std::vector<core::EpochStart> NodeLog::EpochStarts() const {
+  std::vector<core::EpochStart> entries = memory_.EpochStarts();
+  std::vector<EpochMark> marks;
+  {
+    MutexLock lock(impl_->mu);
+    marks = impl_->marks;
+  }
+  if (marks.empty()) return entries;
+  // A mark's epoch is newer than the entry before it and no newer than the one after it, so
+  // merging by (first id, epoch) keeps both orders.
+  std::vector<core::EpochStart> merged;
+  merged.reserve(entries.size() + marks.size());
+  size_t next_mark = 0;
+  for (const core::EpochStart& step : entries) {
+    for (; next_mark < marks.size(); ++next_mark) {
+      const core::EpochStart mark{marks[next_mark].epoch, marks[next_mark].after_id + 1};
+      if (std::tie(mark.first_id, mark.epoch) >= std::tie(step.first_id, step.epoch)) break;
+      merged.push_back(mark);
+    }
+    if (next_mark < marks.size() && marks[next_mark].after_id + 1 == step.first_id &&
+        marks[next_mark].epoch == step.epoch) {
+      ++next_mark;  // The entries start the same step.
+    }
+    merged.push_back(step);
+  }
+  for (; next_mark < marks.size(); ++next_mark) {
+    merged.push_back({marks[next_mark].epoch, marks[next_mark].after_id + 1});
+  }
+  return merged;
 }
 
 Status NodeLog::Flush() {

@@ -118,6 +118,27 @@ class NodeLog {
   // one that still holds 1..keep).
   Status TruncateAfter(LogId keep);
 
+  // Epoch marks (Wal::Append): the master of the accepted epoch began its own entries at
+  // `first_id`. Records that this log's entries 1..first_id - 1 are that master's log, so that a
+  // log ending there ranks with the accepted epoch (LastEpoch, DurableLastEpoch) as if it held an
+  // entry of it. If the log ends at first_id - 1 now, the mark is written (durably, on return);
+  // if it ends before, the mark goes with the entries Apply makes reach it (in the same write
+  // and fsync, so on_durable covering them covers the mark); from first_id on the entries carry
+  // the epoch themselves and nothing is written. A master calls it when it takes over, a
+  // sentinel at each Hello (before it reports its position). The caller's log must be a prefix
+  // of that master's up to where it ends. Errors: as AppendNext (a failed fsync stops the log).
+  Status MarkEpochStart(LogId first_id);
+
+  // The epoch of entry last_id(), or of an epoch mark right after it; 0 for an empty log. What a
+  // log ending here ranks with in a take-over (core::PlanRecovery).
+  uint64_t LastEpoch() const;
+  // The same for durable_id(): what this node reports to a master taking over.
+  uint64_t DurableLastEpoch() const;
+  // MemoryLog::EpochStarts with a step {epoch, after + 1} for each epoch mark whose entries do
+  // not start one already (a step may then have no entries: the next one starts at the same id,
+  // or it is the last). What PlanRecovery, CommonPrefix and a Hello take as this log's history.
+  std::vector<core::EpochStart> EpochStarts() const;
+
   // Returns once everything appended or applied so far is durable (reported to on_durable, and
   // durable_id() is last_id()). With a data directory it waits for the committer: for a master
   // about to take writes after copying its log. The error that stopped the log, if any.

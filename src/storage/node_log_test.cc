@@ -601,6 +601,133 @@ TEST_F(NodeLogTest, CorruptWalIsMovedAsideWhenConfiguredAndTheNodeStartsEmpty) {
   EXPECT_EQ(fs_.ListDir("/data").value().size(), 2u);
 }
 
+// --- Epoch marks ---------------------------------------------------------------------------
+
+// A master takes over a log of epoch-1 entries at epoch 3: its log ends where its own entries
+// will start, and ranks with epoch 3 from then on, in its history too.
+TEST_P(NodeLogBothModes, MarkAtTheEndRanksTheLogWithTheAcceptedEpoch) {
+  auto log = NewLog(4, 1, persistent());
+  ASSERT_TRUE(log->SetIdentity("log-n", 3).ok());
+  EXPECT_EQ(log->LastEpoch(), 1u);
+  ASSERT_TRUE(log->MarkEpochStart(5).ok());
+  EXPECT_EQ(log->LastEpoch(), 3u);
+  EXPECT_EQ(log->DurableLastEpoch(), 3u);
+  EXPECT_EQ(log->memory().LastEpoch(), 1u);  // No entry of epoch 3 yet.
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {3, 5}}));
+  ASSERT_TRUE(log->MarkEpochStart(5).ok());  // Again (a second Hello): the same.
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {3, 5}}));
+  // Its own entries start the same step; older ones may not follow the mark.
+  EXPECT_EQ(log->AppendNext(2, 0, "older").status().code(), Status::Code::kInvalidArgument);
+  ASSERT_EQ(log->AppendNext(3, 0, "own").value(), 5u);
+  EXPECT_EQ(log->LastEpoch(), 3u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {3, 5}}));
+}
+
+// A new log, or one already past the epoch's start, needs no mark.
+TEST_P(NodeLogBothModes, NoMarkForANewLogOrOnePastTheEpochsStart) {
+  auto log = NewLog(0, 2, persistent());
+  ASSERT_TRUE(log->MarkEpochStart(1).ok());
+  EXPECT_EQ(log->LastEpoch(), 0u);
+  EXPECT_TRUE(log->EpochStarts().empty());
+  ASSERT_TRUE(log->Apply({E(1, 1), E(2, 2), E(3, 2)}).ok());
+  ASSERT_TRUE(log->MarkEpochStart(2).ok());
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 2}}));
+}
+
+// A sentinel behind the master: the mark waits for the entries that reach it, then goes with
+// them; entries past it carry the epoch themselves.
+TEST_P(NodeLogBothModes, MarkWaitsForTheEntriesThatReachIt) {
+  auto log = NewLog(2, 1, persistent());
+  ASSERT_TRUE(log->SetIdentity("log-n", 2).ok());
+  ASSERT_TRUE(log->MarkEpochStart(6).ok());
+  EXPECT_EQ(log->LastEpoch(), 1u);
+  ASSERT_EQ(log->Apply({E(3, 1), E(4, 1)}).value(), 4u);
+  EXPECT_EQ(log->LastEpoch(), 1u);
+  ASSERT_EQ(log->Apply({E(5, 1)}).value(), 5u);
+  EXPECT_EQ(log->LastEpoch(), 2u);
+  if (persistent()) ASSERT_TRUE(reports_.WaitDurable(5));
+  EXPECT_EQ(log->DurableLastEpoch(), 2u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 6}}));
+}
+
+TEST_P(NodeLogBothModes, EntriesPastTheEpochsStartNeedNoMark) {
+  auto past = NewLog(2, 1, persistent());
+  ASSERT_TRUE(past->SetIdentity("log-n", 2).ok());
+  ASSERT_TRUE(past->MarkEpochStart(4).ok());
+  ASSERT_EQ(past->Apply({E(3, 1), E(4, 2)}).value(), 4u);
+  EXPECT_EQ(past->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}}));
+  ASSERT_TRUE(past->TruncateAfter(3).ok());
+  EXPECT_EQ(past->LastEpoch(), 1u);  // Nothing marked: the entry said it.
+}
+
+// The deferred mark is durable with its entries and not before: a log reported durable up to the
+// mark's place recovers it, a power loss before the sync loses both.
+TEST_F(NodeLogTest, DeferredMarkIsDurableWithItsEntriesAndSurvivesARestart) {
+  {
+    auto log = NewLog(2);
+    ASSERT_TRUE(log->SetIdentity("log-n", 2).ok());
+    ASSERT_TRUE(log->MarkEpochStart(5).ok());
+    fs_.BlockSyncs();
+    ASSERT_EQ(log->Apply({E(3, 1), E(4, 1)}).value(), 4u);
+    ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+    EXPECT_EQ(log->LastEpoch(), 2u);
+    EXPECT_EQ(log->durable_id(), 2u);
+    EXPECT_EQ(log->DurableLastEpoch(), 1u);  // Reported to a master taking over: not yet.
+    fs_.DropUnsyncedData();
+    fs_.UnblockSyncs();
+  }
+  {
+    auto log = OpenOk(Options());
+    EXPECT_EQ(log->last_id(), 2u);
+    EXPECT_EQ(log->LastEpoch(), 1u);
+    ASSERT_TRUE(log->MarkEpochStart(5).ok());
+    ASSERT_EQ(log->Apply({E(3, 1), E(4, 1)}).value(), 4u);
+    ASSERT_TRUE(reports_.WaitDurable(4));
+    EXPECT_EQ(log->DurableLastEpoch(), 2u);
+  }
+  fs_.DropUnsyncedData();
+  auto log = OpenOk(Options());
+  EXPECT_EQ(log->last_id(), 4u);
+  EXPECT_EQ(log->LastEpoch(), 2u);
+  EXPECT_EQ(log->DurableLastEpoch(), 2u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 5}}));
+}
+
+// A mark written at once is durable on return.
+TEST_F(NodeLogTest, MarkAtTheEndIsDurableOnReturn) {
+  {
+    auto log = NewLog(3);
+    ASSERT_TRUE(log->SetIdentity("log-n", 4).ok());
+    ASSERT_TRUE(log->MarkEpochStart(4).ok());
+  }
+  fs_.DropUnsyncedData();
+  auto log = OpenOk(Options());
+  EXPECT_EQ(log->DurableLastEpoch(), 4u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {4, 4}}));
+}
+
+// A truncation keeps a mark after the last kept entry and drops later ones, on disk as in memory.
+TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksOfTheKeptEntries) {
+  {
+    auto log = NewLog(3);
+    ASSERT_TRUE(log->SetIdentity("log-n", 2).ok());
+    ASSERT_TRUE(log->MarkEpochStart(4).ok());  // After 3.
+    ASSERT_EQ(log->AppendNext(2, 0, "a").value(), 4u);
+    ASSERT_TRUE(log->SetIdentity("log-n", 3).ok());
+    ASSERT_TRUE(log->MarkEpochStart(5).ok());  // After 4.
+    EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}, {3, 5}}));
+    ASSERT_TRUE(log->TruncateAfter(3).ok());
+    EXPECT_EQ(log->LastEpoch(), 2u);
+    EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}}));
+  }
+  auto log = OpenOk(Options());
+  EXPECT_EQ(log->LastEpoch(), 2u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}}));
+  ASSERT_TRUE(log->TruncateAfter(2).ok());
+  EXPECT_EQ(log->LastEpoch(), 1u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}}));
+}
+
 TEST(NodeLogOnPosix, CreatesTheDataDirectoryAndRecoversFromIt) {
   std::string templ = (std::filesystem::temp_directory_path() / "rlog-node-XXXXXX").string();
   ASSERT_NE(::mkdtemp(templ.data()), nullptr);

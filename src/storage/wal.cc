@@ -21,6 +21,9 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptio
   wal->epoch_ = r.epoch;
   wal->last_id_ = r.last_id;
   wal->last_epoch_ = r.last_entry_epoch;
+  wal->mark_epoch_ = r.marks.empty() || r.marks.back().after_id != r.last_id ? 0
+                                                                             : r.marks.back().epoch;
+  wal->recovered_marks_ = std::move(r.marks);
   if (!r.last_segment_path.empty()) {
     auto segment = fs.OpenForAppend(r.last_segment_path, FileSystem::OpenMode::kOpenExisting);
     if (!segment.ok()) return segment.status();
@@ -75,12 +78,20 @@ Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {
   return s;
 }
 
-Status Wal::Append(std::span<const Entry> entries) {
+Status Wal::Append(std::span<const Entry> entries, uint64_t mark_epoch) {
   if (!failed_.ok()) return failed_;
-  if (entries.empty()) return Status::Ok();
+  if (entries.empty() && mark_epoch == 0) return Status::Ok();
   if (!segment_) return Status::FailedPrecondition("WAL has no log identity yet");
-  if (Status s = CheckEntriesContinue(entries, last_id_ + 1, last_epoch_, epoch_); !s.ok()) {
+  if (Status s = CheckEntriesContinue(entries, last_id_ + 1, std::max(last_epoch_, mark_epoch_),
+                                      epoch_);
+      !s.ok()) {
     return s;
+  }
+  const LogId last = entries.empty() ? last_id_ : entries.back().id;
+  if (mark_epoch != 0) {
+    const uint64_t before = entries.empty() ? last_epoch_ : entries.back().epoch;
+    if (Status s = CheckEpochMark(mark_epoch, before, epoch_); !s.ok()) return s;
+    if (entries.empty() && mark_epoch == mark_epoch_) return Status::Ok();  // Written already.
   }
   if (segment_->size() >= options_.segment_bytes && segment_first_id_ <= last_id_) {
     if (Status s = Rotate(); !s.ok()) return s;
@@ -89,20 +100,28 @@ Status Wal::Append(std::span<const Entry> entries) {
   for (const Entry& e : entries) {
     EncodeRecord({RecordType::kEntry, e.id, e.epoch, e.timestamp_ms, e.message}, &buffer_);
   }
+  if (mark_epoch != 0) EncodeRecord({RecordType::kEpochMark, last + 1, mark_epoch, 0, {}}, &buffer_);
   const uint64_t good = segment_->size();
   if (Status s = Reserve(good + buffer_.size()); !s.ok()) return s;
   if (Status s = segment_->Append(buffer_); !s.ok()) {
-    const std::string what = "WAL append of ids " + std::to_string(entries.front().id) + ".." +
-                             std::to_string(entries.back().id) +
-                             " failed, not written: " + s.message();
+    const std::string what =
+        "WAL append of " +
+        (entries.empty() ? std::string("an epoch mark")
+                         : "ids " + std::to_string(entries.front().id) + ".." +
+                               std::to_string(entries.back().id)) +
+        " failed, not written: " + s.message();
     if (Status cut = segment_->Truncate(good); !cut.ok()) {
       return Fail(
           Status::IOError(what + "; cutting the partial write back failed too: " + cut.message()));
     }
     return Status::IOError(what);
   }
-  last_id_ = entries.back().id;
-  last_epoch_ = entries.back().epoch;
+  if (!entries.empty()) {
+    last_id_ = last;
+    last_epoch_ = entries.back().epoch;
+    mark_epoch_ = 0;
+  }
+  if (mark_epoch != 0) mark_epoch_ = mark_epoch;
   return Status::Ok();
 }
 
@@ -152,7 +171,7 @@ Status Wal::TruncateAfter(LogId keep) {
   // Where the records of `home` end, where the last kept one ends, and the epochs involved.
   const std::string_view in = bytes.value();
   uint64_t end = 0, cut = 0, header_bytes = 0;
-  uint64_t header_epoch = 0, keep_epoch = 0;
+  uint64_t header_epoch = 0, keep_epoch = 0, keep_mark = 0;
   bool found = keep == 0;
   Record record;
   size_t size = 0;
@@ -162,10 +181,17 @@ Status Wal::TruncateAfter(LogId keep) {
       if (!header.ok()) return header.status();
       header_epoch = header.value().epoch;
       header_bytes = cut = size;
-    } else if (record.id <= keep) {
+    } else if (record.id <= keep || (found && record.id == keep + 1 &&
+                                     record.type == RecordType::kEpochMark)) {
+      // An epoch mark right after entry `keep` stays: the entries it speaks for do.
       cut = end + size;
-      keep_epoch = record.epoch;
-      found = record.id == keep;
+      if (record.type == RecordType::kEpochMark) {
+        keep_mark = record.epoch;
+      } else {
+        keep_epoch = record.epoch;
+        keep_mark = 0;
+        found = record.id == keep;
+      }
     }
     end += size;
   }
@@ -183,6 +209,7 @@ Status Wal::TruncateAfter(LogId keep) {
   if (Status s = CutSegments(home, replacement, std::move(later), cut); !s.ok()) return s;
   last_id_ = keep;
   last_epoch_ = keep_epoch;
+  mark_epoch_ = keep_mark;
   synced_id_ = keep;
   return Status::Ok();
 }
@@ -341,6 +368,19 @@ Status CheckEntriesContinue(std::span<const Entry> entries, LogId next_id, uint6
     }
     ++next_id;
     last_epoch = e.epoch;
+  }
+  return Status::Ok();
+}
+
+Status CheckEpochMark(uint64_t mark_epoch, uint64_t last_epoch, uint64_t epoch) {
+  if (mark_epoch <= last_epoch) {
+    return Status::InvalidArgument("an epoch mark of epoch " + std::to_string(mark_epoch) +
+                                   " after an entry of epoch " + std::to_string(last_epoch) +
+                                   " (a mark must be newer)");
+  }
+  if (mark_epoch > epoch) {
+    return Status::InvalidArgument("an epoch mark of epoch " + std::to_string(mark_epoch) +
+                                   ", newer than the log's epoch " + std::to_string(epoch));
   }
   return Status::Ok();
 }

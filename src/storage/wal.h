@@ -53,6 +53,11 @@ class Wal {
   uint64_t epoch() const { return epoch_; }
   LogId last_id() const { return last_id_; }           // Last id appended (or recovered).
   uint64_t last_epoch() const { return last_epoch_; }  // Epoch of that entry (0: none).
+  // The epoch of an epoch mark right after the last entry (0: none): the entries 1..last_id()
+  // are that epoch's master's log up to there. See Append.
+  uint64_t mark_epoch() const { return mark_epoch_; }
+  // Every epoch mark recovery found, in log order.
+  const std::vector<EpochMark>& recovered_marks() const { return recovered_marks_; }
   LogId synced_id() const { return synced_id_; }       // Last id known durable.
   const WalRecoveryReport& recovery() const { return recovery_; }
   // Ok, or the error that stopped the WAL.
@@ -65,9 +70,16 @@ class Wal {
   Status SetLogIdentity(const std::string& log_id, uint64_t epoch);
 
   // Writes the entries, which must continue the log (CheckEntriesContinue, else
-  // InvalidArgument). Not durable on return. On error nothing of this call will be read back and
-  // last_id() is unchanged. FailedPrecondition before SetLogIdentity.
-  Status Append(std::span<const Entry> entries);
+  // InvalidArgument), with one write. Not durable on return. On error nothing of this call will
+  // be read back and last_id() is unchanged. FailedPrecondition before SetLogIdentity.
+  //
+  // `mark_epoch` > 0 also writes an epoch mark after them, in the same write: the log up to the
+  // new last id is the log of the master of that epoch (the accepted one or older, newer than the
+  // last entry's; else InvalidArgument). A master that took over writes one where its own entries
+  // will start, a sentinel once its log reaches that point, so that a log ending there ranks with
+  // that epoch in a later take-over (core::PlanRecovery) as if it held an entry of it: Raft's
+  // no-op entry, without an id. Entries after a mark are of its epoch or newer.
+  Status Append(std::span<const Entry> entries, uint64_t mark_epoch = 0);
 
   // Makes everything appended durable. An error is fatal (see above).
   Status Sync();
@@ -109,11 +121,13 @@ class Wal {
   const std::string dir_;
   const WalOptions options_;
   WalRecoveryReport recovery_;
+  std::vector<EpochMark> recovered_marks_;
 
   std::string log_id_;
   uint64_t epoch_ = 0;
   LogId last_id_ = 0;
   uint64_t last_epoch_ = 0;                // Of entry last_id_; <= epoch_.
+  uint64_t mark_epoch_ = 0;                // Of a mark after entry last_id_; 0: none.
   LogId synced_id_ = 0;                    // <= last_id_.
   std::unique_ptr<WritableFile> segment_;  // The last segment; null until the log has an identity.
   LogId segment_first_id_ = 0;             // Segment has entries iff segment_first_id_ <= last_id_.
@@ -129,6 +143,10 @@ class Wal {
 // check with it, so the committer refuses at once what its WAL would refuse later.
 Status CheckEntriesContinue(std::span<const Entry> entries, LogId next_id, uint64_t last_epoch,
                             uint64_t epoch);
+
+// InvalidArgument unless an epoch mark of `mark_epoch` may follow a log whose last entry has
+// epoch `last_epoch` and whose accepted epoch is `epoch`: last_epoch < mark_epoch <= epoch.
+Status CheckEpochMark(uint64_t mark_epoch, uint64_t last_epoch, uint64_t epoch);
 
 // Whether a log currently named `log_id` (empty: none yet) at `epoch`, holding entries or not,
 // may adopt `new_log_id` at `new_epoch`: InvalidArgument for an empty id; FailedPrecondition for

@@ -24,7 +24,8 @@ uint64_t GetFixed64(const char* p) {
 
 bool KnownType(uint8_t type) {
   return type == static_cast<uint8_t>(RecordType::kSegmentHeader) ||
-         type == static_cast<uint8_t>(RecordType::kEntry);
+         type == static_cast<uint8_t>(RecordType::kEntry) ||
+         type == static_cast<uint8_t>(RecordType::kEpochMark);
 }
 
 constexpr std::string_view kPrefix = "wal-";

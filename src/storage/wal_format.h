@@ -7,7 +7,7 @@
 //   [length u32][crc32c u32][type u8][id u64][epoch u64][timestamp_ms i64][payload]
 //
 // `length` counts the bytes after the crc field (25 + payload size); the crc covers exactly those
-// bytes. Every segment starts with a kSegmentHeader record; kEntry records follow.
+// bytes. Every segment starts with a kSegmentHeader record; kEntry and kEpochMark records follow.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +34,10 @@ inline constexpr uint32_t kFormatVersion = 1;
 enum class RecordType : uint8_t {
   kSegmentHeader = 1,  // id = first entry id of the segment; payload = magic, version, log id.
   kEntry = 2,          // One log entry; payload = the message bytes.
+  // id = the next entry id, epoch = a master epoch newer than the entries before it, no payload:
+  // this log's entries up to id - 1 are that master's log up to there (docs/wal-format.md,
+  // "Epoch marks").
+  kEpochMark = 3,
 };
 
 // A decoded record. `payload` points into the buffer it was decoded from.

@@ -172,21 +172,36 @@ class Recovery {
   }
 
   Status TakeEntry(const std::string& path, uint64_t offset, const Record& record) {
-    if (record.type != RecordType::kEntry)
+    if (record.type == RecordType::kSegmentHeader) {
       return Corrupt(path, offset, "header record mid-segment");
+    }
+    const bool mark = record.type == RecordType::kEpochMark;
+    const char* what = mark ? "epoch mark" : "entry";
     if (record.id != next_id_) {
       return Corrupt(path, offset,
-                     "entry id " + std::to_string(record.id) + " where id " +
+                     std::string(what) + " id " + std::to_string(record.id) + " where id " +
                          std::to_string(next_id_) + " was expected");
     }
-    if (record.epoch < state_.last_entry_epoch) {
+    if (mark ? record.epoch <= state_.last_entry_epoch : record.epoch < state_.last_entry_epoch) {
       return Corrupt(path, offset,
-                     "entry " + std::to_string(record.id) + " has epoch " +
-                         std::to_string(record.epoch) + ", older than the entry before it (" +
+                     std::string(what) + " " + std::to_string(record.id) + " has epoch " +
+                         std::to_string(record.epoch) + ", " + (mark ? "not newer" : "older") +
+                         " than the entry before it (" +
                          std::to_string(state_.last_entry_epoch) + ")");
     }
-    state_.last_entry_epoch = record.epoch;
+    const uint64_t mark_before = state_.marks.empty() ? 0 : state_.marks.back().epoch;
+    if (record.epoch < mark_before) {
+      return Corrupt(path, offset,
+                     std::string(what) + " " + std::to_string(record.id) + " has epoch " +
+                         std::to_string(record.epoch) + ", older than the epoch mark before it (" +
+                         std::to_string(mark_before) + ")");
+    }
     state_.epoch = std::max(state_.epoch, record.epoch);
+    if (mark) {
+      state_.marks.push_back({record.id - 1, record.epoch});
+      return Status::Ok();
+    }
+    state_.last_entry_epoch = record.epoch;
     batch_.push_back(
         Entry{record.id, record.timestamp_ms, std::string(record.payload), record.epoch});
     ++next_id_;

@@ -7,8 +7,10 @@
 //   starts at id 1 and each next one at the previous last id + 1; entry ids are contiguous;
 //   entry epochs never decrease from entry to entry (an entry's epoch may be older than its
 //   segment header's: a node copying old entries after it accepted a newer master); the log's
-//   epoch is the highest of any header or entry (header epochs may decrease: a truncation
-//   raises an earlier header before it removes later segments);
+//   epoch is the highest of any header, entry or epoch mark (header epochs may decrease: a
+//   truncation raises an earlier header before it removes later segments); an epoch mark
+//   carries the next entry's id and an epoch newer than the entry before it, and no later
+//   entry is older than it;
 // - a record that fails verification in a closed (non-last) segment is Corruption;
 // - in the last segment, a bad record followed by no valid record (a torn or zero-filled tail) is
 //   cut off and reported; followed by a valid record it is corruption in the middle: Corruption;
@@ -51,6 +53,14 @@ struct WalRecoveryReport {
   uint64_t removed_files = 0;  // Leftover *.tmp files and a last segment without a header.
 };
 
+// An epoch mark (wal_format.h): entries 1..after_id are the log of the master of `epoch`.
+struct EpochMark {
+  LogId after_id = 0;
+  uint64_t epoch = 0;
+
+  bool operator==(const EpochMark&) const = default;
+};
+
 // Receives recovered entries in id order, in batches (one call per few thousand entries).
 using EntryBatchSink = std::function<void(std::vector<Entry>&& batch)>;
 
@@ -60,6 +70,7 @@ struct RecoveredWal {
   uint64_t epoch = 0;  // Highest epoch of any header or record.
   LogId last_id = 0;
   uint64_t last_entry_epoch = 0;  // Epoch of entry last_id (0 without entries).
+  std::vector<EpochMark> marks;   // Every epoch mark, in log order.
   std::string last_segment_path;  // Empty when there is no segment.
   LogId last_segment_first_id = 0;
   uint64_t last_segment_size = 0;  // After any truncation.
