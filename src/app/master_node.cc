@@ -525,6 +525,7 @@ http::HttpReply MasterNode::Health() {
   j["epoch"] = epoch_;
   j["lastId"] = store_->last_id();
   j["durableId"] = store_->durable_id();
+  j["lastEpoch"] = store_->DurableLastEpoch();  // As on sentinels.
   // What sentinels may show their readers (the high watermark; see replication.proto).
   j["commitId"] = core_->commit_id();
   j["waitingReads"] = WaitingReads();
@@ -864,6 +865,15 @@ void MasterNode::RecoverFromSentinels() {
       if (!source.empty()) {
         // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
         fetched = store_->SetIdentity(log_id, max_epoch);
+        // The source's log goes on from plan.keep: an epoch mark of ours there that it lacks
+        // goes (NodeLog::TruncateAfter; nothing is done without one).
+        const std::vector<core::EpochStart>& next = positions[*plan.source].history;
+        if (fetched.ok() && plan.keep == own_last) {
+          if (Status cut = store_->TruncateAfter(own_last, next); !cut.ok()) {
+            OnStorageError(cut);
+            return;
+          }
+        }
         if (fetched.ok() && plan.keep < own_last) {
           // Our tail from plan.keep + 1 on was replaced by a newer master: one id, two messages.
           // It goes (durably), and the newer master's entries are copied in its place.
@@ -872,7 +882,7 @@ void MasterNode::RecoverFromSentinels() {
               "of sentinel {}); dropping them and copying that log from id {} on",
               plan.keep + 1, own_last, store_->LastEpoch(), source, plan.keep + 1);
           trust_self = false;  // Part of it is now a copy.
-          if (Status cut = store_->TruncateAfter(plan.keep); !cut.ok()) {
+          if (Status cut = store_->TruncateAfter(plan.keep, next); !cut.ok()) {
             OnStorageError(cut);
             return;
           }
@@ -880,6 +890,16 @@ void MasterNode::RecoverFromSentinels() {
         spdlog::info("recovering: copying ids {}..{} from sentinel {}", store_->last_id() + 1,
                      plan.copy_to, source);
         if (fetched.ok()) fetched = FetchFrom(*stubs[source].stub, log_id, plan.copy_to);
+      } else if (plan.keep < own_last) {
+        // A newer master's log ends at plan.keep (its epoch mark there ranks it first): our
+        // tail after it was never committed, and that master's own entries would follow.
+        spdlog::warn("recovering: my ids {}..{} are not in the newest log, which ends at id {}; "
+                     "dropping them",
+                     plan.keep + 1, own_last, plan.keep);
+        if (Status cut = store_->TruncateAfter(plan.keep); !cut.ok()) {
+          OnStorageError(cut);
+          return;
+        }
       }
       if (fetched.ok()) {
         const bool new_log = log_id.empty();

@@ -160,6 +160,9 @@ http::HttpReply SentinelNode::Health() {
                       {"epoch", log.epoch()},
                       {"lastId", log.last_id()},
                       {"durableId", log.durable_id()},
+                      // What a master taking over ranks this log by: the epoch of the last
+                      // durable entry, or of the epoch mark after it.
+                      {"lastEpoch", log.DurableLastEpoch()},
                       {"commitId", service_->commit_id()},
                       {"visibleId", VisibleId()},
                       {"waitingReads", WaitingReads()},

@@ -460,7 +460,9 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
           "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "
           "last id {}); dropping them and fetching the master's",
           hello.log_id(), decision.keep, mine.last_id, hello.epoch(), hello.master_last_id());
-      if (Status st = log_->TruncateAfter(decision.keep); !st.ok()) return StorageFailure(st);
+      if (Status st = log_->TruncateAfter(decision.keep, history); !st.ok()) {
+        return StorageFailure(st);
+      }
       // A committed entry is in every later master's log: cutting one means a broken protocol
       // (or a log restored from an old copy). Show no more than is left.
       const core::LogId committed_held = std::min(commit_id(), mine.last_id);
@@ -472,6 +474,11 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
       break;
     }
     case HelloVerdict::kAccept:
+      // An epoch mark at our end that the master's log lacks goes: its entries after our end
+      // may be older than it (NodeLog::TruncateAfter). Nothing else changes.
+      if (Status st = log_->TruncateAfter(decision.keep, history); !st.ok()) {
+        return StorageFailure(st);
+      }
       break;
   }
   // Durable, and it waits for the committer: only when something changed.

@@ -532,6 +532,62 @@ TEST_F(SentinelServiceTest, PositionSaysWhereAnEpochEndsInThisLog) {
   EXPECT_EQ(epoch_end(7), 6u);
 }
 
+PositionReply PositionOf(Sentinel& s) {
+  grpc::ClientContext context;
+  PositionReply pos;
+  EXPECT_TRUE(s.stub().Position(&context, PositionRequest(), &pos).ok());
+  return pos;
+}
+
+std::vector<std::pair<uint64_t, core::LogId>> EpochsOf(const PositionReply& pos) {
+  std::vector<std::pair<uint64_t, core::LogId>> out;
+  for (const EpochStart& step : pos.epochs()) out.emplace_back(step.epoch(), step.first_id());
+  return out;
+}
+
+// A master that took over at id 6 (epoch 2; its own entries start at 7): a sentinel marks its
+// log once it holds 1..6, before it acknowledges 6, so its position ranks with epoch 2; the mark
+// survives a restart; a later master whose log lacks it makes it drop the mark and marks its own.
+TEST_F(SentinelServiceTest, EpochMarkRanksThePositionOnceTheLogReachesTheMastersEpoch) {
+  using Epochs = std::vector<std::pair<uint64_t, core::LogId>>;
+  {
+    Sentinel s(&fs_, /*persistent=*/true);
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 2, 6, {{1, 1}, {2, 7}});
+    m.NextWelcome();
+    m.Batch(2, 1, 4, 1);
+    m.AckReaching(4);
+    EXPECT_EQ(PositionOf(s).last_epoch(), 1u);
+    m.Batch(3, 5, 6, 1);
+    m.AckReaching(6);
+    const PositionReply pos = PositionOf(s);
+    EXPECT_EQ(pos.last_id(), 6u);
+    EXPECT_EQ(pos.last_epoch(), 2u);
+    EXPECT_EQ(EpochsOf(pos), (Epochs{{1, 1}, {2, 7}}));
+  }
+  Sentinel s(&fs_, /*persistent=*/true);
+  EXPECT_EQ(PositionOf(s).last_epoch(), 2u);
+  {
+    // Epoch 3 took over a log that went on from 6 with entries of epoch 1 (written by the epoch-1
+    // master and never replaced): the mark of epoch 2 is not in it.
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 3, 8, {{1, 1}, {3, 9}});
+    EXPECT_EQ(m.NextWelcome().last_id(), 6u);
+    EXPECT_EQ(PositionOf(s).last_epoch(), 1u);
+    m.Batch(2, 7, 8, 1);  // Older than the dropped mark: applied.
+    m.AckReaching(8);
+    const PositionReply pos = PositionOf(s);
+    EXPECT_EQ(pos.last_epoch(), 3u);
+    EXPECT_EQ(EpochsOf(pos), (Epochs{{1, 1}, {3, 9}}));
+  }
+  // A sentinel that already holds everything before the epoch's start marks it at the Hello.
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 4, 8, {{1, 1}, {3, 9}, {4, 9}});
+  EXPECT_EQ(m.NextWelcome().last_id(), 8u);
+  EXPECT_EQ(PositionOf(s).last_epoch(), 4u);
+  EXPECT_TRUE(s.errors().empty());
+}
+
 // The commit id only grows, is reported in the Welcome, is dropped with another log, and is
 // lowered by a Hello that cuts committed entries (which only a broken protocol asks for).
 bool CommitReaches(SentinelService& service, core::LogId want) {

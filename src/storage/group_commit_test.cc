@@ -60,6 +60,41 @@ TEST_F(GroupCommitTest, OneSyncCoversEverythingAppendedMeanwhile) {
   EXPECT_EQ(gc->synced_id(), 50u);
 }
 
+// An epoch mark queued with entries is written and synced with them (on_durable covering them
+// covers it); entries queued after it in the same round make it moot; refusals queue nothing.
+TEST_F(GroupCommitTest, EpochMarkGoesWithItsEntriesInTheSameSync) {
+  ASSERT_TRUE(wal_->SetLogIdentity("log-g", 3).ok());
+  {
+    auto gc = Start();
+    fs_.BlockSyncs();
+    ASSERT_EQ(gc->Append({E(1)}).value(), 1u);
+    ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+    EXPECT_EQ(gc->Append({}, 3).status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(gc->Append({E(2)}, 4).status().code(), Status::Code::kInvalidArgument);
+    ASSERT_EQ(gc->Append({E(2)}, 3).value(), 2u);  // Waits for the round after the held sync.
+    Entry older = E(3);  // Epoch 0, older than the mark.
+    EXPECT_EQ(gc->Append({older}).status().code(), Status::Code::kInvalidArgument);
+    fs_.UnblockSyncs();
+    ASSERT_TRUE(acks_.WaitDurable(2));
+  }
+  fs_.DropUnsyncedData();
+  auto wal = Wal::Open(fs_, "/wal", {}, [](std::vector<Entry>&&) {});
+  ASSERT_TRUE(wal.ok());
+  EXPECT_EQ(wal.value()->last_id(), 2u);
+  EXPECT_EQ(wal.value()->recovered_marks(), (std::vector<EpochMark>{{2, 3}}));
+  wal_ = std::move(wal.value());
+  {
+    auto gc = Start();
+    fs_.BlockSyncs();
+    Entry own = E(3);
+    own.epoch = 3;
+    ASSERT_TRUE(gc->Append({own}).ok());
+    ASSERT_TRUE(fs_.WaitForBlockedSyncs(1 + 1, kWait));
+    fs_.UnblockSyncs();
+    ASSERT_TRUE(acks_.WaitDurable(3));
+  }
+}
+
 TEST_F(GroupCommitTest, EverySyncIsObserved) {
   std::atomic<int> observed{0};
   GroupCommitOptions options;

@@ -308,11 +308,28 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
   return last;
 }
 
-Status NodeLog::TruncateAfter(LogId keep) {
+Status NodeLog::TruncateAfter(LogId keep, std::span<const core::EpochStart> next) {
   if (keep > last_id()) {
     return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
                                    ": the log ends at " + std::to_string(last_id()));
   }
+  // The marks right after `keep` that the next log has too stay: up to the newest of them.
+  uint64_t through = 0;
+  bool marks_go = false;
+  {
+    MutexLock lock(impl_->mu);
+    for (const EpochMark& m : impl_->marks) {
+      if (m.after_id != keep) continue;
+      const core::EpochStart step{m.epoch, keep + 1};
+      if (std::find(next.begin(), next.end(), step) != next.end()) {
+        through = std::max(through, m.epoch);
+      }
+    }
+    for (const EpochMark& m : impl_->marks) {
+      marks_go = marks_go || m.after_id > keep || (m.after_id == keep && m.epoch > through);
+    }
+  }
+  if (keep == last_id() && !marks_go) return Status::Ok();  // Held-back entries stay too.
   if (impl_->wal) {
     if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   }
@@ -321,11 +338,13 @@ Status NodeLog::TruncateAfter(LogId keep) {
   memory_.DropHeldBack();
   {
     MutexLock lock(impl_->mu);
-    std::erase_if(impl_->marks, [keep](const EpochMark& m) { return m.after_id > keep; });
+    std::erase_if(impl_->marks, [keep, through](const EpochMark& m) {
+      return m.after_id > keep || (m.after_id == keep && m.epoch > through);
+    });
     impl_->expected_mark = {};
   }
   if (!impl_->wal) return Status::Ok();
-  Status s = impl_->wal->TruncateAfter(keep);
+  Status s = impl_->wal->TruncateAfter(keep, through);
   if (!s.ok()) {
     // Memory is cut, the disk maybe not: never go on from there.
     MutexLock lock(impl_->mu);

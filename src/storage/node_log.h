@@ -28,6 +28,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,7 +117,12 @@ class NodeLog {
   // restarted master's replaced one): it fetches the rest again. With a data directory an error
   // stops the log (status(); restart the process: recovery then finds the old log or a shorter
   // one that still holds 1..keep).
-  Status TruncateAfter(LogId keep);
+  //
+  // Epoch marks after the kept entries go; one right after `keep` stays only if `next`, the
+  // history of the log this one goes on with, has its step (that log has the mark too). One it
+  // lacks goes even with keep == last_id(): the next log's entries may be older than the mark
+  // (RecoveryModel.ClaimsCatchKeepingAMarkTheNextLogLacks). Nothing to drop: nothing is done.
+  Status TruncateAfter(LogId keep, std::span<const core::EpochStart> next = {});
 
   // Epoch marks (Wal::Append): the master of the accepted epoch began its own entries at
   // `first_id`. Records that this log's entries 1..first_id - 1 are that master's log, so that a

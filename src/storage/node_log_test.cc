@@ -706,8 +706,9 @@ TEST_F(NodeLogTest, MarkAtTheEndIsDurableOnReturn) {
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {4, 4}}));
 }
 
-// A truncation keeps a mark after the last kept entry and drops later ones, on disk as in memory.
-TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksOfTheKeptEntries) {
+// A truncation keeps a mark after the last kept entry only if the log it goes on with has it
+// (its history), on disk as in memory; at the end of the log too; and does nothing without one.
+TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksTheNextLogHas) {
   {
     auto log = NewLog(3);
     ASSERT_TRUE(log->SetIdentity("log-n", 2).ok());
@@ -716,16 +717,23 @@ TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksOfTheKeptEntries) {
     ASSERT_TRUE(log->SetIdentity("log-n", 3).ok());
     ASSERT_TRUE(log->MarkEpochStart(5).ok());  // After 4.
     EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}, {3, 5}}));
-    ASSERT_TRUE(log->TruncateAfter(3).ok());
+    const uint64_t syncs = fs_.sync_count();
+    ASSERT_TRUE(log->TruncateAfter(4, EpochStarts{{1, 1}, {2, 4}, {3, 5}}).ok());
+    EXPECT_EQ(fs_.sync_count(), syncs);  // It has them all: nothing to do.
+    ASSERT_TRUE(log->TruncateAfter(4, EpochStarts{{1, 1}, {2, 4}, {2, 5}}).ok());
+    EXPECT_EQ(log->last_id(), 4u);
+    EXPECT_EQ(log->LastEpoch(), 2u);
+    ASSERT_TRUE(log->TruncateAfter(3, EpochStarts{{1, 1}, {2, 4}}).ok());
     EXPECT_EQ(log->LastEpoch(), 2u);
     EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}}));
   }
   auto log = OpenOk(Options());
   EXPECT_EQ(log->LastEpoch(), 2u);
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 4}}));
-  ASSERT_TRUE(log->TruncateAfter(2).ok());
+  ASSERT_TRUE(log->TruncateAfter(3, EpochStarts{{1, 1}, {4, 4}}).ok());  // Another log.
   EXPECT_EQ(log->LastEpoch(), 1u);
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}}));
+  ASSERT_EQ(log->Apply({E(4, 1)}).value(), 4u);  // Its older entries follow.
 }
 
 TEST(NodeLogOnPosix, CreatesTheDataDirectoryAndRecoversFromIt) {

@@ -144,27 +144,34 @@ Status Wal::Sync() {
 // this writer did not write, maybe only in entries), so when `home`'s own is older it is first
 // rewritten whole with the accepted epoch (a temporary file, synced, renamed over it): recovery
 // takes the highest epoch of any header, whatever the order of the headers.
-Status Wal::TruncateAfter(LogId keep) {
+Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
   if (!failed_.ok()) return failed_;
   if (keep > last_id_) {
     return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
                                    ": the WAL ends at " + std::to_string(last_id_));
   }
-  if (keep == last_id_) return Status::Ok();  // Also a log without identity: no entries.
+  // Also a log without identity: no entries, no marks.
+  if (keep == last_id_ && mark_epoch_ <= marks_through) return Status::Ok();
   auto names = fs_.ListDir(dir_);
   if (!names.ok()) return names.status();
-  LogId home = 0;
+  // `home` holds what follows entry `keep`: the marks after it (they start the next segment when
+  // the log went on in a new one) or else the entry itself.
+  LogId home = 0, before_home = 0;
   std::vector<LogId> later;
   for (const std::string& name : names.value()) {
     const std::optional<LogId> first = ParseSegmentFileName(name);
     if (!first) continue;
-    if (*first <= std::max<LogId>(keep, 1)) {
+    if (*first <= keep + 1) {
       home = std::max(home, *first);
     } else {
       later.push_back(*first);
     }
   }
   if (home == 0) return Status::Corruption("no WAL segment in " + dir_ + " (truncation refused)");
+  for (const std::string& name : names.value()) {
+    const std::optional<LogId> first = ParseSegmentFileName(name);
+    if (first && *first < home) before_home = std::max(before_home, *first);
+  }
   const std::string home_path = JoinPath(dir_, SegmentFileName(home));
   auto bytes = ReadFileToString(fs_, home_path);
   if (!bytes.ok()) return bytes.status();
@@ -172,7 +179,13 @@ Status Wal::TruncateAfter(LogId keep) {
   const std::string_view in = bytes.value();
   uint64_t end = 0, cut = 0, header_bytes = 0;
   uint64_t header_epoch = 0, keep_epoch = 0, keep_mark = 0;
-  bool found = keep == 0;
+  bool found = keep == 0 || home == keep + 1;  // Entry `keep` ends the segment before.
+  if (home == keep + 1 && keep > 0) {
+    // Its epoch, for the next entry's check: the last record of the segment before.
+    auto epoch = EntryEpochIn(JoinPath(dir_, SegmentFileName(before_home)), keep);
+    if (!epoch.ok()) return epoch.status();
+    keep_epoch = epoch.value();
+  }
   Record record;
   size_t size = 0;
   while (DecodeRecord(in.substr(end), &record, &size) == DecodeStatus::kOk) {
@@ -181,17 +194,16 @@ Status Wal::TruncateAfter(LogId keep) {
       if (!header.ok()) return header.status();
       header_epoch = header.value().epoch;
       header_bytes = cut = size;
-    } else if (record.id <= keep || (found && record.id == keep + 1 &&
-                                     record.type == RecordType::kEpochMark)) {
-      // An epoch mark right after entry `keep` stays: the entries it speaks for do.
+    } else if (record.id <= keep) {  // Entries up to `keep`, and marks before them.
       cut = end + size;
-      if (record.type == RecordType::kEpochMark) {
-        keep_mark = record.epoch;
-      } else {
+      if (record.type == RecordType::kEntry) {
         keep_epoch = record.epoch;
-        keep_mark = 0;
         found = record.id == keep;
       }
+    } else if (found && cut == end && record.type == RecordType::kEpochMark &&
+               record.id == keep + 1 && record.epoch <= marks_through) {
+      cut = end + size;  // A mark right after entry `keep` that stays.
+      keep_mark = record.epoch;
     }
     end += size;
   }
@@ -212,6 +224,24 @@ Status Wal::TruncateAfter(LogId keep) {
   mark_epoch_ = keep_mark;
   synced_id_ = keep;
   return Status::Ok();
+}
+
+Result<uint64_t> Wal::EntryEpochIn(const std::string& path, LogId id) {
+  auto bytes = ReadFileToString(fs_, path);
+  if (!bytes.ok()) return bytes.status();
+  const std::string_view in = bytes.value();
+  Record record;
+  size_t size = 0;
+  std::optional<uint64_t> epoch;
+  for (uint64_t at = 0; DecodeRecord(in.substr(at), &record, &size) == DecodeStatus::kOk;
+       at += size) {
+    if (at > 0 && record.type == RecordType::kEntry && record.id == id) epoch = record.epoch;
+  }
+  if (!epoch) {
+    return Status::Corruption("WAL segment " + path + " does not hold id " + std::to_string(id) +
+                              " (truncation refused)");
+  }
+  return *epoch;
 }
 
 Status Wal::CutSegments(LogId home, const std::string& replacement, std::vector<LogId> later,

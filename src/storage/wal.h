@@ -90,7 +90,11 @@ class Wal {
   // part-way leaves the old log or a shorter one that still holds 1..keep and the accepted epoch.
   // An error once files have started to change stops the WAL (restart; recovery then finds such
   // a log).
-  Status TruncateAfter(LogId keep);
+  //
+  // Epoch marks after the kept entries go too, except the ones right after entry `keep` with an
+  // epoch up to `marks_through` (the log this one goes on with has them: NodeLog::TruncateAfter).
+  // With keep == last_id() only such marks go.
+  Status TruncateAfter(LogId keep, uint64_t marks_through = 0);
 
  private:
   Wal(FileSystem& fs, std::string dir, WalOptions options);
@@ -106,6 +110,8 @@ class Wal {
   Status DropReserve();
   Status Rotate();
   Status ReplaceSegment();
+  // The epoch of entry `id` in the segment at `path` (Corruption if it is not there).
+  Result<uint64_t> EntryEpochIn(const std::string& path, LogId id);
   // The two halves of replacing a segment by one with the current identity in its header: write
   // the new header and `records` beside it (synced; returns the temporary path), then rename it
   // into place and append to it.

@@ -143,34 +143,67 @@ TEST_F(WalEpochMarkTest, TornMarkIsATornTail) {
   EXPECT_EQ(wal->recovery().truncated_records, 1u);
 }
 
-TEST_F(WalEpochMarkTest, TruncationKeepsTheMarkAfterTheLastKeptEntryAndDropsLaterOnes) {
+// A truncation keeps the marks right after the last kept entry up to the epoch it is told (the
+// ones the log it goes on with has), and drops the rest, even at the end of the log.
+TEST_F(WalEpochMarkTest, TruncationKeepsTheMarksItIsToldAfterTheLastKeptEntry) {
   auto wal = NewLog(0);
   ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());
   ASSERT_TRUE(wal->Append(Entries(1, 3, 10, 1), 2).ok());  // Mark 2 after 3.
-  ASSERT_TRUE(wal->Append(Entries(4, 2, 10, 2), 0).ok());
-  ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());  // Segment 6.
+  ASSERT_TRUE(wal->Append(Entries(4, 2, 10, 2)).ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());       // Segment 6.
   ASSERT_TRUE(wal->Append(Entries(6, 1, 10, 2), 3).ok());  // Mark 3 after 6.
   ASSERT_TRUE(wal->Sync().ok());
 
-  ASSERT_TRUE(wal->TruncateAfter(6).ok());  // At the end: nothing changes.
+  ASSERT_TRUE(wal->TruncateAfter(6, 3).ok());  // The next log has mark 3: nothing changes.
   EXPECT_EQ(wal->mark_epoch(), 3u);
-  ASSERT_TRUE(wal->TruncateAfter(5).ok());  // Mark 3 went with entry 6.
+  ASSERT_TRUE(wal->TruncateAfter(6, 0).ok());  // It lacks it: the mark goes, the entries stay.
+  EXPECT_EQ(wal->last_id(), 6u);
   EXPECT_EQ(wal->mark_epoch(), 0u);
   REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 6));
   EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{3, 2}}));
-  ASSERT_TRUE(wal->TruncateAfter(3).ok());  // Mark 2 follows entry 3: it stays.
+  ASSERT_TRUE(wal->TruncateAfter(3, 2).ok());  // Mark 2 right after 3 stays.
   EXPECT_EQ(wal->mark_epoch(), 2u);
   EXPECT_EQ(wal->last_epoch(), 1u);
   REOPEN(wal);
   EXPECT_EQ(RecoveredIds(), Ids(1, 3));
   EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{3, 2}}));
-  EXPECT_EQ(wal->mark_epoch(), 2u);
   EXPECT_EQ(wal->epoch(), 3u);
-  ASSERT_TRUE(wal->TruncateAfter(2).ok());
+  ASSERT_TRUE(wal->TruncateAfter(3, 0).ok());
   EXPECT_EQ(wal->mark_epoch(), 0u);
+  fs_.DropUnsyncedData();  // Durable on return.
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 3));
+  EXPECT_TRUE(Marks(*wal).empty());
+  EXPECT_EQ(wal->epoch(), 3u);
+  ASSERT_TRUE(wal->Append(Entries(4, 1, 10, 1)).ok());  // The next log's older entries fit.
+}
+
+// A mark that starts the next segment (the log went on in a new one when the epoch changed) is
+// kept or dropped there, and the kept entries' epoch is read from the segment before.
+TEST_F(WalEpochMarkTest, TruncationHandlesAMarkThatStartsTheNextSegment) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->Append(Entries(1, 2, 10, 1)).ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());  // Segment 3.
+  ASSERT_TRUE(wal->Append({}, 2).ok());
+  ASSERT_TRUE(wal->Append(Entries(3, 2, 10, 2)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  ASSERT_TRUE(wal->TruncateAfter(2, 2).ok());
+  EXPECT_EQ(wal->last_epoch(), 1u);
+  EXPECT_EQ(wal->mark_epoch(), 2u);
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 2));
+  EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{2, 2}}));
+  EXPECT_EQ(fs_.ListDir(dir_).value(),
+            (std::vector<std::string>{SegmentFileName(1), SegmentFileName(3)}));
+  ASSERT_TRUE(wal->TruncateAfter(2, 0).ok());
+  fs_.DropUnsyncedData();
   REOPEN(wal);
   EXPECT_EQ(RecoveredIds(), Ids(1, 2));
   EXPECT_TRUE(Marks(*wal).empty());
+  EXPECT_EQ(wal->epoch(), 2u);
+  EXPECT_EQ(wal->last_epoch(), 1u);
 }
 
 }  // namespace
