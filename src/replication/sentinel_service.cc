@@ -490,11 +490,14 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   // Where this master's own entries start (its epoch's step; the mark it wrote when it took
   // over). Holding everything before it, this log ranks with its epoch: marked now if it holds
   // exactly that, else once Apply reaches it, before the position is acknowledged either way.
+  // (A master of a new, empty log has no such step: 0 says there is nothing to mark, and drops
+  // what an earlier master asked for.)
+  core::LogId epoch_first_id = 0;
   for (const core::EpochStart& step : history) {
-    if (step.epoch != hello.epoch()) continue;
-    if (Status st = log_->MarkEpochStart(step.first_id); !st.ok()) {
-      return IsRefusal(st) ? st : StorageFailure(st);
-    }
+    if (step.epoch == hello.epoch()) epoch_first_id = step.first_id;
+  }
+  if (Status st = log_->MarkEpochStart(epoch_first_id); !st.ok()) {
+    return IsRefusal(st) ? st : StorageFailure(st);
   }
   CommitFollowsLogLocked();
   state_->SetMaster(hello.master_http());
