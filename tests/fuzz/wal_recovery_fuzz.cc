@@ -19,6 +19,7 @@
 // - after an ok recovery the WAL opens, takes the next id, and a third recovery returns it too;
 // - then (inputs with bytes left) a truncation, maybe stopped by an error and followed by a power
 //   loss, keeps every kept entry unchanged and the accepted epoch.
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <map>
@@ -150,7 +151,11 @@ LogId WriteLog(Input& in, FaultInjectionFileSystem& fs, const WalOptions& option
   LogId id = 0;
   const uint64_t batches = in.Int(12);
   for (uint64_t b = 0; b < batches; ++b) {
-    if (in.Int(7) == 0 && wal->SetLogIdentity("log-a", epoch + 1).ok()) ++epoch;
+    if (in.Int(7) == 0 && wal->SetLogIdentity("log-a", epoch + 1).ok()) {
+      ++epoch;
+      // A master taking over here marks its epoch (docs/wal-format.md, "Epoch marks").
+      if (in.Bool() && !wal->Append({}, epoch).ok()) return 0;
+    }
     std::vector<Entry> entries;
     const uint64_t count = 1 + in.Int(7);
     for (uint64_t i = 0; i < count; ++i) {
@@ -288,6 +293,21 @@ void CheckRecovered(const Recovered& r) {
   }
   FUZZ_CHECK(r.wal.last_entry_epoch == epoch, what);
   FUZZ_CHECK(r.entries.empty() || !r.wal.log_id.empty(), what);
+  // Epoch marks: in log order, each newer than the entry before it, none newer than the log's
+  // epoch, and no entry after one older than it.
+  LogId after = 0;
+  uint64_t mark_epoch = 0;
+  for (const EpochMark& m : r.wal.marks) {
+    FUZZ_CHECK(m.after_id <= r.entries.size() && m.after_id >= after, "epoch marks");
+    FUZZ_CHECK(m.epoch <= r.wal.epoch, "epoch marks");
+    FUZZ_CHECK(m.after_id == 0 || r.entries[m.after_id - 1].epoch < m.epoch, "epoch marks");
+    FUZZ_CHECK(m.after_id > after || m.epoch >= mark_epoch, "epoch marks");
+    if (m.after_id < r.entries.size()) {
+      FUZZ_CHECK(r.entries[m.after_id].epoch >= m.epoch, "an entry older than the mark before it");
+    }
+    after = m.after_id;
+    mark_epoch = m.epoch;
+  }
 }
 
 }  // namespace
@@ -405,7 +425,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint64_t nth = 1 + in.Int(2);
     fs.InjectError(op, nth, EIO);
   }
-  const bool truncated = cut.value()->TruncateAfter(keep).ok();
+  // The marks right after `keep` up to this epoch stay (the next log has them), later ones go.
+  const uint64_t marks_through = in.Int(4);
+  const bool truncated = cut.value()->TruncateAfter(keep, marks_through).ok();
   fs.ClearInjectedErrors();
   if (in.Bool()) {
     FaultInjectionFileSystem::PowerLoss how;
@@ -424,5 +446,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(SameEntry(fourth.entries[i], third.entries[i]), "an entry changed by a truncation");
   }
   FUZZ_CHECK(fourth.wal.epoch >= epoch, "a truncation lost the accepted epoch");
+  for (const EpochMark& m : fourth.wal.marks) {
+    FUZZ_CHECK(!truncated || m.after_id < keep || (m.after_id == keep && m.epoch <= marks_through),
+               "a truncation kept a mark it was to drop");
+  }
+  for (const EpochMark& m : third.wal.marks) {  // Marks among the kept entries stay.
+    if (m.after_id >= keep) continue;
+    FUZZ_CHECK(std::find(fourth.wal.marks.begin(), fourth.wal.marks.end(), m) !=
+                   fourth.wal.marks.end(),
+               "a truncation lost a mark among the kept entries");
+  }
   return 0;
 }
