@@ -651,9 +651,9 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     reply->set_last_epoch(last_epoch);
     std::vector<core::EpochStart> history;
     for (const core::EpochStart& start : log_->EpochStarts()) {
-      // Steps of entries not durable yet go; that mark's stays.
+      // Steps of entries not durable yet go; those of the marks after `durable` stay.
       if (start.first_id > durable + 1) break;
-      if (start.first_id == durable + 1 && start.epoch != last_epoch) break;
+      if (start.first_id == durable + 1 && start.epoch > last_epoch) break;
       history.push_back(start);
       EpochStart* step = reply->add_epochs();
       step->set_epoch(start.epoch);

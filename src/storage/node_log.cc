@@ -286,18 +286,18 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
       if (last == expected.after_id && memory_.LastEpoch() < expected.epoch &&
           expected.epoch <= impl_->epoch) {
         mark = expected.epoch;
+        // Known before the committer can report `last` durable (the reports say the mark is).
+        impl_->marks.push_back({last, mark});
       }
     }
   }
   if (impl_->wal && last > before) {
     if (Status s = impl_->Queue(memory_.Read(before + 1, last - before, UINT64_MAX), before, mark);
         !s.ok()) {
+      MutexLock lock(impl_->mu);
+      if (mark != 0) impl_->marks.pop_back();
       return s;
     }
-  }
-  if (mark != 0) {
-    MutexLock lock(impl_->mu);
-    impl_->marks.push_back({last, mark});
   }
   if (refused != 0) {
     return Status::InvalidArgument("entry " + std::to_string(refused) +

@@ -92,6 +92,10 @@ Status Wal::Append(std::span<const Entry> entries, uint64_t mark_epoch) {
     const uint64_t before = entries.empty() ? last_epoch_ : entries.back().epoch;
     if (Status s = CheckEpochMark(mark_epoch, before, epoch_); !s.ok()) return s;
     if (entries.empty() && mark_epoch == mark_epoch_) return Status::Ok();  // Written already.
+    if (entries.empty() && mark_epoch < mark_epoch_) {
+      return Status::InvalidArgument("an epoch mark of epoch " + std::to_string(mark_epoch) +
+                                     " after one of epoch " + std::to_string(mark_epoch_));
+    }
   }
   if (segment_->size() >= options_.segment_bytes && segment_first_id_ <= last_id_) {
     if (Status s = Rotate(); !s.ok()) return s;

@@ -95,11 +95,16 @@ TEST_F(WalEpochMarkTest, AppendRefusesMarksRecoveryWouldRefuse) {
   EXPECT_EQ(wal->Append(Entries(3, 1, 10, 4), 4).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(wal->last_id(), 2u);  // A refused call writes nothing, entries included.
   EXPECT_EQ(wal->mark_epoch(), 0u);
-  ASSERT_TRUE(wal->Append({}, 4).ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 5).ok());
+  ASSERT_TRUE(wal->Append({}, 5).ok());
+  EXPECT_EQ(wal->Append({}, 4).message(), "an epoch mark of epoch 4 after one of epoch 5");
   // After the mark, entries are of its epoch or newer.
-  const Status older = wal->Append(Entries(3, 1, 10, 3));
-  EXPECT_EQ(older.message(), "entry 3 has epoch 3, older than the entry before it (4)");
-  ASSERT_TRUE(wal->Append(Entries(3, 1, 10, 4)).ok());
+  const Status older = wal->Append(Entries(3, 1, 10, 4));
+  EXPECT_EQ(older.message(), "entry 3 has epoch 4, older than the entry before it (5)");
+  ASSERT_TRUE(wal->Append(Entries(3, 1, 10, 5)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{2, 5}}));
 }
 
 TEST_F(WalEpochMarkTest, RecoveryRefusesMarksTheWriterNeverWrites) {
