@@ -588,6 +588,7 @@ http::HttpReply MasterNode::Metrics() {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
     }
     metrics_.SetLastId(core_->last_id());
+    metrics_.SetCommitId(core_->commit_id());
     metrics_.SetLogMemory(store_->memory().memory_bytes(), config_.max_log_bytes);
     // As /health's readOnly: every reason this master refuses writes.
     metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());

@@ -192,6 +192,7 @@ http::HttpReply SentinelNode::Ready() {
 
 http::HttpReply SentinelNode::Metrics() {
   metrics_.SetLastId(node_log_->last_id());
+  metrics_.SetCommitId(service_->commit_id());
   metrics_.SetLogMemory(node_log_->memory().memory_bytes(), 0);
   UpdateTlsMetrics(config_, metrics_, tls_expiry_);
   return {200, metrics_.Serialize(), {}, "text/plain; version=0.0.4"};

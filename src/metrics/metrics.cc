@@ -77,6 +77,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
   last_id_ = gauge("rlog_log_last_id", "Last id this node exposes.");
+  commit_id_ = gauge("rlog_commit_id",
+                     "Highest id this node knows a majority holds; sentinels show no more.");
   read_only_ = gauge("rlog_read_only", "1 while the master refuses writes for lack of a majority.");
   log_memory_ = gauge("rlog_log_memory_bytes",
                       "Memory the log's entries take on this node (slots and payload chunks).");
@@ -206,6 +208,7 @@ void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64
 }
 
 void Metrics::SetLastId(uint64_t id) { last_id_->Set(static_cast<double>(id)); }
+void Metrics::SetCommitId(uint64_t id) { commit_id_->Set(static_cast<double>(id)); }
 
 void Metrics::SetReadOnly(bool read_only) { read_only_->Set(read_only ? 1 : 0); }
 

@@ -59,6 +59,7 @@ class Metrics {
   void SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
                    const std::string& status);
   void SetLastId(uint64_t id);
+  void SetCommitId(uint64_t id);
   void SetReadOnly(bool read_only);
   // rlog_log_memory_bytes, and rlog_log_max_bytes (0: no limit).
   void SetLogMemory(uint64_t bytes, uint64_t max_bytes);
@@ -112,6 +113,7 @@ class Metrics {
   std::atomic<prometheus::Histogram*> wal_fsync_{nullptr};
   std::atomic<prometheus::Family<prometheus::Gauge>*> tls_expiry_{nullptr};
   prometheus::Gauge* last_id_;
+  prometheus::Gauge* commit_id_;
   prometheus::Gauge* read_only_;
   prometheus::Gauge* log_memory_;
   prometheus::Gauge* log_max_;

@@ -14,6 +14,7 @@ from typing import Optional
 
 from scenario import MASTER_POD, NAMESPACE, SENTINEL_PODS, Observed
 from promlib import finite_values
+import harness
 
 M = f'namespace="{NAMESPACE}", pod="{MASTER_POD}"'
 
@@ -163,6 +164,15 @@ def test_every_node_reports_the_same_last_id(observed: Observed):
     got = observed.prom.by(f'rlog_log_last_id{{namespace="{NAMESPACE}"}}', "pod")
     assert got == {p: appended for p in [MASTER_POD, *SENTINEL_PODS]}, (
         f"last id per pod {got}, {appended} entries appended")
+
+
+def test_every_node_reports_the_whole_log_committed(observed: Observed):
+    # At the end of the run every node holds the whole log and has been told a majority does.
+    appended = sum(n for (w, o), n in observed.sent.items() if o in ("ok", "timeout"))
+    want = {p: appended for p in [MASTER_POD, *SENTINEL_PODS]}
+    harness.wait_until(
+        lambda: observed.prom.by(f'rlog_commit_id{{namespace="{NAMESPACE}"}}', "pod") == want,
+        20, 0.25, f"rlog_commit_id {appended} on every pod")
 
 
 def test_every_entry_was_sent_to_each_sentinel_in_batches(observed: Observed):
