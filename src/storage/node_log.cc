@@ -36,13 +36,17 @@ struct NodeLog::Impl {
   void AdoptWal();
   void WalFailed(const Status& error, LogId wal_last_id);
   // Refuses what could never reach the log (see AppendNext): each entry is checked on its own,
-  // as if it followed one of `last_epoch`. Requires a writer.
-  Status CheckWritable(std::span<const Entry> entries, uint64_t last_epoch) const;
+  // as if it followed one of `last_epoch`, or of an epoch mark after entry `mark_after` when
+  // there is one (kNoMark: no such check). Requires a writer.
+  static constexpr LogId kNoMark = UINT64_MAX;
+  Status CheckWritable(std::span<const Entry> entries, uint64_t last_epoch,
+                       LogId mark_after = kNoMark) const;
   // Hands entries just added to memory to the committer; if it refuses them, takes them (and
   // everything after `keep`) back out of memory.
   Status Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch = 0);
   // The epoch of the newest mark right after entry `id`, 0 if none.
   uint64_t MarkAfter(LogId id) const;
+  uint64_t MarkAfterLocked(LogId id) const REQUIRES(mu);
 
   // Constant after Open.
   MemoryLog& memory;
@@ -180,13 +184,15 @@ void NodeLog::Impl::WalFailed(const Status& error, LogId wal_last_id) {
   if (on_error) on_error(error);
 }
 
-Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t last_epoch) const {
+Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t last_epoch,
+                                     LogId mark_after) const {
   uint64_t accepted = 0;
   {
-    MutexLock lock(mu);
+    MutexLock lock(mu);  // One lock for all of it: AppendNext takes it for every insert.
     if (!failed.ok()) return failed;
     if (closed) return Status::FailedPrecondition("the log is closed");
     accepted = epoch;
+    if (mark_after != kNoMark) last_epoch = std::max(last_epoch, MarkAfterLocked(mark_after));
   }
   if (wal && !committer) {
     return Status::FailedPrecondition("the log has no identity yet (SetIdentity first)");
@@ -207,6 +213,10 @@ Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep, uint64_t mar
 
 uint64_t NodeLog::Impl::MarkAfter(LogId id) const {
   MutexLock lock(mu);
+  return MarkAfterLocked(id);
+}
+
+uint64_t NodeLog::Impl::MarkAfterLocked(LogId id) const {
   for (auto it = marks.rbegin(); it != marks.rend(); ++it) {
     if (it->after_id == id) return it->epoch;
     if (it->after_id < id) break;
@@ -257,7 +267,9 @@ Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
 
 Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
   Entry entry{last_id() + 1, timestamp_ms, std::move(message), epoch};
-  if (Status s = impl_->CheckWritable({&entry, 1}, LastEpoch()); !s.ok()) return s;
+  if (Status s = impl_->CheckWritable({&entry, 1}, memory_.LastEpoch(), entry.id - 1); !s.ok()) {
+    return s;
+  }
   if (!impl_->wal) return memory_.AppendNext(epoch, timestamp_ms, std::move(entry.message));
   // The memory log picks the id: after a failure the committer thread may have cut it back, and
   // then the committer refuses the entry and it is taken out again.
