@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <span>
 #include <utility>
 
 namespace rlog::storage {
@@ -44,11 +45,11 @@ Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_e
   }
   next_id_ += entries.size();
   last_epoch_ = std::max(entries.back().epoch, mark_epoch);
-  pending_mark_ = mark_epoch;
   const LogId last = next_id_ - 1;
   const bool was_empty = pending_.empty();
   pending_.insert(pending_.end(), std::make_move_iterator(entries.begin()),
                   std::make_move_iterator(entries.end()));
+  if (mark_epoch != 0) pending_marks_.emplace_back(pending_.size(), mark_epoch);
   ++pending_appends_;
   if (was_empty || pending_appends_ == wanted_appends_) cv_.notify_one();
   return last;
@@ -70,7 +71,7 @@ void GroupCommitter::Run() {
   Clock::time_point hold_until;  // kAlways: the latest a sync may be held back (group_commit).
   size_t last_appends = 0;       // Appends the last batch covered.
   std::vector<Entry> batch;
-  uint64_t mark = 0;
+  std::vector<std::pair<size_t, uint64_t>> marks;
   while (true) {
     bool stopping = false;
     {
@@ -94,11 +95,22 @@ void GroupCommitter::Run() {
       last_appends = pending_appends_;
       pending_appends_ = 0;
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
-      mark = std::exchange(pending_mark_, 0);
+      marks.swap(pending_marks_);
       stopping = stop_;
     }
     if (!batch.empty()) {
-      if (Status s = wal_.Append(batch, mark); !s.ok()) return Stop(s);
+      // One write, or one per epoch mark among them (rare: a master's take-over), before the
+      // one sync.
+      size_t from = 0;
+      for (const auto& [before, epoch] : marks) {
+        const std::span<const Entry> part(batch.data() + from, before - from);
+        if (Status s = wal_.Append(part, epoch); !s.ok()) return Stop(s);
+        from = before;
+      }
+      if (from < batch.size()) {
+        const std::span<const Entry> rest(batch.data() + from, batch.size() - from);
+        if (Status s = wal_.Append(rest); !s.ok()) return Stop(s);
+      }
       if (written == synced) sync_due = Clock::now() + options_.interval;
       written = batch.back().id;
       written_id_.store(written);
@@ -116,6 +128,7 @@ void GroupCommitter::Run() {
     }
     if (!batch.empty() && ack_after_sync && on_durable_) on_durable_(written);
     batch.clear();
+    marks.clear();
     if (stopping) return;
   }
 }
@@ -125,7 +138,7 @@ void GroupCommitter::Stop(const Status& error) {
     MutexLock lock(mu_);
     failed_ = error;
     pending_.clear();
-    pending_mark_ = 0;
+    pending_marks_.clear();
     pending_appends_ = 0;
   }
   if (on_error_) on_error_(error);

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <functional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -71,9 +72,9 @@ class GroupCommitter {
   // InvalidArgument for a batch that does not continue (nothing queued); otherwise only the error
   // that stopped the committer.
   //
-  // `mark_epoch` > 0 (with entries): an epoch mark follows them (Wal::Append), written and synced
-  // with them, so on_durable covering the batch covers the mark too; entries queued after it
-  // make it moot and it is dropped (they are of its epoch or newer).
+  // `mark_epoch` > 0 (with entries): an epoch mark follows them (Wal::Append), written in the
+  // same round and covered by the same sync, so on_durable covering the batch covers the mark
+  // too. Entries queued after it in that round follow it in the WAL.
   Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0) EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
@@ -101,7 +102,8 @@ class GroupCommitter {
   size_t wanted_appends_ GUARDED_BY(mu_) = 0;
   LogId next_id_ GUARDED_BY(mu_);               // Id the next Append must start with.
   uint64_t last_epoch_ GUARDED_BY(mu_);         // Epoch of the last entry or mark queued.
-  uint64_t pending_mark_ GUARDED_BY(mu_) = 0;   // A mark after pending_ (0: none).
+  // Marks among pending_: (how many of pending_ come before it, its epoch).
+  std::vector<std::pair<size_t, uint64_t>> pending_marks_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
   Status failed_ GUARDED_BY(mu_);
 

@@ -83,16 +83,30 @@ TEST_F(GroupCommitTest, EpochMarkGoesWithItsEntriesInTheSameSync) {
   EXPECT_EQ(wal.value()->last_id(), 2u);
   EXPECT_EQ(wal.value()->recovered_marks(), (std::vector<EpochMark>{{2, 3}}));
   wal_ = std::move(wal.value());
+  ASSERT_TRUE(wal_->SetLogIdentity("log-g", 4).ok());
   {
+    // A mark with entries after it in the same round: both written, in order, one sync.
     auto gc = Start();
     fs_.BlockSyncs();
     Entry own = E(3);
     own.epoch = 3;
     ASSERT_TRUE(gc->Append({own}).ok());
     ASSERT_TRUE(fs_.WaitForBlockedSyncs(1 + 1, kWait));
+    Entry older = E(4);
+    older.epoch = 3;
+    ASSERT_TRUE(gc->Append({older}, 4).ok());
+    Entry newer = E(5);
+    newer.epoch = 4;
+    ASSERT_TRUE(gc->Append({newer}).ok());
+    const uint64_t syncs = Syncs();
     fs_.UnblockSyncs();
-    ASSERT_TRUE(acks_.WaitDurable(3));
+    ASSERT_TRUE(acks_.WaitDurable(5));
+    EXPECT_EQ(Syncs(), syncs + 2);  // The held one, and one for 4, the mark and 5.
   }
+  auto again = Wal::Open(fs_, "/wal", {}, [](std::vector<Entry>&&) {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value()->last_id(), 5u);
+  EXPECT_EQ(again.value()->recovered_marks(), (std::vector<EpochMark>{{2, 3}, {4, 4}}));
 }
 
 TEST_F(GroupCommitTest, EverySyncIsObserved) {

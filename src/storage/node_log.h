@@ -128,8 +128,9 @@ class NodeLog {
   // `first_id`. Records that this log's entries 1..first_id - 1 are that master's log, so that a
   // log ending there ranks with the accepted epoch (LastEpoch, DurableLastEpoch) as if it held an
   // entry of it. If the log ends at first_id - 1 now, the mark is written (durably, on return);
-  // if it ends before, the mark goes with the entries Apply makes reach it (in the same write
-  // and fsync, so on_durable covering them covers the mark); from first_id on the entries carry
+  // if it ends before, the mark goes with the entries Apply makes reach it (in the same
+  // group-commit round and fsync, so on_durable covering them covers the mark); from first_id on
+  // the entries carry
   // the epoch themselves and nothing is written. A master calls it when it takes over, a
   // sentinel at each Hello (before it reports its position). The caller's log must be a prefix
   // of that master's up to where it ends. Errors: as AppendNext (a failed fsync stops the log).
