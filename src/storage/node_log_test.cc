@@ -645,7 +645,9 @@ TEST_P(NodeLogBothModes, MarkWaitsForTheEntriesThatReachIt) {
   EXPECT_EQ(log->LastEpoch(), 1u);
   ASSERT_EQ(log->Apply({E(5, 1)}).value(), 5u);
   EXPECT_EQ(log->LastEpoch(), 2u);
-  if (persistent()) ASSERT_TRUE(reports_.WaitDurable(5));
+  if (persistent()) {
+    ASSERT_TRUE(reports_.WaitDurable(5));
+  }
   EXPECT_EQ(log->DurableLastEpoch(), 2u);
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {2, 6}}));
 }
