@@ -130,10 +130,11 @@ class NodeLog {
   // entry of it. If the log ends at first_id - 1 now, the mark is written (durably, on return);
   // if it ends before, the mark goes with the entries Apply makes reach it (in the same
   // group-commit round and fsync, so on_durable covering them covers the mark); from first_id on
-  // the entries carry
-  // the epoch themselves and nothing is written. A master calls it when it takes over, a
-  // sentinel at each Hello (before it reports its position). The caller's log must be a prefix
-  // of that master's up to where it ends. Errors: as AppendNext (a failed fsync stops the log).
+  // the entries carry the epoch themselves and nothing is written. first_id <= 1 (a new log):
+  // nothing to mark. Each call drops the mark an earlier one left waiting. A master calls it when
+  // it takes over, a sentinel at each Hello (before it reports its position). The caller's log
+  // must be a prefix of that master's up to where it ends. Errors: as AppendNext (a failed fsync
+  // stops the log).
   Status MarkEpochStart(LogId first_id);
 
   // The epoch of entry last_id(), or of an epoch mark right after it; 0 for an empty log. What a
