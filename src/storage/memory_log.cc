@@ -18,10 +18,7 @@ uint64_t MemoryLog::LastEpoch() const {
 
 std::vector<core::EpochStart> MemoryLog::EpochStarts() const {
   std::shared_lock lock(mu_);
-  std::vector<core::EpochStart> starts;
-  starts.reserve(epoch_starts_.size());
-  for (const auto& [epoch, first_id] : epoch_starts_) starts.push_back({epoch, first_id});
-  return starts;
+  return epoch_starts_;
 }
 
 LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
@@ -63,7 +60,7 @@ void MemoryLog::TruncateAfter(LogId last) {
   payloads_.DropAfter(last, [this](LogId id) { return entries_[id - 1].message; });
   entries_.resize(last);
   CountMemoryLocked();
-  while (!epoch_starts_.empty() && epoch_starts_.back().second > last) epoch_starts_.pop_back();
+  while (!epoch_starts_.empty() && epoch_starts_.back().first_id > last) epoch_starts_.pop_back();
 }
 
 void MemoryLog::DropHeldBack() {
@@ -86,14 +83,14 @@ std::vector<Entry> MemoryLog::Read(LogId from, size_t max_entries, uint64_t max_
   if (from == 0) from = 1;
   // The epoch run `from` falls in; runs are few, entries many: step along them while reading.
   auto run = std::upper_bound(epoch_starts_.begin(), epoch_starts_.end(), from,
-                              [](LogId id, const auto& start) { return id < start.second; });
+                              [](LogId id, const auto& start) { return id < start.first_id; });
   uint64_t bytes = 0;
   for (LogId id = from; id <= entries_.size() && out.size() < max_entries; ++id) {
     const Slot& e = entries_[id - 1];
     if (!out.empty() && bytes + e.message.size() > max_bytes) break;
     bytes += e.message.size();
-    while (run != epoch_starts_.end() && run->second <= id) ++run;
-    out.push_back(Entry{id, e.timestamp_ms, std::string(e.message), std::prev(run)->first});
+    while (run != epoch_starts_.end() && run->first_id <= id) ++run;
+    out.push_back(Entry{id, e.timestamp_ms, std::string(e.message), std::prev(run)->epoch});
   }
   return out;
 }
@@ -119,8 +116,8 @@ size_t MemoryLog::held_back() const {
 bool MemoryLog::Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
   if (epoch < LastEpochLocked()) return false;
   const LogId id = entries_.size() + 1;
-  if (epoch_starts_.empty() || epoch_starts_.back().first != epoch) {
-    epoch_starts_.emplace_back(epoch, id);
+  if (epoch_starts_.empty() || epoch_starts_.back().epoch != epoch) {
+    epoch_starts_.push_back({epoch, id});
   }
   entries_.push_back(Slot{payloads_.Add(id, message), timestamp_ms});
   CountMemoryLocked();
@@ -133,7 +130,7 @@ void MemoryLog::CountMemoryLocked() {
 }
 
 uint64_t MemoryLog::LastEpochLocked() const {
-  return epoch_starts_.empty() ? 0 : epoch_starts_.back().first;
+  return epoch_starts_.empty() ? 0 : epoch_starts_.back().epoch;
 }
 
 }  // namespace rlog::storage

@@ -89,7 +89,7 @@ class MemoryLog : public core::LogView {
   PayloadArena payloads_;             // The bytes entries_ point to. Guarded by mu_.
   std::map<LogId, Entry> held_back_;  // Ids > last_id() + 1. Guarded by mu_.
   // One element per run of equal epochs in entries_, ascending. Guarded by mu_.
-  std::vector<std::pair<uint64_t, LogId>> epoch_starts_;
+  std::vector<core::EpochStart> epoch_starts_;
   std::atomic<uint64_t> memory_bytes_{0};  // Written under a unique lock on mu_.
 };
 
