@@ -460,9 +460,6 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
           "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "
           "last id {}); dropping them and fetching the master's",
           hello.log_id(), decision.keep, mine.last_id, hello.epoch(), hello.master_last_id());
-      if (Status st = log_->TruncateAfter(decision.keep, history); !st.ok()) {
-        return StorageFailure(st);
-      }
       // A committed entry is in every later master's log: cutting one means a broken protocol
       // (or a log restored from an old copy). Show no more than is left.
       const core::LogId committed_held = std::min(commit_id(), mine.last_id);
@@ -474,12 +471,13 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
       break;
     }
     case HelloVerdict::kAccept:
-      // An epoch mark at our end that the master's log lacks goes: its entries after our end
-      // may be older than it (NodeLog::TruncateAfter). Nothing else changes.
-      if (Status st = log_->TruncateAfter(decision.keep, history); !st.ok()) {
-        return StorageFailure(st);
-      }
       break;
+  }
+  // The entries after `keep` go (with kAccept there are none), and so does an epoch mark at the
+  // end that the master's log lacks: its entries after it may be older than the mark
+  // (NodeLog::TruncateAfter; nothing is done when nothing goes).
+  if (Status st = log_->TruncateAfter(decision.keep, history); !st.ok()) {
+    return StorageFailure(st);
   }
   // Durable, and it waits for the committer: only when something changed.
   if (log_->log_id() != hello.log_id() || log_->epoch() != hello.epoch()) {

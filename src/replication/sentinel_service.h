@@ -29,12 +29,12 @@
 // about 3,900 times a second each, and the sentinel made twice the system calls it makes now
 // (docs/PERFORMANCE.md, "Replication threads").
 //
-// Lifetime: NodeLog's writers (Apply, SetIdentity, TruncateAfter) run under log_mu_, which also
-// gives Position and Fetch a consistent view. Calls register themselves in `streams_` and
-// unregister before they delete themselves, under streams_mu_, so OnDurable never reaches a deleted
-// call. Lock order: streams_mu_, then a call's own lock; log_mu_ is never held with either. Nothing
-// on the queue's thread blocks, except Hello's durable identity change (rare: a new master or
-// epoch) and the test-only injected delays.
+// Lifetime: NodeLog's writers (Apply, SetIdentity, TruncateAfter, MarkEpochStart) run under
+// log_mu_, which also gives Position and Fetch a consistent view. Calls register themselves in
+// `streams_` and unregister before they delete themselves, under streams_mu_, so OnDurable never
+// reaches a deleted call. Lock order: streams_mu_, then a call's own lock; log_mu_ is never held
+// with either. Nothing on the queue's thread blocks, except a Hello's durable changes (rare: a
+// new master or epoch, a diverged tail, the new epoch's mark) and the test-only injected delays.
 #pragma once
 
 #include <atomic>
