@@ -15,10 +15,11 @@
 //    position (the master's durable position included) reaches x, or when its deadline passes;
 //  - events from a stream that has been replaced (older generation) are ignored;
 //  - the commit id (Kafka's high watermark) only grows, and counts only positions a majority
-//    holds that reach into the master's own epoch (Raft's rule: an entry of an older epoch is
-//    committed by a later one of this epoch, never by counting its own copies), or what a
-//    sentinel reports it learned earlier; every message carries it, and a stream with nothing in
-//    flight is sent a heartbeat when it moved, so sentinels can show readers only committed ids.
+//    holds that reach the master's own epoch: the last id before its first own entry, where
+//    every node writes the epoch's mark (Raft's rule, with the mark for Raft's no-op entry:
+//    copies of an older epoch's entries short of that commit nothing), or what a sentinel
+//    reports it learned earlier; every message carries it, and a stream with nothing in flight
+//    is sent a heartbeat when it moved, so sentinels can show readers only committed ids.
 // Not thread-safe: the owner serialises calls (one mutex around the core).
 #pragma once
 
