@@ -160,22 +160,21 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
   if (!names.ok()) return names.status();
   // `home` holds what follows entry `keep`: the marks after it (they start the next segment when
   // the log went on in a new one) or else the entry itself.
-  LogId home = 0, before_home = 0;
+  LogId home = 0, before_home = 0;  // And the segment before it.
   std::vector<LogId> later;
   for (const std::string& name : names.value()) {
     const std::optional<LogId> first = ParseSegmentFileName(name);
     if (!first) continue;
-    if (*first <= keep + 1) {
-      home = std::max(home, *first);
-    } else {
+    if (*first > keep + 1) {
       later.push_back(*first);
+    } else if (*first > home) {
+      before_home = home;
+      home = *first;
+    } else {
+      before_home = std::max(before_home, *first);
     }
   }
   if (home == 0) return Status::Corruption("no WAL segment in " + dir_ + " (truncation refused)");
-  for (const std::string& name : names.value()) {
-    const std::optional<LogId> first = ParseSegmentFileName(name);
-    if (first && *first < home) before_home = std::max(before_home, *first);
-  }
   const std::string home_path = JoinPath(dir_, SegmentFileName(home));
   auto bytes = ReadFileToString(fs_, home_path);
   if (!bytes.ok()) return bytes.status();
