@@ -864,44 +864,33 @@ void MasterNode::RecoverFromSentinels() {
       continue;  // The plan is made from the promised answers.
     } else if (enough) {
       Status fetched = Status::Ok();
-      if (!source.empty()) {
-        // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
-        fetched = store_->SetIdentity(log_id, max_epoch);
-        // The source's log goes on from plan.keep: an epoch mark of ours there that it lacks
-        // goes (NodeLog::TruncateAfter; nothing is done without one).
-        const std::vector<core::EpochStart>& next = positions[*plan.source].history;
-        if (fetched.ok() && plan.keep == own_last) {
-          if (Status cut = store_->TruncateAfter(own_last, next); !cut.ok()) {
-            OnStorageError(cut);
-            return;
-          }
-        }
-        if (fetched.ok() && plan.keep < own_last) {
-          // Our tail from plan.keep + 1 on was replaced by a newer master: one id, two messages.
-          // It goes (durably), and the newer master's entries are copied in its place.
-          spdlog::warn(
-              "recovering: my ids {}..{} (epoch {}) were replaced by a newer master's (the log "
-              "of sentinel {}); dropping them and copying that log from id {} on",
-              plan.keep + 1, own_last, store_->LastEpoch(), source, plan.keep + 1);
-          trust_self = false;  // Part of it is now a copy.
-          if (Status cut = store_->TruncateAfter(plan.keep, next); !cut.ok()) {
-            OnStorageError(cut);
-            return;
-          }
-        }
-        spdlog::info("recovering: copying ids {}..{} from sentinel {}", store_->last_id() + 1,
-                     plan.copy_to, source);
-        if (fetched.ok()) fetched = FetchFrom(*stubs[source].stub, log_id, plan.copy_to);
-      } else if (plan.keep < own_last) {
-        // A newer master's log ends at plan.keep (its epoch mark there ranks it first): our
-        // tail after it was never committed, and that master's own entries would follow.
-        spdlog::warn("recovering: my ids {}..{} are not in the newest log, which ends at id {}; "
-                     "dropping them",
-                     plan.keep + 1, own_last, plan.keep);
-        if (Status cut = store_->TruncateAfter(plan.keep); !cut.ok()) {
+      // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
+      if (!source.empty()) fetched = store_->SetIdentity(log_id, max_epoch);
+      if (fetched.ok() && plan.keep < own_last) {
+        // Our tail from plan.keep + 1 on was replaced by a newer master (one id, two messages),
+        // or, without a source, is not in the newest log, which ends at plan.keep (its epoch
+        // mark ranks it first): it was never committed. It goes, durably.
+        spdlog::warn(
+            "recovering: my ids {}..{} (epoch {}) are not in the newest log ({}), "
+            "which goes on from id {}; dropping them",
+            plan.keep + 1, own_last, store_->LastEpoch(),
+            source.empty() ? "it ends there" : "sentinel " + source, plan.keep + 1);
+        if (!source.empty()) trust_self = false;  // Part of it will be a copy.
+      }
+      if (fetched.ok() && (!source.empty() || plan.keep < own_last)) {
+        // An epoch mark of ours at plan.keep goes too unless the log we go on with has it
+        // (NodeLog::TruncateAfter; nothing is done when nothing goes).
+        const std::vector<core::EpochStart> next =
+            plan.source ? positions[*plan.source].history : std::vector<core::EpochStart>{};
+        if (Status cut = store_->TruncateAfter(plan.keep, next); !cut.ok()) {
           OnStorageError(cut);
           return;
         }
+      }
+      if (fetched.ok() && !source.empty()) {
+        spdlog::info("recovering: copying ids {}..{} from sentinel {}", store_->last_id() + 1,
+                     plan.copy_to, source);
+        fetched = FetchFrom(*stubs[source].stub, log_id, plan.copy_to);
       }
       if (fetched.ok()) {
         const bool new_log = log_id.empty();

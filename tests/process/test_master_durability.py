@@ -433,8 +433,8 @@ def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_clust
     ref = c.wait_converged(expected_len=6)
     assert [e["message"] for e in ref] == ["shared-0", "shared-1", "shared-2",
                                            "new-4", "new-5", "new-6"], ref
-    assert "my ids 4..5 (epoch 1) were replaced" in old.log_path.read_text()
-    assert "dropping them and copying that log from id 4 on" in old.log_path.read_text()
+    assert "my ids 4..5 (epoch 1) are not in the newest log (sentinel" in old.log_path.read_text()
+    assert "which goes on from id 4; dropping them" in old.log_path.read_text()
     assert "copying ids 4..6 from sentinel" in old.log_path.read_text()
     assert old.insert_ok("after", w=3) == 7
     check_log(c.wait_converged(expected_len=7), "after the old master's return")
