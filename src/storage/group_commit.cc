@@ -37,7 +37,7 @@ Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_e
   if (stop_) return Status::Unavailable("WAL group commit is shutting down");
   if (Status s = CheckEntriesContinue(entries, next_id_, last_epoch_, epoch_); !s.ok()) return s;
   if (entries.empty()) {
-    if (mark_epoch != 0) return Status::InvalidArgument("an epoch mark needs entries to follow");
+    if (mark_epoch != 0) return Status::InvalidArgument("an epoch mark is queued with the entries before it (none given)");
     return next_id_ - 1;
   }
   if (mark_epoch != 0) {
