@@ -155,8 +155,11 @@ void MasterNode::ApplyMembershipLocked(core::Replicator& core,
 }
 
 Status MasterNode::Start() {
+  auto fs = DataDirFileSystem::Open(config_);
+  if (!fs.ok()) return fs.status();
+  fs_ = std::move(fs).value();
   auto opened = OpenNodeLog(
-      config_, metrics_,
+      config_, fs_, metrics_,
       [this](core::LogId durable) {
         Step([durable](core::Replicator& core) { core.LocalDurable(durable); });
         NotifyAppended(durable);  // Readable from now on (node_base.h).

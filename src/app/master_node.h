@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "app/node_base.h"
+#include "app/node_storage.h"
 #include "app/tls.h"
 #include "common/thread_annotations.h"
 #include "config/config.h"
@@ -103,6 +104,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   // Constant after construction.
   const Config config_;
+  DataDirFileSystem fs_;                     // Set by Start; outlives the log.
   std::unique_ptr<storage::NodeLog> store_;  // Set by Start, before anything serves.
   std::unique_ptr<discovery::Discovery> discovery_;
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "storage/sync_journal_file_system.h"
+
 namespace rlog::app {
 
 namespace {
@@ -20,12 +22,26 @@ storage::FsyncPolicy ToStorage(FsyncPolicy policy) {
 
 }  // namespace
 
+Result<DataDirFileSystem> DataDirFileSystem::Open(const Config& config) {
+  DataDirFileSystem fs;
+  if (config.test_sync_journal.empty()) return fs;
+  auto journaled =
+      storage::SyncJournalFileSystem::Open(storage::PosixFileSystem(), config.test_sync_journal);
+  if (!journaled.ok()) return journaled.status();
+  spdlog::warn("TEST: journaling every sync of {} to {}", config.data_dir,
+               config.test_sync_journal);
+  fs.journaled_ = std::move(journaled).value();
+  return fs;
+}
+
 Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
+                                                      const DataDirFileSystem& fs,
                                                       metrics::Metrics& metrics,
                                                       storage::NodeLog::DurableCallback on_durable,
                                                       storage::NodeLog::ErrorCallback on_error) {
   storage::NodeLogOptions options;
   options.data_dir = config.data_dir;
+  options.fs = &fs.get();
   options.fsync = ToStorage(config.fsync);
   options.fsync_interval = std::chrono::milliseconds(config.fsync_interval_ms);
   options.wal.segment_bytes = config.wal_segment_bytes;
@@ -35,6 +51,10 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
   options.observe_sync = [&metrics](std::chrono::nanoseconds took) {
     metrics.ObserveWalSync(took);
   };
+  if (config.test_ack_before_fsync) {
+    spdlog::warn("TEST: acknowledging writes before their fsync, as a broken node would");
+    options.ack_before_sync_for_testing = true;
+  }
   auto opened =
       storage::NodeLog::Open(std::move(options), std::move(on_durable), std::move(on_error));
   if (!opened.ok()) {

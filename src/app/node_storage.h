@@ -8,14 +8,28 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "storage/file_system.h"
 #include "storage/node_log.h"
 
 namespace rlog::app {
 
-// Opens (recovers) the node's log: in memory without data_dir. With one, registers the WAL
-// metrics and logs what recovery found. Errors name the data directory; a Corruption keeps its
+// Where a node's data directory is read and written: the POSIX file system or, with
+// --test-sync-journal (testing: power-loss tests), that file system journaling every durable
+// change (storage/sync_journal_file_system.h).
+class DataDirFileSystem {
+ public:
+  static Result<DataDirFileSystem> Open(const Config& config);
+  storage::FileSystem& get() const { return journaled_ ? *journaled_ : storage::PosixFileSystem(); }
+
+ private:
+  std::unique_ptr<storage::FileSystem> journaled_;
+};
+
+// Opens (recovers) the node's log from `fs`: in memory without data_dir. With one, registers the
+// WAL metrics and logs what recovery found. Errors name the data directory; a Corruption keeps its
 // code and names the file and offset.
 Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
+                                                      const DataDirFileSystem& fs,
                                                       metrics::Metrics& metrics,
                                                       storage::NodeLog::DurableCallback on_durable,
                                                       storage::NodeLog::ErrorCallback on_error);

@@ -49,8 +49,11 @@ SentinelNode::~SentinelNode() {
 }
 
 Status SentinelNode::OpenLog() {
+  auto fs = DataDirFileSystem::Open(config_);
+  if (!fs.ok()) return fs.status();
+  fs_ = std::move(fs).value();
   auto opened = OpenNodeLog(
-      config_, metrics_,
+      config_, fs_, metrics_,
       [this](core::LogId durable) {
         if (replication::SentinelService* service = durable_sink_.load()) service->OnDurable();
         NotifyAppended(durable);  // Readable from now on (node_base.h).
@@ -113,7 +116,7 @@ core::LogId SentinelNode::ReadCap() const { return service_ ? service_->commit_i
 
 void SentinelNode::RestoreCommit() {
   if (!node_log_->persistent()) return;
-  auto loaded = storage::LoadCommitCheckpoint(storage::PosixFileSystem(), config_.data_dir);
+  auto loaded = storage::LoadCommitCheckpoint(fs_.get(), config_.data_dir);
   if (!loaded.ok()) {
     spdlog::warn(
         "ignoring the saved commit id: {}; showing readers nothing until a master says "
@@ -135,8 +138,7 @@ void SentinelNode::SaveCommit() {
   if (!node_log_ || !node_log_->persistent()) return;
   std::pair<std::string, core::LogId> now = service_->CommitOfLog();
   if (now == saved_commit_ || now.first.empty()) return;
-  Status st = storage::SaveCommitCheckpoint(storage::PosixFileSystem(), config_.data_dir,
-                                            {now.first, now.second});
+  Status st = storage::SaveCommitCheckpoint(fs_.get(), config_.data_dir, {now.first, now.second});
   if (!st.ok()) {
     spdlog::warn("cannot save the commit id (will retry): {}", st.message());
     return;

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "app/node_base.h"
+#include "app/node_storage.h"
 #include "app/tls.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
@@ -69,6 +70,7 @@ class SentinelNode final : public NodeBase {
   // Where the log's on_durable goes: null until the service exists and after it is gone.
   std::atomic<replication::SentinelService*> durable_sink_{nullptr};
   // Set once by Start(), before anything is served; destroyed in the order server, service, log.
+  DataDirFileSystem fs_;  // Set by Start; outlives the log.
   std::unique_ptr<storage::NodeLog> node_log_;
   std::unique_ptr<replication::SentinelService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -325,6 +325,19 @@ Status CheckOrderings(const Config& c) {
                                    ": is for sentinels (the name they require of the master's "
                                    "certificate); a master sets tls.server_name");
   }
+  // Test-only flags that change what a write means refuse to be set by accident.
+  const std::pair<const char*, bool> test_flags[] = {
+      {"--test-sync-journal", !c.test_sync_journal.empty()},
+      {"--test-ack-before-fsync", c.test_ack_before_fsync}};
+  for (const auto& [flag, set] : test_flags) {
+    if (set && !c.enable_test_faults) {
+      return Status::InvalidArgument(std::string("flag ") + flag + ": needs --enable-test-faults");
+    }
+    if (set && c.data_dir.empty()) {
+      return Status::InvalidArgument(std::string("flag ") + flag +
+                                     ": only means something with data_dir set");
+    }
+  }
   if (c.wal_on_corruption == OnCorruption::kRefetch && c.role == Role::kMaster) {
     return Status::InvalidArgument(
         KeyOrigin("wal.on_corruption") +

@@ -106,6 +106,13 @@ struct Config {
   std::string test_faults;                    // --test-faults only (flag)
   bool enable_test_faults = false;            // --enable-test-faults only (flag)
   uint64_t test_recovery_pause_ms = 0;        // --test-recovery-pause-ms only (flag, needs --enable-test-faults)
+  // Journal every durable change to the data directory here (storage/sync_journal_file_system.h),
+  // so a test can cut the files of a killed node to what it had synced: a power loss. Needs
+  // --enable-test-faults and data_dir, as does the next one.
+  std::string test_sync_journal;  // --test-sync-journal only (flag)
+  // Acknowledge writes before their fsync, as a broken node would: for the test that shows the
+  // power-loss tests catch it. Never in production.
+  bool test_ack_before_fsync = false;  // --test-ack-before-fsync only (flag)
 };
 
 // Parses flags (argv), the environment (env: name -> value; pass the real environment from

@@ -519,6 +519,25 @@ TEST_F(ConfigTest, FlagOnlySettings) {
   EXPECT_FALSE(MustLoad({}).enable_test_faults);
 }
 
+TEST_F(ConfigTest, TestOnlyDurabilityFlagsNeedTestFaultsAndADataDirectory) {
+  Config c = MustLoad({"--test-sync-journal", "/tmp/j", "--test-ack-before-fsync",
+                       "--enable-test-faults", "--data-dir", "/tmp/d"});
+  EXPECT_EQ(c.test_sync_journal, "/tmp/j");
+  EXPECT_TRUE(c.test_ack_before_fsync);
+  EXPECT_FALSE(MustLoad({}).test_ack_before_fsync);
+  for (const char* flag : {"--test-sync-journal", "--test-ack-before-fsync"}) {
+    std::vector<std::string> args = {flag};
+    if (std::string_view(flag) == "--test-sync-journal") args.push_back("/tmp/j");
+    std::vector<std::string> without_faults = args;
+    without_faults.insert(without_faults.end(), {"--data-dir", "/tmp/d"});
+    EXPECT_EQ(Error(without_faults), std::string("flag ") + flag + ": needs --enable-test-faults");
+    std::vector<std::string> in_memory = args;
+    in_memory.push_back("--enable-test-faults");
+    EXPECT_EQ(Error(in_memory),
+              std::string("flag ") + flag + ": only means something with data_dir set");
+  }
+}
+
 TEST_F(ConfigTest, UnknownFlagOrStrayArgumentIsError) {
   EXPECT_THAT(Error({"--prot", "1"}), HasSubstr("--prot"));
   EXPECT_THAT(Error({"extra"}), HasSubstr("extra"));

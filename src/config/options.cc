@@ -331,6 +331,14 @@ std::vector<OptionSpec> BuildOptions() {
                "testing: a recovering master pauses this long once the sentinels have promised "
                "(needs --enable-test-faults)"},
               &C::test_recovery_pause_ms, 0, 600000),
+      Text({"", "", "--test-sync-journal",
+            "testing: journal every sync of the data directory to this file, for power-loss tests "
+            "(needs --enable-test-faults and data_dir)"},
+           &C::test_sync_journal, true),
+      Switch({"", "", "--test-ack-before-fsync",
+              "testing: acknowledge before the fsync, as a broken node would (needs "
+              "--enable-test-faults and data_dir)"},
+             &C::test_ack_before_fsync),
   };
 }
 

@@ -240,6 +240,72 @@ def cut_wal_tail(wal_dir: pathlib.Path, keep: int) -> int:
     return cut
 
 
+def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: random.Random,
+               cwd: Optional[pathlib.Path] = None) -> dict[str, tuple[int, int, str]]:
+    """What a power loss does to the data directory of a node killed with SIGKILL that ran with
+    `--test-sync-journal journal` (src/storage/sync_journal_file_system.h, docs/TESTING.md "Power
+    loss"): every file keeps the bytes its last sync covered. Of the bytes written after that,
+    by the dice, nothing reached the disk (the file ends where the sync left it), only the new
+    size did (zeros), or a prefix did (a torn write: the rest reads as zeros). Directory changes
+    are kept, as by a file system that journals them in order. Relative paths in the journal are
+    taken from `cwd`. Returns {path: (bytes kept, bytes of data lost, how)} of the files that
+    lost data.
+
+    Every file under `data_dir` must be in the journal: a file the node wrote around it would
+    escape the cut, so that is an AssertionError."""
+    base = cwd or pathlib.Path.cwd()
+
+    def resolve(path: str) -> str:
+        return os.path.normpath(os.path.join(base, path))
+
+    durable: dict[str, int] = {}  # path -> bytes its last sync covered
+    for n, line in enumerate(journal.read_text().splitlines(), 1):
+        op, *args = line.split("\t")
+        paths = [resolve(a) for a in args[:2 if op == "rename" else 1]]
+        if op == "create":
+            durable[paths[0]] = 0
+        elif op == "sync":
+            durable[paths[0]] = int(args[1])
+        elif op == "truncate":
+            durable[paths[0]] = min(durable.get(paths[0], 0), int(args[1]))
+        elif op == "rename":  # a file, or a directory with everything under it
+            src, dst = paths
+            for p in [p for p in durable if p == src or p.startswith(src + os.sep)]:
+                durable[dst + p[len(src):]] = durable.pop(p)
+        elif op == "remove":
+            durable.pop(paths[0], None)
+        else:
+            raise AssertionError(f"{journal}:{n}: unknown line {line!r}")
+    unknown = [str(p) for p in data_dir.rglob("*") if p.is_file() and str(p) not in durable]
+    assert not unknown, f"files the sync journal {journal} does not know: {unknown}"
+    lost: dict[str, tuple[int, int, str]] = {}
+    for path, keep in sorted(durable.items()):
+        if not os.path.isfile(path):
+            continue  # removed by the test itself (a wiped directory)
+        data = pathlib.Path(path).read_bytes()
+        tail = data[keep:].rstrip(b"\0")  # preallocated zeros after the data are no loss
+        if not tail:
+            continue
+        how = rng.choice(("dropped", "zeros", "torn"))
+        torn = rng.randrange(len(tail)) if how == "torn" else 0
+        with open(path, "r+b") as f:
+            if how == "dropped":
+                f.truncate(keep)
+            else:
+                f.seek(keep + torn)
+                f.write(bytes(len(tail) - torn))
+        lost[path] = (keep + torn, len(tail) - torn, how)
+    return lost
+
+
+def describe_loss(lost: dict[str, tuple[int, int, str]]) -> str:
+    """power_loss's answer in a few words, for failure messages."""
+    if not lost:
+        return "nothing unsynced"
+    return f"{sum(n for _, n, _ in lost.values())} unsynced bytes of {len(lost)} file(s), " + (
+        ", ".join(sorted({how for _, _, how in lost.values()})))
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
                desc: str = "condition") -> Any:
     """Polls `predicate` until it returns a truthy value, which is returned.
@@ -694,6 +760,90 @@ class WriteLoad:
     def failures(self) -> list[tuple[str, Any, Optional[int], Any]]:
         with self._lock:
             return [r for r in self.results if r[2] != 200]
+
+
+class StoppableThreads:
+    """Daemon threads running `self._run(arg)` until stop(): the writers' and readers' lifetime."""
+
+    def _spawn(self, name: str, args: list) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(a,), name=f"{name}-{i}",
+                                          daemon=True) for i, a in enumerate(args)]
+
+    def start(self):
+        for th in self._threads:
+            th.start()
+        return self
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for th in self._threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        alive = [th.name for th in self._threads if th.is_alive()]
+        assert not alive, f"still running after {timeout}s: {alive}"
+
+
+class Writers(StoppableThreads):
+    """`threads` writers sending inserts until stopped, each to the master, one at a time.
+
+    Message i of writer t is f"{prefix}-{t}-{i}" (never sent twice; followed by `pad` dots),
+    w cycles through `ws`. A write that fails or times out has an unknown outcome; only 200s are
+    recorded as acknowledged."""
+
+    def __init__(self, master: Node, threads: int, ws: list, prefix: str, pad: int = 0):
+        self.master = master
+        self.ws = ws
+        self.prefix = prefix
+        self.pad = "." * pad
+        self.acked: dict[str, int] = {}
+        self.sent_at: dict[str, float] = {}  # time.monotonic() before the request was sent
+        self.concern: dict[str, object] = {}
+        self.outcomes: dict[str, int] = {}  # status (or "error") -> count
+        self.last_sent: dict[int, float] = {}  # writer -> when its last finished request was sent
+        self._lock = threading.Lock()
+        self._spawn(f"{prefix}-writer", list(range(threads)))
+
+    def _run(self, t: int) -> None:
+        i = 0
+        while not self._stop.is_set():
+            msg = f"{self.prefix}-{t}-{i}{self.pad}"
+            w = self.ws[(t + i) % len(self.ws)]
+            i += 1
+            sent_at = time.monotonic()
+            try:
+                r = self.master.insert(msg, w, timeout_ms=1500, http_timeout=10)
+                status, body = r.status_code, (r.json() if r.status_code == 200 else None)
+            except Exception:  # the master is down: the outcome of this write is unknown
+                status, body = "error", None
+            with self._lock:
+                self.outcomes[status] = self.outcomes.get(status, 0) + 1
+                self.last_sent[t] = sent_at
+                if status == 200:
+                    self.acked[msg] = body["id"]
+                    self.sent_at[msg] = sent_at
+                    self.concern[msg] = w
+            if status != 200:
+                self._stop.wait(0.02)  # pacing while the cluster is down, not a wait for a state
+
+    def acked_count(self) -> int:
+        with self._lock:
+            return len(self.acked)
+
+    def acked_snapshot(self, concerns: Optional[Iterable] = None) -> dict[str, int]:
+        """message -> id of every write acknowledged so far (of one of `concerns`, if given)."""
+        with self._lock:
+            keep = None if concerns is None else list(concerns)
+            return {m: i for m, i in self.acked.items() if keep is None or self.concern[m] in keep}
+
+    def newest_acked_after(self, since: float) -> Optional[int]:
+        """The highest id acknowledged, once every writer has finished a request sent after
+        `since` (so no answer to one sent before is still on its way); None until then."""
+        with self._lock:
+            if len(self.last_sent) < len(self._threads) or min(self.last_sent.values()) <= since:
+                return None
+            return max(self.acked.values(), default=0)
+
 
 
 def assert_acked_exactly_once(log: list[dict], acked: dict[str, int], where: str = "log") -> None:
