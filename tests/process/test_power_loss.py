@@ -9,6 +9,9 @@ w=1 write is acknowledged once the master's own fsync covers it).
 
 The last test is the proof that this can fail: a node that acknowledges before its fsync
 (--test-ack-before-fsync) must be caught losing an acknowledged write.
+
+RLOG_POWER_LOSS_ROUNDS=N runs N power losses in each test that must pass (a soak; default up to
+8, fewer once three of them took unsynced bytes), RLOG_POWER_LOSS_SEED another seed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ RACE_ROUNDS = 60
 # Bytes of padding per message: larger writes make each fsync longer, and so the window of the
 # broken node (here about one power loss in four lands in it; one in ten without padding).
 PAD = 16000
+SOAK = int(os.environ.get("RLOG_POWER_LOSS_ROUNDS", "0"))
+SEED = int(os.environ.get("RLOG_POWER_LOSS_SEED", "0"))
 
 
 
@@ -62,12 +67,16 @@ def _lose_power(c, tmp_path, rng) -> dict[str, dict]:
 
 
 def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_lost: int,
-                       ws: list, concerns=None):
+                       ws: list, concerns=None, soak: bool = True):
     """Up to `rounds` times: four writers (concerns `ws`, PAD bytes of padding) until `writes`
     more writes are acknowledged, then the power of every node is cut under them; the nodes
     restart, and every write acknowledged so far (of one of `concerns`, if given) must be there,
     once, under its id, on every node. Stops once `until_lost` power losses took unsynced bytes
-    from some node. Returns (how many did, what each one took)."""
+    from some node (with RLOG_POWER_LOSS_ROUNDS and `soak`, runs that many instead). Returns (how
+    many did, what each one took)."""
+    seed += SEED
+    if SOAK and soak:
+        rounds = until_lost = SOAK
     rng = random.Random(seed)
     acked: dict[str, int] = {}
     losses = []
@@ -141,5 +150,5 @@ def test_a_node_that_acknowledges_before_its_fsync_is_caught_losing_a_write(make
         ws = [2]
     with pytest.raises(AssertionError, match="acknowledged but missing") as caught:
         _power_loss_rounds(c, tmp_path, seed=3, rounds=RACE_ROUNDS, writes=10,
-                           until_lost=RACE_ROUNDS, ws=ws)
+                           until_lost=RACE_ROUNDS, ws=ws, soak=False)
     assert "power loss" in str(caught.value)
