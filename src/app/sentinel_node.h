@@ -69,8 +69,8 @@ class SentinelNode final : public NodeBase {
   CertificateExpiryCache tls_expiry_;  // For /metrics (tls.h).
   // Where the log's on_durable goes: null until the service exists and after it is gone.
   std::atomic<replication::SentinelService*> durable_sink_{nullptr};
-  // Set once by Start(), before anything is served; destroyed in the order server, service, log.
   DataDirFileSystem fs_;  // Set by Start; outlives the log.
+  // Set once by Start(), before anything is served; destroyed in the order server, service, log.
   std::unique_ptr<storage::NodeLog> node_log_;
   std::unique_ptr<replication::SentinelService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -325,7 +325,7 @@ Status CheckOrderings(const Config& c) {
                                    ": is for sentinels (the name they require of the master's "
                                    "certificate); a master sets tls.server_name");
   }
-  // Test-only flags that change what a write means refuse to be set by accident.
+  // The test-only flags of the data directory: never by accident, never without one.
   const std::pair<const char*, bool> test_flags[] = {
       {"--test-sync-journal", !c.test_sync_journal.empty()},
       {"--test-ack-before-fsync", c.test_ack_before_fsync}};
