@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "storage/fault_injection_file_system.h"
+#include "storage/temp_dir_testing.h"
 
 namespace rlog::storage {
 namespace {
@@ -38,13 +39,9 @@ TEST(PathHelpers, JoinAndParent) {
 
 class PosixFileSystemTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = (std::filesystem::temp_directory_path() / "rlog-fs-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  void SetUp() override { ASSERT_TRUE(tmp_.ok()); }
+  TempDir tmp_{"rlog-fs"};
+  const std::string& dir_ = tmp_.path();
 };
 
 TEST_F(PosixFileSystemTest, WritesSyncsReadsRenamesAndRemoves) {

@@ -15,6 +15,7 @@
 #include "storage/commit_reports_testing.h"
 #include "storage/durability_checker.h"
 #include "storage/fault_injection_file_system.h"
+#include "storage/temp_dir_testing.h"
 #include "storage/wal_format.h"
 
 namespace rlog::storage {
@@ -739,10 +740,10 @@ TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksTheNextLogHas) {
 }
 
 TEST(NodeLogOnPosix, CreatesTheDataDirectoryAndRecoversFromIt) {
-  std::string templ = (std::filesystem::temp_directory_path() / "rlog-node-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+  TempDir tmp("rlog-node");
+  ASSERT_TRUE(tmp.ok());
   NodeLogOptions options;
-  options.data_dir = templ + "/node";  // Created by Open.
+  options.data_dir = tmp.path() + "/node";  // Created by Open.
   {
     auto log = NodeLog::Open(options, nullptr, nullptr);
     ASSERT_TRUE(log.ok()) << log.status().message();
@@ -754,8 +755,7 @@ TEST(NodeLogOnPosix, CreatesTheDataDirectoryAndRecoversFromIt) {
   EXPECT_EQ(log.value()->last_id(), 100u);
   EXPECT_EQ(log.value()->durable_id(), 100u);
   EXPECT_EQ(log.value()->epoch(), 3u);
-  EXPECT_TRUE(std::filesystem::is_directory(templ + "/node/wal"));
-  std::filesystem::remove_all(templ);
+  EXPECT_TRUE(std::filesystem::is_directory(tmp.path() + "/node/wal"));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "storage/fault_injection_file_system.h"
+#include "storage/temp_dir_testing.h"
 
 namespace rlog::storage {
 namespace {
@@ -22,13 +23,7 @@ using ::testing::HasSubstr;
 
 class SyncJournalFileSystemTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = (std::filesystem::temp_directory_path() / "rlog-journal-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    journal_ = JoinPath(dir_, "syncs");
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_TRUE(tmp_.ok()); }
 
   std::vector<std::string> JournalLines() const {
     std::ifstream in(journal_);
@@ -43,8 +38,9 @@ class SyncJournalFileSystemTest : public ::testing::Test {
     return opened.ok() ? std::move(opened).value() : nullptr;
   }
 
-  std::string dir_;
-  std::string journal_;
+  TempDir tmp_{"rlog-journal"};
+  const std::string& dir_ = tmp_.path();
+  const std::string journal_ = JoinPath(dir_, "syncs");
 };
 
 TEST_F(SyncJournalFileSystemTest, JournalsWhatEachSyncCoveredAndEveryRenameAndRemoval) {

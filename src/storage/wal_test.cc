@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "storage/temp_dir_testing.h"
 #include "storage/wal_test_fixture.h"
 
 namespace rlog::storage {
@@ -566,9 +567,9 @@ TEST_F(WalTest, SyncAfterRotationCoversTheClosedSegmentToo) {
 }
 
 TEST(WalOnPosix, RoundTripAndTornTailOnRealFiles) {
-  std::string templ = (std::filesystem::temp_directory_path() / "rlog-wal-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-  const std::string dir = templ + "/wal";  // Created by Open.
+  TempDir tmp("rlog-wal");
+  ASSERT_TRUE(tmp.ok());
+  const std::string dir = tmp.path() + "/wal";  // Created by Open.
   std::vector<Entry> got;
   auto sink = [&got](std::vector<Entry>&& b) { got.insert(got.end(), b.begin(), b.end()); };
   WalOptions options;
@@ -589,7 +590,6 @@ TEST(WalOnPosix, RoundTripAndTornTailOnRealFiles) {
   EXPECT_EQ(wal.value()->last_id(), 300u);
   ASSERT_EQ(got.size(), 300u);
   EXPECT_EQ(got[299].id, 300u);
-  std::filesystem::remove_all(templ);
 }
 
 }  // namespace
