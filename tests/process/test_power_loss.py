@@ -96,7 +96,9 @@ def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_l
             assert_acked_exactly_once(n.get_all(), acked, f"{n.name} {where}")
         if sum(1 for x in losses if any(x.values())) >= until_lost:
             break
-    return sum(1 for x in losses if any(x.values())), _describe(losses)
+    cut = sum(1 for x in losses if any(x.values()))
+    print(f"seed {seed}: {cut} of {len(losses)} power losses took unsynced bytes")  # pytest -s
+    return cut, _describe(losses)
 
 
 def _describe(losses: list[dict[str, dict]]) -> list[dict[str, str]]:
