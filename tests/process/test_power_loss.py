@@ -4,11 +4,12 @@ kill -9 alone keeps every byte a node wrote: the kernel's page cache outlives th
 power loss does not. Here every node keeps a sync journal (--test-sync-journal), and after
 kill -9 the test cuts each of its files to what the node's syncs covered (harness.power_loss:
 the rest is dropped, zeroed, or torn). What was acknowledged must survive that: on a master
-alone, every write; with all three nodes losing power at once, every write of any concern (a
-w=1 write is acknowledged once the master's own fsync covers it).
+alone, every write; with every node of a cluster losing power at once, every write of any
+concern when the master has its data directory (a w=1 write is acknowledged once the master's
+own fsync covers it), every write a majority acknowledged when the master runs in memory.
 
-The last test is the proof that this can fail: a node that acknowledges before its fsync
-(--test-ack-before-fsync) must be caught losing an acknowledged write.
+The last test is the proof that this can fail: a master, or a sentinel, that acknowledges before
+its fsync (--test-ack-before-fsync) must be caught losing an acknowledged write.
 
 RLOG_POWER_LOSS_ROUNDS=N runs N power losses in each test that must pass (a soak; default up to
 8, fewer once three of them took unsynced bytes), RLOG_POWER_LOSS_SEED another seed.
@@ -25,7 +26,7 @@ import pytest
 from harness import (Writers, assert_acked_exactly_once, check_log, describe_loss, power_loss,
                      wait_until)
 
-# Power losses the last test may take to catch the broken master: each one lands in its window
+# Power losses the last test may take to catch the broken node: each one lands in its window
 # (after an acknowledged write, before the fsync that follows it) only part of the time.
 RACE_ROUNDS = 60
 # Bytes of padding per message: larger writes make each fsync longer, and so the window of the
@@ -33,7 +34,6 @@ RACE_ROUNDS = 60
 PAD = 16000
 SOAK = int(os.environ.get("RLOG_POWER_LOSS_ROUNDS", "0"))
 SEED = int(os.environ.get("RLOG_POWER_LOSS_SEED", "0"))
-
 
 
 def _durable_args(tmp_path, name: str, *extra: str) -> list[str]:
