@@ -215,7 +215,9 @@ _TRANSIENT = (requests.RequestException, ValueError, KeyError, TypeError, IndexE
 
 
 def cut_wal_tail(wal_dir: pathlib.Path, keep: int) -> int:
-    """What a power loss can do to a stopped node's WAL (docs/wal-format.md): the last segment
+    """A stopped node's WAL loses more than a power loss with `fsync: always` could take (for
+    that, see power_loss): a test that needs a node to lack a tail another one holds, as a
+    master with `fsync: never` may after a power loss (docs/wal-format.md). The last segment
     loses its entries after id `keep` (all of them if it starts after keep + 1; its header and the
     segments before it stay, so the node keeps its log id and accepted epoch). Records are
     u32 length, u32 crc, u8 type, u64 id, ...; preallocated zeros end the data. Returns the
@@ -240,7 +242,7 @@ def cut_wal_tail(wal_dir: pathlib.Path, keep: int) -> int:
     return cut
 
 
-def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: random.Random,
+def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: Optional[random.Random],
                cwd: Optional[pathlib.Path] = None) -> dict[str, tuple[int, int, str]]:
     """What a power loss does to the data directory of a node killed with SIGKILL that ran with
     `--test-sync-journal journal` (src/storage/sync_journal_file_system.h, docs/TESTING.md "Power
@@ -249,7 +251,8 @@ def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: random.Random
     size did (zeros), or a prefix did (a torn write: the rest reads as zeros). Directory changes
     are kept, as by a file system that journals them in order. Relative paths in the journal are
     taken from `cwd`. Returns {path: (bytes kept, bytes of data lost, how)} of the files that
-    lost data.
+    lost data. Without `rng`, cuts nothing and says what a power loss would take now (of a node
+    that is stopped or dead), `how` empty.
 
     Every file under `data_dir` must be in the journal: a file the node wrote around it would
     escape the cut, so that is an AssertionError."""
@@ -286,6 +289,9 @@ def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: random.Random
         tail = data[keep:].rstrip(b"\0")  # preallocated zeros after the data are no loss
         if not tail:
             continue
+        if rng is None:
+            lost[path] = (keep, len(tail), "")
+            continue
         how = rng.choice(("dropped", "zeros", "torn"))
         torn = rng.randrange(len(tail)) if how == "torn" else 0
         with open(path, "r+b") as f:
@@ -296,6 +302,34 @@ def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: random.Random
                 f.write(bytes(len(tail) - torn))
         lost[path] = (keep + torn, len(tail) - torn, how)
     return lost
+
+
+def lose_power(nodes: list["Node"], disks: dict[str, tuple[pathlib.Path, pathlib.Path]],
+               rng: random.Random, attempts: int = 500) -> dict[str, dict]:
+    """`nodes` lose power at the same moment, one at which some node of `disks` (name ->
+    (sync journal, data directory)) has written bytes it has not synced yet: a power loss at
+    another moment takes nothing kill -9 would not, and the nodes are seldom between a write and
+    the end of its fsync. SIGSTOP to every node back to back, in an order the dice choose, and a
+    wait until each is stopped (SIGSTOP is only on its way when kill returns); if no node has
+    unsynced bytes, SIGCONT, a moment's run, and again, up to `attempts` times. Then SIGKILL, and
+    each node's files cut by power_loss. Returns what each node of `disks` lost."""
+    nodes = list(nodes)
+    rng.shuffle(nodes)
+    for _ in range(attempts):
+        for n in nodes:
+            os.kill(n.pid, signal.SIGSTOP)
+        for n in nodes:
+            os.waitpid(n.pid, os.WUNTRACED)
+        if any(power_loss(journal, data, None) for journal, data in disks.values()):
+            break
+        for n in nodes:
+            os.kill(n.pid, signal.SIGCONT)
+        time.sleep(rng.uniform(0.0005, 0.003))  # They run on to another moment (not a wait).
+    for n in nodes:
+        os.kill(n.pid, signal.SIGKILL)
+    for n in nodes:
+        n.kill9()  # Reaps it (a second SIGKILL to a dead process changes nothing).
+    return {name: power_loss(journal, data, rng) for name, (journal, data) in disks.items()}
 
 
 def describe_loss(lost: dict[str, tuple[int, int, str]]) -> str:
@@ -800,7 +834,6 @@ class Writers(StoppableThreads):
         self.sent_at: dict[str, float] = {}  # time.monotonic() before the request was sent
         self.concern: dict[str, object] = {}
         self.outcomes: dict[str, int] = {}  # status (or "error") -> count
-        self.last_sent: dict[int, float] = {}  # writer -> when its last finished request was sent
         self._lock = threading.Lock()
         self._spawn(f"{prefix}-writer", list(range(threads)))
 
@@ -818,7 +851,6 @@ class Writers(StoppableThreads):
                 status, body = "error", None
             with self._lock:
                 self.outcomes[status] = self.outcomes.get(status, 0) + 1
-                self.last_sent[t] = sent_at
                 if status == 200:
                     self.acked[msg] = body["id"]
                     self.sent_at[msg] = sent_at
@@ -835,15 +867,6 @@ class Writers(StoppableThreads):
         with self._lock:
             keep = None if concerns is None else list(concerns)
             return {m: i for m, i in self.acked.items() if keep is None or self.concern[m] in keep}
-
-    def newest_acked_after(self, since: float) -> Optional[int]:
-        """The highest id acknowledged, once every writer has finished a request sent after
-        `since` (so no answer to one sent before is still on its way); None until then."""
-        with self._lock:
-            if len(self.last_sent) < len(self._threads) or min(self.last_sent.values()) <= since:
-                return None
-            return max(self.acked.values(), default=0)
-
 
 
 def assert_acked_exactly_once(log: list[dict], acked: dict[str, int], where: str = "log") -> None:

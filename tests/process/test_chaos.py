@@ -4,8 +4,9 @@ writes that never stop, on a cluster whose every node has a data directory (`fsy
 Faults (DESIGN.md invariant 6): kill -9 of the master, of a sentinel, a master that lost its data
 directory, a sentinel that lost its data directory, a frozen sentinel (SIGSTOP, then SIGCONT), a
 sentinel that loses power, and a master that loses power while a frozen sentinel keeps w=3 writes
-waiting. Power loss is kill -9 and then every file of the node cut to what its syncs covered
-(harness.power_loss, from the journal every node keeps with --test-sync-journal), so the other
+waiting. Power loss is kill -9 at a moment the node has unsynced bytes, and then every file of
+the node cut to what its syncs covered (harness.lose_power, from the journal every node keeps
+with --test-sync-journal), so the other
 sentinel may hold a tail the restarted master lacks (the master copies it; or, when that sentinel
 is down during the restart, the master takes over without it and the sentinel cuts the tail at
 its Hello). The master loses its directory while one sentinel lags (frozen until the master is
@@ -37,7 +38,7 @@ import time
 import pytest
 
 from harness import (Node, StoppableThreads, Writers, assert_acked_exactly_once, describe_loss,
-                     power_loss, wait_until)
+                     lose_power, wait_until)
 
 FAULTS = ("kill9_master", "kill9_sentinel", "wipe_master", "wipe_sentinel", "freeze_sentinel",
           "power_loss_master", "power_loss_sentinel")
@@ -144,8 +145,7 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                 floor = writers.acked_count() + 10
                 wait_until(lambda: writers.acked_count() >= floor, 30, 0.02,
                            f"{where}: writes acknowledged while {s.name} is frozen")
-                m.kill9()
-                lost = power_loss(journal(m), data / "master", rng)
+                lost = lose_power([m], {"master": (journal(m), data / "master")}, rng)["master"]
                 # Half the time the other sentinel, which may hold a tail the master lost, is down
                 # while the master restarts: the master takes over from its own log and the
                 # lagging sentinel, and that sentinel must cut the tail at its Hello when it comes
@@ -162,11 +162,13 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                 fault += f"(lagging {s.name}, lost {describe_loss(lost)}" + (
                     f", {other.name} away)" if away else ")")
             elif fault in ("kill9_sentinel", "wipe_sentinel", "power_loss_sentinel"):
-                s.kill9()
+                if fault == "power_loss_sentinel":
+                    lost = lose_power([s], {s.name: (journal(s), data / s.name)}, rng)[s.name]
+                    fault += f"(lost {describe_loss(lost)})"
+                else:
+                    s.kill9()
                 if fault == "wipe_sentinel":
                     shutil.rmtree(data / s.name)
-                if fault == "power_loss_sentinel":
-                    fault += f"(lost {describe_loss(power_loss(journal(s), data / s.name, rng))})"
                 # Majority writes go on without it (master + the other sentinel).
                 floor = writers.acked_count() + 10
                 wait_until(lambda: writers.acked_count() >= floor, 30, 0.02,
