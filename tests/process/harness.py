@@ -319,7 +319,8 @@ def lose_power(nodes: list["Node"], disks: dict[str, tuple[pathlib.Path, pathlib
         for n in nodes:
             os.kill(n.pid, signal.SIGSTOP)
         for n in nodes:
-            os.waitpid(n.pid, os.WUNTRACED)
+            _, status = os.waitpid(n.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status), f"{n.name} ended before its power loss: {status:#x}"
         if any(power_loss(journal, data, None) for journal, data in disks.values()):
             break
         for n in nodes:
