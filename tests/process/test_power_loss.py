@@ -27,8 +27,9 @@ from harness import (Writers, assert_acked_exactly_once, check_log, describe_los
 
 # Power losses the last test may take to catch the broken node: each one comes while some node
 # has unsynced bytes, but those hold an acknowledged write only part of the time (here the
-# broken node was caught within 1 to 5 power losses).
-RACE_ROUNDS = 60
+# broken master and the broken sentinel were caught within 1 to 5 power losses, two broken
+# sentinels, which must both hold the write unsynced, within 1 to 30: about one in ten).
+RACE_ROUNDS = 150
 # Bytes of padding per message: records of many pages, so that a torn write can end inside one.
 PAD = 16000
 SOAK = int(os.environ.get("RLOG_POWER_LOSS_ROUNDS", "0"))
@@ -128,22 +129,23 @@ def test_a_whole_cluster_losing_power_at_once_keeps_every_acknowledged_write(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("broken", ["master", "sentinel"])
+@pytest.mark.parametrize("broken", ["master", "sentinel", "both sentinels"])
 def test_a_node_that_acknowledges_before_its_fsync_is_caught_losing_a_write(make_cluster,
                                                                            tmp_path, broken):
     """The power-loss rounds above are only worth something if they catch the bug they exist
     for. With --test-ack-before-fsync a node counts an entry as held as soon as it is written; a
     power loss during the fsync that follows takes back writes that were acknowledged. The
-    broken master runs alone (w=1); the broken sentinel serves a master in memory (w=2), a setup
-    the test above passes with a correct sentinel."""
+    broken master runs alone (w=1); one broken sentinel (w=2), or two (w=3), serve a master in
+    memory: setups the test above passes with correct sentinels."""
     unsafe = ["--test-ack-before-fsync"]
     if broken == "master":
         c = _cluster(make_cluster, tmp_path, sentinels=0, master_flags=unsafe)
         ws = [1]
     else:
-        c = _cluster(make_cluster, tmp_path, sentinels=1, master_disk=False,
+        sentinels = 2 if broken == "both sentinels" else 1
+        c = _cluster(make_cluster, tmp_path, sentinels=sentinels, master_disk=False,
                      sentinel_flags=unsafe)
-        ws = [2]
+        ws = [sentinels + 1]
     with pytest.raises(AssertionError, match="acknowledged but missing") as caught:
         _power_loss_rounds(c, tmp_path, seed=3, rounds=RACE_ROUNDS, writes=10,
                            until_lost=RACE_ROUNDS, ws=ws, soak=False)
