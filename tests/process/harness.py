@@ -304,33 +304,65 @@ def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: Optional[rand
     return lost
 
 
-def lose_power(nodes: list["Node"], disks: dict[str, tuple[pathlib.Path, pathlib.Path]],
-               rng: random.Random, attempts: int = 500) -> dict[str, dict]:
-    """`nodes` lose power at the same moment, one at which some node of `disks` (name ->
-    (sync journal, data directory)) has written bytes it has not synced yet: a power loss at
-    another moment takes nothing kill -9 would not, and the nodes are seldom between a write and
-    the end of its fsync. SIGSTOP to every node back to back, in an order the dice choose, and a
-    wait until each is stopped (SIGSTOP is only on its way when kill returns); if no node has
-    unsynced bytes, SIGCONT, a moment's run, and again, up to `attempts` times. Then SIGKILL, and
-    each node's files cut by power_loss. Returns what each node of `disks` lost."""
+class Disks:
+    """Data directories with sync journals, under `root`: node NAME keeps its log in
+    root/data/NAME with `fsync: always` and journals its syncs to root/NAME.syncs
+    (--test-sync-journal), so that it can lose power (lose_power)."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root = root
+
+    def data(self, name: str) -> pathlib.Path:
+        return self.root / "data" / name
+
+    def journal(self, name: str) -> pathlib.Path:
+        return self.root / f"{name}.syncs"
+
+    def args(self, name: str, *extra: str) -> list[str]:
+        """The flags of node `name`, then `extra`."""
+        return ["--data-dir", str(self.data(name)), "--fsync", "always", "--enable-test-faults",
+                "--test-sync-journal", str(self.journal(name)), *extra]
+
+    def journal_bytes(self, names: list[str]) -> int:
+        """How much the journals of `names` hold: it grows with every sync."""
+        return sum(self.journal(n).stat().st_size for n in names)
+
+
+def lose_power(nodes: Iterable["Node"], disks: Disks, rng: random.Random,
+               attempts: int = 500) -> dict[str, dict]:
+    """`nodes` lose power at the same moment, one at which some of them has written bytes it has
+    not synced yet: a power loss at another moment takes nothing kill -9 would not, and the
+    nodes are seldom between a write and the end of its fsync. SIGSTOP to every node back to
+    back, in an order the dice choose, and a wait until each is stopped (SIGSTOP is only on its
+    way when kill returns); if no node has unsynced bytes, SIGCONT, a wait until some node synced
+    again (so writes must be flowing), and again, up to `attempts` times. Then SIGKILL, and the
+    files of each node with a journal in `disks` cut by power_loss (a node in memory loses all
+    anyway). Returns what each of those lost."""
     nodes = list(nodes)
     rng.shuffle(nodes)
+    names = [n.name for n in nodes if disks.journal(n.name).exists()]
+
+    def unsynced():
+        return any(power_loss(disks.journal(n), disks.data(n), None) for n in names)
+
     for _ in range(attempts):
         for n in nodes:
             os.kill(n.pid, signal.SIGSTOP)
         for n in nodes:
             _, status = os.waitpid(n.pid, os.WUNTRACED)
             assert os.WIFSTOPPED(status), f"{n.name} ended before its power loss: {status:#x}"
-        if any(power_loss(journal, data, None) for journal, data in disks.values()):
+        if unsynced():
             break
+        synced = disks.journal_bytes(names)
         for n in nodes:
             os.kill(n.pid, signal.SIGCONT)
-        time.sleep(rng.uniform(0.0005, 0.003))  # They run on to another moment (not a wait).
+        wait_until(lambda: disks.journal_bytes(names) > synced, 10, 0.0005,
+                   f"another sync by one of {names} before their power loss")
     for n in nodes:
         os.kill(n.pid, signal.SIGKILL)
     for n in nodes:
         n.kill9()  # Reaps it (a second SIGKILL to a dead process changes nothing).
-    return {name: power_loss(journal, data, rng) for name, (journal, data) in disks.items()}
+    return {n: power_loss(disks.journal(n), disks.data(n), rng) for n in names}
 
 
 def describe_loss(lost: dict[str, tuple[int, int, str]]) -> str:

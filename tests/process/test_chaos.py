@@ -37,8 +37,8 @@ import time
 
 import pytest
 
-from harness import (Node, StoppableThreads, Writers, assert_acked_exactly_once, describe_loss,
-                     lose_power, wait_until)
+from harness import (Disks, Node, StoppableThreads, Writers, assert_acked_exactly_once,
+                     describe_loss, lose_power, wait_until)
 
 FAULTS = ("kill9_master", "kill9_sentinel", "wipe_master", "wipe_sentinel", "freeze_sentinel",
           "power_loss_master", "power_loss_sentinel")
@@ -86,22 +86,14 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
     seed = int(os.environ.get("RLOG_CHAOS_SEED", "20261206"))
     rounds = int(os.environ.get("RLOG_CHAOS_ROUNDS", str(len(FAULTS) + 3)))
     rng = random.Random(seed + 1)
-    data = tmp_path / "data"
+    disks = Disks(tmp_path)
     tls = []
     if os.environ.get("RLOG_CHAOS_TLS_DIR"):
         pki = os.environ["RLOG_CHAOS_TLS_DIR"]
         tls = ["--tls-ca-file", f"{pki}/ca.pem", "--tls-cert-file", f"{pki}/node.pem",
                "--tls-key-file", f"{pki}/node.key"]
-
-    def journal(node: Node):
-        return tmp_path / f"{node.name}.syncs"
-
-    def durable(name: str) -> list[str]:
-        return ["--data-dir", str(data / name), "--fsync", "always", "--enable-test-faults",
-                "--test-sync-journal", str(tmp_path / f"{name}.syncs")] + tls
-
-    c = make_cluster(n_sentinels=2, master_args=durable("master"),
-                     sentinel_args=lambda i: durable(f"s{i + 1}"))
+    c = make_cluster(n_sentinels=2, master_args=disks.args("master", *tls),
+                     sentinel_args=lambda i: disks.args(f"s{i + 1}", *tls))
     c.start()
     m = c.master
     where = f"seed {seed}"
@@ -132,7 +124,7 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                                f"{where}: writes acknowledged while {s.name} is frozen")
                 m.kill9()
                 if fault == "wipe_master":
-                    shutil.rmtree(data / "master")
+                    shutil.rmtree(disks.data("master"))
                 if lagging:
                     s.cont()
                 m.start()
@@ -145,7 +137,7 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                 floor = writers.acked_count() + 10
                 wait_until(lambda: writers.acked_count() >= floor, 30, 0.02,
                            f"{where}: writes acknowledged while {s.name} is frozen")
-                lost = lose_power([m], {"master": (journal(m), data / "master")}, rng)["master"]
+                lost = lose_power([m], disks, rng)["master"]
                 # Half the time the other sentinel, which may hold a tail the master lost, is down
                 # while the master restarts: the master takes over from its own log and the
                 # lagging sentinel, and that sentinel must cut the tail at its Hello when it comes
@@ -163,12 +155,12 @@ def test_seeded_faults_under_writes_lose_no_acknowledged_write(make_cluster, tmp
                     f", {other.name} away)" if away else ")")
             elif fault in ("kill9_sentinel", "wipe_sentinel", "power_loss_sentinel"):
                 if fault == "power_loss_sentinel":
-                    lost = lose_power([s], {s.name: (journal(s), data / s.name)}, rng)[s.name]
+                    lost = lose_power([s], disks, rng)[s.name]
                     fault += f"(lost {describe_loss(lost)})"
                 else:
                     s.kill9()
                 if fault == "wipe_sentinel":
-                    shutil.rmtree(data / s.name)
+                    shutil.rmtree(disks.data(s.name))
                 # Majority writes go on without it (master + the other sentinel).
                 floor = writers.acked_count() + 10
                 wait_until(lambda: writers.acked_count() >= floor, 30, 0.02,

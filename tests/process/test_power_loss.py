@@ -22,43 +22,18 @@ import random
 
 import pytest
 
-from harness import (Writers, assert_acked_exactly_once, check_log, describe_loss, lose_power,
-                     wait_until)
+from harness import (Disks, Writers, assert_acked_exactly_once, check_log, describe_loss,
+                     lose_power, wait_until)
 
 # Power losses the last test may take to catch the broken node: each one comes while some node
 # has unsynced bytes, but those hold an acknowledged write only part of the time (here the
 # broken master and the broken sentinel were caught within 1 to 5 power losses, two broken
-# sentinels, which must both hold the write unsynced, within 1 to 30: about one in ten).
+# sentinels, which must both hold the write unsynced, within 1 to 36: about one in ten).
 RACE_ROUNDS = 150
 # Bytes of padding per message: records of many pages, so that a torn write can end inside one.
 PAD = 16000
 SOAK = int(os.environ.get("RLOG_POWER_LOSS_ROUNDS", "0"))
 SEED = int(os.environ.get("RLOG_POWER_LOSS_SEED", "0"))
-
-
-def _durable_args(tmp_path, name: str, *extra: str) -> list[str]:
-    return ["--data-dir", str(tmp_path / "data" / name), "--fsync", "always",
-            "--enable-test-faults", "--test-sync-journal", str(tmp_path / f"{name}.syncs"),
-            *extra]
-
-
-def _cluster(make_cluster, tmp_path, sentinels: int, master_disk: bool = True,
-             master_flags=(), sentinel_flags=()):
-    """Every sentinel with a data directory and a sync journal; the master too, or in memory."""
-    master = _durable_args(tmp_path, "master", *master_flags) if master_disk else []
-    c = make_cluster(n_sentinels=sentinels, master_args=master,
-                     sentinel_args=lambda i: _durable_args(tmp_path, f"s{i + 1}",
-                                                           *sentinel_flags))
-    return c.start()
-
-
-def _lose_power(c, tmp_path, rng) -> dict[str, dict]:
-    """Every running node loses power at once (harness.lose_power). A node in memory (no journal)
-    loses everything anyway."""
-    nodes = [n for n in c.nodes if n.running()]
-    disks = {n.name: (tmp_path / f"{n.name}.syncs", tmp_path / "data" / n.name) for n in nodes
-             if (tmp_path / f"{n.name}.syncs").exists()}
-    return lose_power(nodes, disks, rng)
 
 
 def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_lost: int,
@@ -73,6 +48,7 @@ def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_l
     if SOAK and soak:
         rounds = until_lost = SOAK
     rng = random.Random(seed)
+    disks = Disks(tmp_path)
     acked: dict[str, int] = {}
     losses = []
     for round_ in range(1, rounds + 1):
@@ -80,7 +56,7 @@ def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_l
         try:
             wait_until(lambda: writers.acked_count() >= writes, 60, 0.005,
                        f"{writes} acknowledged writes before power loss {round_}")
-            losses.append(_lose_power(c, tmp_path, rng))
+            losses.append(lose_power([n for n in c.nodes if n.running()], disks, rng))
         finally:
             writers.stop(30)  # Every request has its answer or its error: nothing is on its way.
         acked.update(writers.acked_snapshot(concerns))
@@ -98,6 +74,17 @@ def _power_loss_rounds(c, tmp_path, seed: int, rounds: int, writes: int, until_l
 
 def _describe(losses: list[dict[str, dict]]) -> list[dict[str, str]]:
     return [{name: describe_loss(x) for name, x in lost.items()} for lost in losses]
+
+
+def _cluster(make_cluster, tmp_path, sentinels: int, master_disk: bool = True,
+             master_flags=(), sentinel_flags=()):
+    """Every sentinel with a data directory and a sync journal (Disks); the master too, or in
+    memory."""
+    disks = Disks(tmp_path)
+    master = disks.args("master", *master_flags) if master_disk else []
+    c = make_cluster(n_sentinels=sentinels, master_args=master,
+                     sentinel_args=lambda i: disks.args(f"s{i + 1}", *sentinel_flags))
+    return c.start()
 
 
 @pytest.mark.slow
