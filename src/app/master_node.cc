@@ -801,8 +801,8 @@ void MasterNode::RecoverFromSentinels() {
     // what that one acknowledged is not in our log, so our log no longer counts as an answer.
     const bool trusted = promise > 0 ? trusted_at_promise : trust_self && max_epoch <= own_epoch;
     // The most up-to-date log by (epoch of its last entry or of the epoch mark after it, length),
-    // counted only as far as it
-    // extends our own history, and what of our own log it holds (core::PlanRecovery).
+    // counted only as far as it extends our own history, and what of our own log it holds
+    // (core::PlanRecovery).
     const core::RecoveryPlan plan =
         core::PlanRecovery(history, own_last, store_->LastEpoch(), positions);
     std::string source;
