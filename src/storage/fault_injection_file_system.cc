@@ -185,6 +185,36 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::OpenForAppend(
       std::make_unique<FaultWritableFile>(this, path, it->second, generation_));
 }
 
+class FaultFileLock : public FileLock {
+ public:
+  FaultFileLock(FaultInjectionFileSystem* fs, std::string path, uint64_t generation)
+      : fs_(fs), path_(std::move(path)), generation_(generation) {}
+  ~FaultFileLock() override {
+    std::lock_guard<std::mutex> lock(fs_->mu_);
+    // After a power loss the lock is gone already, and the path may be locked anew.
+    if (fs_->generation_ == generation_) fs_->locked_.erase(path_);
+  }
+
+ private:
+  FaultInjectionFileSystem* const fs_;
+  const std::string path_;
+  const uint64_t generation_;
+};
+
+Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::LockFile(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!files_.contains(path)) {
+    if (!dirs_.contains(ParentDir(path))) return ErrnoStatus("open", path, ENOENT);
+    auto inode = std::make_shared<Inode>();
+    files_.emplace(path, inode);
+    Journal({Op::kCreate, path, "", inode});
+  }
+  if (!locked_.insert(path).second) {
+    return Status::FailedPrecondition("lock " + path + ": held by another lock");
+  }
+  return std::unique_ptr<FileLock>(std::make_unique<FaultFileLock>(this, path, generation_));
+}
+
 Result<std::unique_ptr<ReadableFile>> FaultInjectionFileSystem::OpenForRead(
     const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -333,6 +363,7 @@ void FaultInjectionFileSystem::DropUnsyncedData(const PowerLoss& how) {
     inode->synced = d;
   }
   ++generation_;
+  locked_.clear();
   cv_.notify_all();
 }
 

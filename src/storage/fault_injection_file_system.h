@@ -9,7 +9,8 @@
 //   optionally, a random prefix of its journal, as a file system that commits metadata in order
 //   may do), every file to its synced bytes (or a torn/zero-filled version of the unsynced tail;
 //   an append over preallocated zeros is such a tail too, starting inside the synced size),
-//   and every handle opened before it fails from then on (the process that held it is gone).
+//   and every handle opened before it fails from then on (the process that held it is gone), and
+//   every file lock is released.
 // Directories themselves are durable from creation (the WAL never removes one), and so, to keep
 // the parent's changes in order, is every change pending in the parent before it. Renaming a
 // directory (moving a corrupt WAL aside) moves everything under it, and like any rename is
@@ -64,6 +65,7 @@ class FaultInjectionFileSystem : public FileSystem {
   Result<std::vector<std::string>> ListDir(const std::string& dir) override;
   Status CreateDir(const std::string& dir) override;
   Status SyncDir(const std::string& dir) override;
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
 
   // The nth call of `op` from now (1 = the next) fails with `err`. For kWrite (and
   // kPreallocate), the first `torn_bytes` bytes of that write still reach the file. Only
@@ -93,6 +95,7 @@ class FaultInjectionFileSystem : public FileSystem {
  private:
   friend class FaultWritableFile;
   friend class FaultReadableFile;
+  friend class FaultFileLock;
   struct Inode {
     std::string data;    // What reads see.
     std::string synced;  // What survives a power loss.
@@ -126,6 +129,7 @@ class FaultInjectionFileSystem : public FileSystem {
   std::map<Op, uint64_t> calls_;
   std::map<Op, std::map<uint64_t, Fault>> faults_;  // By call number of the op.
   uint64_t generation_ = 0;  // Bumped by a power loss; older handles are dead.
+  std::set<std::string> locked_;  // LockFile's paths; a power loss ends the process holding them.
   bool block_syncs_ = false;
   uint64_t blocked_syncs_ = 0;
   uint64_t syncs_ = 0;

@@ -50,6 +50,12 @@ class WritableFile {
   virtual const std::string& path() const = 0;
 };
 
+// A lock on a file, held until the object is destroyed (leveldb's FileLock).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 // A file opened for positional reads.
 class ReadableFile {
  public:
@@ -83,6 +89,10 @@ class FileSystem {
   virtual Status CreateDir(const std::string& dir) = 0;
   // fsync of the directory: creations, renames and removals in it become durable.
   virtual Status SyncDir(const std::string& dir) = 0;
+  // Creates `path` if it is missing (not durably: the lock is not data) and locks it until the
+  // FileLock is destroyed or the process ends. Does not wait: FailedPrecondition, naming the
+  // holder where it can, if the file is locked already, by another process or by this one.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 };
 
 // The whole file as a string (one open, reads in large chunks).

@@ -140,6 +140,45 @@ TEST_F(PosixFileSystemTest, ErrorsNameTheCallThePathAndTheErrno) {
   EXPECT_NE(twice.status().message().find("File exists"), std::string::npos);
 }
 
+TEST_F(PosixFileSystemTest, ALockedFileCannotBeLockedAgainUntilItsLockIsGone) {
+  FileSystem& fs = PosixFileSystem();
+  const std::string path = JoinPath(dir_, "LOCK");
+  auto first = fs.LockFile(path);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(fs.FileSize(path).value(), 0u) << "created, empty";
+
+  // flock: a second open description conflicts even in the same process, and /proc/locks names
+  // the holder.
+  auto second = fs.LockFile(path);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(second.status().message(),
+            "lock " + path + ": held by process " + std::to_string(::getpid()));
+
+  first.value().reset();
+  auto again = fs.LockFile(path);
+  EXPECT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(fs.LockFile(JoinPath(dir_, "missing/LOCK")).status().code(), Status::Code::kNotFound);
+}
+
+TEST(FaultInjectionFileSystem, ALockHoldsUntilReleasedOrThePowerGoes) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(fs.CreateDir("/d").ok());
+  auto first = fs.LockFile("/d/LOCK");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(fs.ListDir("/d").value(), (std::vector<std::string>{"LOCK"}));
+  EXPECT_EQ(fs.LockFile("/d/LOCK").status().code(), Status::Code::kFailedPrecondition);
+  first.value().reset();
+  auto second = fs.LockFile("/d/LOCK");
+  ASSERT_TRUE(second.ok());
+
+  fs.DropUnsyncedData();  // The process holding the lock is gone, and its lock with it.
+  auto after = fs.LockFile("/d/LOCK");
+  ASSERT_TRUE(after.ok());
+  second.value().reset();  // The dead process's lock going must not release the new one.
+  EXPECT_EQ(fs.LockFile("/d/LOCK").status().code(), Status::Code::kFailedPrecondition);
+}
+
 TEST(FaultInjectionFileSystem, PowerLossKeepsOnlySyncedBytesAndSyncedDirectoryEntries) {
   FaultInjectionFileSystem fs;
   ASSERT_TRUE(fs.CreateDir("/d").ok());

@@ -54,6 +54,8 @@ struct NodeLog::Impl {
   DurableCallback on_durable;
   ErrorCallback on_error;
   FileSystem* fs = nullptr;  // Null in memory.
+  // The data directory's LOCK: one process at a time. Declared before `wal`, so released after it.
+  std::unique_ptr<FileLock> dir_lock;
   std::string wal_dir;
   WalRecoveryReport recovery;
   bool recovered_existing = false;
@@ -102,6 +104,14 @@ Status NodeLog::Impl::OpenWal() {
   fs = options.fs != nullptr ? options.fs : &PosixFileSystem();
   wal_dir = JoinPath(options.data_dir, "wal");
   if (Status s = CreateDirDurably(*fs, options.data_dir); !s.ok()) return s;
+  // Two nodes appending to one WAL would interleave their records: the second must not start.
+  auto locked = fs->LockFile(JoinPath(options.data_dir, "LOCK"));
+  if (!locked.ok() && locked.status().code() == Status::Code::kFailedPrecondition) {
+    return Status::FailedPrecondition(locked.status().message() +
+                                      " (is another rlog node using this data directory?)");
+  }
+  if (!locked.ok()) return locked.status();
+  dir_lock = std::move(locked).value();
   auto opened = RecoverInto();
   if (!opened.ok() && opened.status().code() == Status::Code::kCorruption &&
       options.move_aside_corrupt) {

@@ -43,7 +43,9 @@
 namespace rlog::storage {
 
 struct NodeLogOptions {
-  std::string data_dir;  // Empty: in memory. The WAL lives in <data_dir>/wal.
+  // Empty: in memory. The WAL lives in <data_dir>/wal; <data_dir>/LOCK is held while the log is
+  // open, so that a second NodeLog (in this process or another) cannot open it.
+  std::string data_dir;
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   std::chrono::milliseconds fsync_interval{10};
   std::chrono::microseconds group_commit{0};  // See GroupCommitOptions::group_commit.

@@ -220,7 +220,7 @@ TEST_F(NodeLogTest, NewDirectoryHasNoIdentityAndRefusesEntriesUntilItGetsOne) {
   auto log = OpenOk(Options());
   EXPECT_TRUE(log->persistent());
   EXPECT_FALSE(log->recovered_existing());
-  EXPECT_EQ(fs_.ListDir("/data").value(), std::vector<std::string>{"wal"});
+  EXPECT_EQ(fs_.ListDir("/data").value(), (std::vector<std::string>{"LOCK", "wal"}));
   EXPECT_EQ(log->AppendNext(0, 0, "a").status().code(), Status::Code::kFailedPrecondition);
   EXPECT_EQ(log->Apply({E(1, 0)}).status().code(), Status::Code::kFailedPrecondition);
   EXPECT_EQ(log->last_id(), 0u);
@@ -568,7 +568,7 @@ TEST_F(NodeLogTest, CorruptMiddleRecordFailsOpenNamingFileAndOffset) {
   EXPECT_EQ(log.status().message(),
             "WAL segment " + Segment1() + " at offset " + std::to_string(fourth) +
                 ": checksum mismatch, and valid records follow (not a torn tail)");
-  EXPECT_EQ(fs_.ListDir("/data").value(), std::vector<std::string>{"wal"});  // Left alone.
+  EXPECT_EQ(fs_.ListDir("/data").value(), (std::vector<std::string>{"LOCK", "wal"}));  // Alone.
 }
 
 TEST_F(NodeLogTest, CorruptWalIsMovedAsideWhenConfiguredAndTheNodeStartsEmpty) {
@@ -586,10 +586,11 @@ TEST_F(NodeLogTest, CorruptWalIsMovedAsideWhenConfiguredAndTheNodeStartsEmpty) {
     EXPECT_FALSE(log->recovered_existing());
     EXPECT_EQ(log->log_id(), "");
     const std::vector<std::string> names = fs_.ListDir("/data").value();
-    ASSERT_EQ(names.size(), 2u);
-    EXPECT_EQ(names[0], "wal");
-    ASSERT_TRUE(names[1].starts_with("wal.corrupt-")) << names[1];
-    const std::string aside = "/data/" + names[1] + "/" + SegmentFileName(1);
+    ASSERT_EQ(names.size(), 3u);
+    EXPECT_EQ(names[0], "LOCK");
+    EXPECT_EQ(names[1], "wal");
+    ASSERT_TRUE(names[2].starts_with("wal.corrupt-")) << names[2];
+    const std::string aside = "/data/" + names[2] + "/" + SegmentFileName(1);
     EXPECT_EQ(fs_.Contents(aside).value().size(), before.size());  // Kept for a post-mortem.
     ASSERT_TRUE(log->SetIdentity("log-n", 1).ok());
     ASSERT_EQ(log->Apply({E(1, 1)}).value(), 1u);  // A sentinel fetches the log again.
@@ -599,7 +600,7 @@ TEST_F(NodeLogTest, CorruptWalIsMovedAsideWhenConfiguredAndTheNodeStartsEmpty) {
   auto log = OpenOk(options);
   EXPECT_TRUE(log->moved_aside().ok());
   EXPECT_EQ(Ids(*log), Range(1, 1));
-  EXPECT_EQ(fs_.ListDir("/data").value().size(), 2u);
+  EXPECT_EQ(fs_.ListDir("/data").value().size(), 3u);  // LOCK, wal and the one moved aside.
 }
 
 // --- Epoch marks ---------------------------------------------------------------------------
@@ -737,6 +738,23 @@ TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksTheNextLogHas) {
   EXPECT_EQ(log->LastEpoch(), 1u);
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}}));
   ASSERT_EQ(log->Apply({E(4, 1)}).value(), 4u);  // Its older entries follow.
+}
+
+TEST_F(NodeLogTest, ASecondLogOnTheSameDirectoryIsRefusedUntilTheFirstIsGone) {
+  auto first = NewLog(3);
+  auto second = Open(Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(Contains(second.status().message(), "lock /data/LOCK: held by"))
+      << second.status().message();
+  EXPECT_TRUE(Contains(second.status().message(), "another rlog node"));
+  EXPECT_EQ(Ids(*first), Range(1, 3)) << "the first log goes on untouched";
+  ASSERT_TRUE(first->AppendNext(1, 1004, "m4").ok());
+
+  first.reset();
+  auto reopened = OpenOk(Options());
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(Ids(*reopened), Range(1, 4));
 }
 
 TEST(NodeLogOnPosix, CreatesTheDataDirectoryAndRecoversFromIt) {

@@ -3,11 +3,16 @@
 // so appends can land in zeros written ahead by Preallocate.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "storage/file_system.h"
 
@@ -118,6 +123,38 @@ class PosixReadableFile : public ReadableFile {
   const std::string path_;
 };
 
+// flock(2), not fcntl(2) locks: those belong to the process, so a second open in the same
+// process would take the lock again, and closing any descriptor of the file would drop it.
+class PosixFileLock : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // Closing the only descriptor unlocks.
+
+ private:
+  const int fd_;
+};
+
+// The process holding a flock on the file `st` describes, from /proc/locks ("1: FLOCK ADVISORY
+// WRITE <pid> <major>:<minor>:<inode> 0 EOF"); 0 if it cannot be told (another PID namespace
+// shows 0 too).
+long FlockHolder(const struct stat& st) {
+  char id[64];
+  std::snprintf(id, sizeof(id), "%02x:%02x:%llu", ::major(st.st_dev), ::minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::istringstream fields(line);
+    std::string number, kind, mode, access, device;
+    long pid = 0;
+    if (fields >> number >> kind >> mode >> access >> pid >> device && kind == "FLOCK" &&
+        device == id) {
+      return pid;
+    }
+  }
+  return 0;
+}
+
 class PosixFs : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path,
@@ -188,6 +225,22 @@ class PosixFs : public FileSystem {
     if (::fsync(fd) != 0) status = ErrnoStatus("fsync", dir, errno);
     ::close(fd);
     return status;
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      return std::unique_ptr<FileLock>(std::make_unique<PosixFileLock>(fd));
+    }
+    const int err = errno;
+    struct stat st {};
+    const long holder = ::fstat(fd, &st) == 0 ? FlockHolder(st) : 0;
+    ::close(fd);
+    if (err != EWOULDBLOCK) return ErrnoStatus("flock", path, err);
+    return Status::FailedPrecondition(
+        "lock " + path + ": held by " +
+        (holder > 0 ? "process " + std::to_string(holder) : std::string("another process")));
   }
 };
 

@@ -102,4 +102,11 @@ Status SyncJournalFileSystem::CreateDir(const std::string& dir) { return base_.C
 
 Status SyncJournalFileSystem::SyncDir(const std::string& dir) { return base_.SyncDir(dir); }
 
+Result<std::unique_ptr<FileLock>> SyncJournalFileSystem::LockFile(const std::string& path) {
+  auto locked = base_.LockFile(path);
+  if (!locked.ok()) return locked.status();
+  if (Status s = Journal({"lock", path}); !s.ok()) return s;
+  return locked;
+}
+
 }  // namespace rlog::storage

@@ -17,6 +17,7 @@
 //   truncate <path> <bytes> the file is cut to <bytes>; a later sync says what is durable
 //   rename <from> <to>      a file or a whole directory moved; what was durable moves along
 //   remove <path>           the file is gone
+//   lock <path>             a lock file, created if missing and never written
 // Directory syncs are not journaled: the test models a file system that keeps directory changes
 // in the order they were made (ext4's journal does), so a power loss loses only file data. That
 // directory entries are synced where they must be is tested with FaultInjectionFileSystem.
@@ -50,6 +51,7 @@ class SyncJournalFileSystem : public FileSystem {
   Result<std::vector<std::string>> ListDir(const std::string& dir) override;
   Status CreateDir(const std::string& dir) override;
   Status SyncDir(const std::string& dir) override;
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
 
  private:
   class File;

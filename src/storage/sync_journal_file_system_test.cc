@@ -68,9 +68,13 @@ TEST_F(SyncJournalFileSystemTest, JournalsWhatEachSyncCoveredAndEveryRenameAndRe
   EXPECT_EQ(content.value(), std::string("hello w"));
   ASSERT_TRUE(fs->SyncDir(dir_).ok());
   ASSERT_TRUE(fs->Remove(b).ok());
+  const std::string lock = JoinPath(dir_, "LOCK");
+  auto locked = fs->LockFile(lock);
+  ASSERT_TRUE(locked.ok()) << locked.status().message();
   EXPECT_THAT(JournalLines(),
               ElementsAre("create\t" + a, "sync\t" + a + "\t5", "truncate\t" + a + "\t7",
-                          "sync\t" + a + "\t7", "rename\t" + a + "\t" + b, "remove\t" + b));
+                          "sync\t" + a + "\t7", "rename\t" + a + "\t" + b, "remove\t" + b,
+                          "lock\t" + lock));
 }
 
 TEST_F(SyncJournalFileSystemTest, AFailedCallLeavesNoLine) {
@@ -89,6 +93,9 @@ TEST_F(SyncJournalFileSystemTest, AFailedCallLeavesNoLine) {
   EXPECT_FALSE(fs->Rename("/d/missing", a).ok());
   EXPECT_FALSE(fs->Remove("/d/missing").ok());
   EXPECT_FALSE(fs->OpenForAppend(a, FileSystem::OpenMode::kCreateNew).ok());  // Exists.
+  auto held = base.LockFile("/d/LOCK");
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(fs->LockFile("/d/LOCK").ok());
   EXPECT_THAT(JournalLines(), ElementsAre("create\t" + a));
 }
 

@@ -265,7 +265,7 @@ def power_loss(journal: pathlib.Path, data_dir: pathlib.Path, rng: Optional[rand
     for n, line in enumerate(journal.read_text().splitlines(), 1):
         op, *args = line.split("\t")
         paths = [resolve(a) for a in args[:2 if op == "rename" else 1]]
-        if op == "create":
+        if op in ("create", "lock"):
             durable[paths[0]] = 0
         elif op == "sync":
             durable[paths[0]] = int(args[1])

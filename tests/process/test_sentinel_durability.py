@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from harness import WriteLoad, assert_acked_exactly_once, check_log, cut_wal_tail, wait_until
+from harness import (Node, WriteLoad, assert_acked_exactly_once, check_log, cut_wal_tail,
+                     wait_until)
 
 
 def _data_args(path, *extra: str) -> list[str]:
@@ -81,6 +82,43 @@ def _write_segments(m, n: int) -> list[str]:
     for i, msg in enumerate(msgs):
         assert m.insert_ok(msg, w=2) == i + 1
     return msgs
+
+
+def test_a_second_node_on_the_same_data_directory_stops_and_the_first_goes_on(make_cluster, spawned,
+                                                                            tmp_path):
+    """Two processes appending to one WAL would interleave their records. The second one must
+    stop before it reads or writes anything, naming the lock and who holds it; a crash must not
+    leave the lock behind."""
+    data = tmp_path / "s1-data"
+    c = make_cluster(n_sentinels=1, sentinel_args=_data_args(data))
+    c.start()
+    m, s = c.master, c.sentinels[0]
+    msgs = [f"lock-{i}" for i in range(20)]
+    for i, msg in enumerate(msgs):
+        assert m.insert_ok(msg, w=2) == i + 1
+    wal_before = {p.name: p.read_bytes() for p in (data / "wal").iterdir()}
+
+    twin = Node("s1-twin", "sentinel", tmp_path,
+                lambda: ["--role", "sentinel", "--node-id", "s1-twin", "--http-address",
+                         "127.0.0.1", "--port", str(twin.http_port), "--grpc-address",
+                         "127.0.0.1", "--grpc-port", str(twin.grpc_port), *_data_args(data)])
+    spawned.append(twin)
+    twin.start(wait=False)
+    rc = twin.wait_exit(15)
+    out = twin.log_tail(4000)
+    assert rc != 0, f"a second node started on {data}:\n{out}"
+    assert f"lock {data}/LOCK: held by process {s.pid}" in out, out
+    assert "another rlog node" in out, out
+    assert {p.name: p.read_bytes() for p in (data / "wal").iterdir()} == wal_before, (
+        "the refused node changed the WAL")
+
+    # The first one goes on, and kill -9 takes its lock along.
+    assert m.insert_ok("after the twin", w=2) == len(msgs) + 1
+    s.kill9()
+    s.start()
+    assert m.insert_ok("after the crash", w=2) == len(msgs) + 2
+    got = c.wait_converged(expected_len=len(msgs) + 2, timeout=30)
+    assert [e["message"] for e in got] == msgs + ["after the twin", "after the crash"]
 
 
 def test_corrupt_wal_stops_the_sentinel_or_is_moved_aside_and_refetched(make_cluster, tmp_path):
