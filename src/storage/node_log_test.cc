@@ -710,6 +710,23 @@ TEST_F(NodeLogTest, MarkAtTheEndIsDurableOnReturn) {
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {4, 4}}));
 }
 
+// A take-over that wrote no entry, then the next master's promise: the mark still ranks the log
+// after a power loss, as the node reported while it ran.
+TEST_F(NodeLogTest, MarkOfAnEpochWithoutEntriesSurvivesTheNextEpoch) {
+  {
+    auto log = NewLog(3);
+    ASSERT_TRUE(log->SetIdentity("log-n", 4).ok());
+    ASSERT_TRUE(log->MarkEpochStart(4).ok());
+    ASSERT_TRUE(log->SetIdentity("log-n", 5).ok());
+    EXPECT_EQ(log->DurableLastEpoch(), 4u);
+  }
+  fs_.DropUnsyncedData();
+  auto log = OpenOk(Options());
+  EXPECT_EQ(log->epoch(), 5u);
+  EXPECT_EQ(log->DurableLastEpoch(), 4u);
+  EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {4, 4}}));
+}
+
 // A truncation keeps a mark after the last kept entry only if the log it goes on with has it
 // (its history), on disk as in memory; at the end of the log too; and does nothing without one.
 TEST_F(NodeLogTest, TruncationKeepsOnlyTheMarksTheNextLogHas) {

@@ -69,11 +69,14 @@ Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {
   // A newer epoch, or (with no entry yet) another log: a header saying so.
   std::string old_log_id = std::exchange(log_id_, log_id);
   const uint64_t old_epoch = std::exchange(epoch_, epoch);
-  Status s = segment_first_id_ <= last_id_ ? Rotate() : ReplaceSegment();
+  const bool same_log = log_id == old_log_id;
+  Status s = segment_first_id_ <= last_id_ ? Rotate() : ReplaceSegment(same_log);
   if (s.ok()) s = Sync();
   if (!s.ok() && failed_.ok()) {
     log_id_ = std::move(old_log_id);
     epoch_ = old_epoch;
+  } else if (s.ok() && !same_log) {
+    mark_epoch_ = 0;  // Another log's marks went with its segment.
   }
   return s;
 }
@@ -329,10 +332,25 @@ Status Wal::Rotate() {
   return Status::Ok();
 }
 
-// The current segment holds only its header: write a new one (with the new identity) beside
-// it, sync it, and rename it into place.
-Status Wal::ReplaceSegment() {
-  auto temp = WriteReplacement(segment_first_id_);
+// The current segment holds no entry, only its header and maybe epoch marks: write a new one
+// (with the new identity) beside it, sync it, and rename it into place. A newer epoch of the same
+// log keeps the marks: they rank this log (a take-over that wrote no entry yet), and the node
+// goes on reporting them (NodeLog::DurableLastEpoch) after the change.
+Status Wal::ReplaceSegment(bool keep_marks) {
+  std::string marks;
+  if (keep_marks) {
+    auto bytes = ReadFileToString(fs_, JoinPath(dir_, SegmentFileName(segment_first_id_)));
+    if (!bytes.ok()) return bytes.status();
+    const std::string_view in = std::string_view(bytes.value()).substr(0, segment_->size());
+    Record header;
+    size_t header_bytes = 0;
+    if (DecodeRecord(in, &header, &header_bytes) != DecodeStatus::kOk) {
+      return Status::Corruption("WAL segment " + segment_->path() +
+                                " lost its header (epoch change refused)");
+    }
+    marks = in.substr(header_bytes);
+  }
+  auto temp = WriteReplacement(segment_first_id_, marks);
   if (!temp.ok()) return temp.status();
   return InstallReplacement(temp.value(), segment_first_id_);
 }

@@ -109,7 +109,7 @@ class Wal {
   // Cuts the preallocated zeros off the last segment (not synced).
   Status DropReserve();
   Status Rotate();
-  Status ReplaceSegment();
+  Status ReplaceSegment(bool keep_marks);
   // The epoch of entry `id` in the segment at `path` (Corruption if it is not there).
   Result<uint64_t> EntryEpochIn(const std::string& path, LogId id);
   // The two halves of replacing a segment by one with the current identity in its header: write

@@ -71,6 +71,42 @@ TEST_F(WalEpochMarkTest, MarkAloneIsOneRecordAndWrittenOnce) {
   EXPECT_EQ(wal->epoch(), 2u);
 }
 
+// A master took the log over (its mark alone in a fresh segment) and wrote nothing; the next
+// master's promise changes the epoch again. The mark still ranks the log, on disk as in memory.
+TEST_F(WalEpochMarkTest, ANewerEpochKeepsTheMarksOfASegmentWithoutEntries) {
+  auto wal = NewLog(3);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());  // A fresh segment 4: header only.
+  ASSERT_TRUE(wal->Append({}, 2).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());  // Segment 4 replaced: the header says 3.
+  EXPECT_EQ(wal->mark_epoch(), 2u);
+  fs_.DropUnsyncedData();  // Everything SetLogIdentity wrote was synced before it returned.
+  REOPEN(wal);
+  EXPECT_EQ(wal->epoch(), 3u);
+  EXPECT_EQ(wal->mark_epoch(), 2u);
+  EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{3, 2}}));
+  // The new master's own mark and entries follow it.
+  ASSERT_TRUE(wal->Append({}, 3).ok());
+  ASSERT_TRUE(wal->Append(Entries(4, 2, 10, 3)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 5));
+  EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{3, 2}, {3, 3}}));
+}
+
+// Another log's marks are not this log's: adopting another log id drops them.
+TEST_F(WalEpochMarkTest, AnotherLogIdDropsTheMarks) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());
+  ASSERT_TRUE(wal->Append({}, 2).ok());
+  ASSERT_TRUE(wal->SetLogIdentity("log-b", 1).ok());
+  EXPECT_EQ(wal->mark_epoch(), 0u);
+  REOPEN(wal);
+  EXPECT_EQ(wal->log_id(), "log-b");
+  EXPECT_EQ(wal->mark_epoch(), 0u);
+  EXPECT_TRUE(Marks(*wal).empty());
+}
+
 TEST_F(WalEpochMarkTest, UnsyncedMarkIsLostWithItsEntriesOnPowerLoss) {
   auto wal = NewLog(2);
   ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());

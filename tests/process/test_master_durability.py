@@ -397,6 +397,47 @@ def test_an_older_master_gets_no_write_acknowledged_while_a_new_one_takes_over(m
     assert_acked_exactly_once(log, acked, "the new master's log")
 
 
+def test_a_take_over_without_writes_keeps_its_rank_through_the_next_masters_promise(
+        make_cluster, tmp_path):
+    # A master that took the log over and wrote nothing leaves on each sentinel only its epoch
+    # mark, alone in a fresh segment. The next master's promise changes the epoch again, which
+    # rewrites that segment's header; the mark must stay in it, or a sentinel that crashes before
+    # the new master's own mark ranks its log lower than it reported (docs/ARCHITECTURE.md, "The
+    # commit id").
+    c, _ = _data_cluster(make_cluster, tmp_path)
+    c.start()
+    m, s1 = c.master, c.sentinels[0]
+    for i in range(3):
+        assert m.insert_ok(f"e1-{i}", w=3) == i + 1
+    m.terminate()
+    assert m.wait_exit(15) == 0
+    m.start()
+    c.wait_writable()
+    wait_until(lambda: s1.health()["lastEpoch"] == 2, 10, 0.05, "s1 holds the mark of epoch 2")
+
+    m.terminate()
+    assert m.wait_exit(15) == 0
+    pauses = m.log_path.read_text().count("TEST: pausing recovery")
+    c.master_args += ["--enable-test-faults", "--test-recovery-pause-ms", "20000"]
+    m.start(wait=False)
+    wait_until(lambda: m.log_path.read_text().count("TEST: pausing recovery") > pauses, 15, 0.05,
+               "the third master paused after the promises of epoch 3")
+    h = s1.health()
+    assert (h["epoch"], h["lastEpoch"]) == (3, 2), h
+    s1.kill9()
+    m.kill9()
+    s1.start()
+    h = s1.health()
+    assert (h["epoch"], h["lastEpoch"]) == (3, 2), f"s1 lost the mark of epoch 2 on disk: {h}"
+
+    del c.master_args[-3:]
+    m.start()
+    c.wait_writable()
+    assert m.insert_ok("e4", w=3) == 4
+    log = c.wait_converged(expected_len=4)
+    assert [e["message"] for e in log] == ["e1-0", "e1-1", "e1-2", "e4"]
+
+
 def test_restarted_master_drops_its_tail_that_a_newer_master_replaced(make_cluster, tmp_path):
     c, _ = _data_cluster(make_cluster, tmp_path)
     c.start()
