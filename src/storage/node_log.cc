@@ -351,7 +351,12 @@ Status NodeLog::TruncateAfter(LogId keep, std::span<const core::EpochStart> next
       marks_go = marks_go || m.after_id > keep || (m.after_id == keep && m.epoch > through);
     }
   }
-  if (keep == last_id() && !marks_go) return Status::Ok();  // Held-back entries stay too.
+  if (keep == last_id() && !marks_go) {
+    // Nothing on disk goes, but entries held back for a gap came from the master of before: the
+    // next one sends its own for those ids.
+    memory_.DropHeldBack();
+    return Status::Ok();
+  }
   if (impl_->wal) {
     if (Status s = impl_->StopCommitter(); !s.ok()) return s;
   }

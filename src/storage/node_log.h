@@ -123,7 +123,8 @@ class NodeLog {
   // Epoch marks after the kept entries go; one right after `keep` stays only if `next`, the
   // history of the log this one goes on with, has its step (that log has the mark too). One it
   // lacks goes even with keep == last_id(): the next log's entries may be older than the mark
-  // (RecoveryModel.ClaimsCatchKeepingAMarkTheNextLogLacks). Nothing to drop: nothing is done.
+  // (RecoveryModel.ClaimsCatchKeepingAMarkTheNextLogLacks). Nothing to drop: nothing is done on
+  // disk (held-back entries, in memory only, still go).
   Status TruncateAfter(LogId keep, std::span<const core::EpochStart> next = {});
 
   // Epoch marks (Wal::Append): the master of the accepted epoch began its own entries at

@@ -710,6 +710,24 @@ TEST_F(NodeLogTest, MarkAtTheEndIsDurableOnReturn) {
   EXPECT_EQ(log->EpochStarts(), (EpochStarts{{1, 1}, {4, 4}}));
 }
 
+// Entries held back for a gap came from the master before the Hello that truncates: even when
+// nothing contiguous goes, they go, and the new master's entries for those ids take their place.
+TEST_P(NodeLogBothModes, TruncationDropsHeldBackEntriesEvenWhenNothingElseGoes) {
+  auto log = OpenOk(Options(persistent()));
+  ASSERT_TRUE(log->SetIdentity("log-n", 1).ok());
+  ASSERT_EQ(log->Apply({E(1, 1), E(2, 1)}).value(), 2u);
+  ASSERT_EQ(log->Apply({E(4, 1), E(5, 1)}).value(), 2u);  // Held back: 3 is missing.
+  ASSERT_EQ(log->memory().held_back(), 2u);
+  ASSERT_TRUE(log->TruncateAfter(2, EpochStarts{{1, 1}, {2, 4}}).ok());
+  EXPECT_EQ(log->memory().held_back(), 0u);
+  ASSERT_TRUE(log->SetIdentity("log-n", 2).ok());
+  ASSERT_EQ(log->Apply({E(3, 1)}).value(), 3u);           // The new master's copy of 3 ...
+  ASSERT_EQ(log->Apply({E(4, 2), E(5, 2)}).value(), 5u);  // ... and its own 4 and 5.
+  std::vector<uint64_t> epochs;
+  for (const Entry& e : All(*log)) epochs.push_back(e.epoch);
+  EXPECT_EQ(epochs, (std::vector<uint64_t>{1, 1, 1, 2, 2}));
+}
+
 // A take-over that wrote no entry, then the next master's promise: the mark still ranks the log
 // after a power loss, as the node reported while it ran.
 TEST_F(NodeLogTest, MarkOfAnEpochWithoutEntriesSurvivesTheNextEpoch) {
