@@ -19,7 +19,9 @@ Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path) {
 
 Status CreateDirDurably(FileSystem& fs, const std::string& dir) {
   auto listed = fs.ListDir(dir);
-  if (listed.ok()) return Status::Ok();
+  // An existing directory may be one that a process made and died before syncing its parent:
+  // sync the parent again (once per start), or a power loss could still take the directory.
+  if (listed.ok()) return fs.SyncDir(ParentDir(dir));
   if (listed.status().code() != Status::Code::kNotFound) return listed.status();
   // Missing parents first, like mkdir -p (a data_dir under a directory nobody created yet).
   const std::string parent = ParentDir(dir);

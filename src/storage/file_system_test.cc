@@ -161,6 +161,14 @@ TEST_F(PosixFileSystemTest, ALockedFileCannotBeLockedAgainUntilItsLockIsGone) {
   EXPECT_EQ(fs.LockFile(JoinPath(dir_, "missing/LOCK")).status().code(), Status::Code::kNotFound);
 }
 
+TEST(FaultInjectionFileSystem, CreateDirDurablySyncsTheParentOfAnExistingDirectoryToo) {
+  FaultInjectionFileSystem fs;
+  ASSERT_TRUE(CreateDirDurably(fs, "/data/wal").ok());
+  const uint64_t syncs = fs.dir_sync_count();
+  ASSERT_TRUE(CreateDirDurably(fs, "/data/wal").ok());  // A restart after a crash, say.
+  EXPECT_EQ(fs.dir_sync_count(), syncs + 1);
+}
+
 TEST(FaultInjectionFileSystem, ALockHoldsUntilReleasedOrThePowerGoes) {
   FaultInjectionFileSystem fs;
   ASSERT_TRUE(fs.CreateDir("/d").ok());
