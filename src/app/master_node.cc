@@ -678,10 +678,14 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
   if (discovery_) discovery_->Stop();
-  MutexLock lock(mu_);
-  for (Member& m : members_) {
-    if (m.stream) m.stream->Cancel();
+  {
+    MutexLock lock(mu_);
+    for (Member& m : members_) {
+      if (m.stream) m.stream->Cancel();
+    }
   }
+  // No write is taken any more: flush, and close the WAL cleanly (main ends with _Exit).
+  if (store_) store_->Close();
 }
 
 // ---- start-up recovery ----------------------------------------------------------------------

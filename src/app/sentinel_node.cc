@@ -110,6 +110,8 @@ void SentinelNode::Drain(std::chrono::milliseconds timeout) {
   stop_ = true;
   if (ticker_.joinable()) ticker_.join();
   SaveCommit();
+  // Nothing is applied any more: flush, and close the WAL cleanly (main ends with _Exit).
+  if (node_log_) node_log_->Close();
 }
 
 core::LogId SentinelNode::ReadCap() const { return service_ ? service_->commit_id() : 0; }

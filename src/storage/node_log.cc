@@ -31,6 +31,8 @@ struct NodeLog::Impl {
   // Takes the WAL back from the committer, flushed; the error that stopped the log, if any
   // (then the WAL is left alone). Requires a writer.
   Status StopCommitter();
+  // FailedPrecondition after Close: nothing may change any more, in memory either.
+  Status CheckOpen() const;
   // After the writer changed the WAL (no committer running): mirror its identity and failure,
   // and start a committer if it can take entries.
   void AdoptWal();
@@ -96,6 +98,9 @@ NodeLog::~NodeLog() = default;
 void NodeLog::Close() {
   // A failure of the final flush has reached on_error already; status() keeps it.
   static_cast<void>(impl_->StopCommitter());
+  // The WAL is the writer's now: cut its preallocated zeros, so that the next start, after a
+  // clean stop, reports no torn tail. A process that ends with _Exit runs no destructor.
+  if (impl_->wal) impl_->wal->Close();
   MutexLock lock(impl_->mu);
   impl_->closed = true;
 }
@@ -194,6 +199,12 @@ void NodeLog::Impl::WalFailed(const Status& error, LogId wal_last_id) {
   if (on_error) on_error(error);
 }
 
+Status NodeLog::Impl::CheckOpen() const {
+  MutexLock lock(mu);
+  if (closed) return Status::FailedPrecondition("the log is closed");
+  return Status::Ok();
+}
+
 Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t last_epoch,
                                      LogId mark_after) const {
   uint64_t accepted = 0;
@@ -251,6 +262,7 @@ bool NodeLog::recovered_existing() const { return impl_->recovered_existing; }
 const Status& NodeLog::moved_aside() const { return impl_->moved_aside; }
 
 Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
+  if (Status s = impl_->CheckOpen(); !s.ok()) return s;
   const std::string current = this->log_id();
   const uint64_t current_epoch = this->epoch();
   if (Status s = CheckLogIdentity(current, current_epoch, last_id() > 0, log_id, epoch); !s.ok()) {
@@ -331,6 +343,7 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
 }
 
 Status NodeLog::TruncateAfter(LogId keep, std::span<const core::EpochStart> next) {
+  if (Status s = impl_->CheckOpen(); !s.ok()) return s;
   if (keep > last_id()) {
     return Status::InvalidArgument("cannot keep ids up to " + std::to_string(keep) +
                                    ": the log ends at " + std::to_string(last_id()));
@@ -383,6 +396,7 @@ Status NodeLog::TruncateAfter(LogId keep, std::span<const core::EpochStart> next
 }
 
 Status NodeLog::MarkEpochStart(LogId first_id) {
+  if (Status s = impl_->CheckOpen(); !s.ok()) return s;
   const uint64_t epoch = this->epoch();
   const LogId last = last_id();
   {

@@ -289,6 +289,35 @@ TEST_F(NodeLogTest, CloseSyncsWhatIsQueuedAndNoCallbackComesAfterIt) {
   EXPECT_EQ(reports_.seen().size(), reports) << "a callback after Close";
 }
 
+// Close leaves the WAL as a clean stop should, before any destructor runs (the process ends with
+// _Exit): no preallocated zeros for the next start to report as a torn tail, and nothing more
+// written.
+TEST_F(NodeLogTest, CloseCutsThePreallocatedZerosAndRefusesEveryChangeAfter) {
+  NodeLogOptions options = Options();
+  options.wal.preallocate_bytes = 4096;
+  auto log = OpenOk(options);
+  ASSERT_TRUE(log->SetIdentity("log-n", 1).ok());
+  for (LogId id = 1; id <= 5; ++id) ASSERT_EQ(log->AppendNext(1, 0, "m").value(), id);
+  ASSERT_TRUE(reports_.WaitDurable(5));
+  const std::string before = fs_.Contents(Segment1()).value();
+  ASSERT_EQ(before.size(), 4096u) << "preallocated";
+  const size_t used = before.find_last_not_of('\0') + 1;
+  log->Close();
+  EXPECT_EQ(fs_.Contents(Segment1()).value().size(), used);
+  EXPECT_EQ(log->SetIdentity("log-n", 2).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(log->TruncateAfter(3).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(log->MarkEpochStart(7).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(fs_.Contents(Segment1()).value().size(), used);
+  EXPECT_EQ(Ids(*log), Range(1, 5)) << "nothing changed in memory either";
+  EXPECT_EQ(log->epoch(), 1u);
+  log->Close();  // Twice is fine.
+  log.reset();
+  auto reopened = OpenOk(options);
+  EXPECT_EQ(Ids(*reopened), Range(1, 5));
+  EXPECT_EQ(reopened->recovery().truncated_bytes, 0u);
+  EXPECT_EQ(reopened->epoch(), 1u);
+}
+
 TEST_F(NodeLogTest, ApplyQueuesOnlyTheIdsThatBecameContiguous) {
   {
     auto log = NewLog(0);

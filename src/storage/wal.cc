@@ -41,13 +41,15 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptio
 Wal::Wal(FileSystem& fs, std::string dir, WalOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
 
-// A clean close leaves no preallocated zeros for the next recovery to report as a cut tail. The
-// cut is not synced (no sync here makes anything durable that was not): should a power loss
-// undo it, recovery cuts the zeros instead.
-Wal::~Wal() {
+Wal::~Wal() { Close(); }
+
+// No sync here makes anything durable that was not.
+void Wal::Close() {
   if (!segment_) return;
   if (failed_.ok()) (void)DropReserve();
   (void)segment_->Close();
+  segment_.reset();
+  if (failed_.ok()) failed_ = Status::FailedPrecondition("the WAL in " + dir_ + " is closed");
 }
 
 Status Wal::SetLogIdentity(const std::string& log_id, uint64_t epoch) {

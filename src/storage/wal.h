@@ -44,7 +44,7 @@ class Wal {
   // and offset) when the files are damaged other than by a crash; see wal_recovery.h.
   static Result<std::unique_ptr<Wal>> Open(FileSystem& fs, std::string dir, WalOptions options,
                                            const EntryBatchSink& sink);
-  ~Wal();
+  ~Wal();  // Close().
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
@@ -62,6 +62,11 @@ class Wal {
   const WalRecoveryReport& recovery() const { return recovery_; }
   // Ok, or the error that stopped the WAL.
   const Status& failure() const { return failed_; }
+  // A clean close: cuts the preallocated zeros off the last segment (unsynced: should a power
+  // loss undo the cut, recovery cuts them instead), so the next recovery reports no torn tail,
+  // and closes it. Every later change fails (failure() says the WAL is closed). The caller
+  // syncs first what must be durable.
+  void Close();
 
   // A new log: records its identity in a first segment, durable on return. An existing log: the
   // rules of CheckLogIdentity (FailedPrecondition for another log id while it holds entries, or

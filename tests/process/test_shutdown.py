@@ -106,3 +106,30 @@ def test_sigterm_with_nothing_parked_exits_0_promptly(make_cluster):
     assert elapsed < drain_ms / 1000, f"idle master took {elapsed:.2f}s to exit (drain timeout {drain_ms} ms)"
     s2.terminate()
     assert s2.wait_exit(sentinel_drain_ms / 1000 + SLACK) == 0
+
+
+def test_sigterm_leaves_every_wal_clean_for_the_next_start(make_cluster, tmp_path):
+    # A clean stop cuts the preallocated zeros off each node's last segment, so the next start
+    # reports no torn tail (which after a clean stop would be a false alarm in logs and metrics).
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=2,
+                     master_args=["--data-dir", str(data / "master")],
+                     sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}")])
+    c.start()
+    for i in range(20):
+        assert c.master.insert_ok(f"clean-{i}", w=3) == i + 1
+    for n in [c.master, *c.sentinels]:
+        n.terminate()
+    for n in [c.master, *c.sentinels]:
+        assert n.wait_exit(15) == 0, n.log_tail()
+    for name in ["master", "s1", "s2"]:
+        segment = sorted((data / name / "wal").glob("wal-*.log"))[-1]
+        assert not segment.read_bytes().endswith(b"\0"), f"{segment}: zeros left after a clean stop"
+
+    c.start()
+    assert c.master.health()["wal"]["truncatedBytes"] == 0, c.master.health()
+    for s in c.sentinels:
+        assert s.health()["recovery"]["truncatedBytes"] == 0, s.health()
+        assert "rlog_wal_truncated_bytes 0" in s.get("/metrics").text
+    assert c.master.insert_ok("after", w=3) == 21
+    c.wait_converged(expected_len=21)
