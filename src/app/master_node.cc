@@ -473,6 +473,19 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     }
     std::optional<core::LogId> id;
     if (req.idempotency_key) id = idempotency_.Find(*req.idempotency_key);
+    if (id) {
+      // A retry must be the same request: a key sent again with another message would be told
+      // "stored" for a message that never was (the IETF Idempotency-Key draft answers 422).
+      const std::vector<storage::Entry> first = store_->memory().Read(*id, 1, UINT64_MAX);
+      if (first.size() == 1 && first[0].message != req.message) {
+        refused = metrics::InsertOutcome::kBadRequest;
+        reply = http::JsonError(422,
+                                "idempotencyKey was first used for id " + std::to_string(*id) +
+                                    " with another message; a retry must send the same message",
+                                "\"id\":" + std::to_string(*id));
+        return;
+      }
+    }
     if (!id && config_.max_log_bytes != 0) {
       // Checked against what the log takes now: one more entry may pass the limit by a chunk.
       const uint64_t used = store_->memory().memory_bytes();

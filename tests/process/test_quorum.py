@@ -132,6 +132,10 @@ def test_idempotency_key_retry_returns_same_id_and_appends_once(make_cluster):
         r = m.insert("idem", w=2, key="key-A")
         assert r.status_code == 200, r.content
         assert json_body(r)["id"] == first
+    # The same key with another message is not a retry: refused, naming the first id.
+    reused = m.insert("not idem", w=2, key="key-A")
+    body = assert_error(reused, 422)
+    assert body["id"] == first and "another message" in body["error"], body
     # A different key is a different write.
     assert m.insert_ok("idem", w=2, key="key-B") == 3
     assert m.insert_ok("after", w=1) == 4
