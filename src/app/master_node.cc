@@ -989,8 +989,14 @@ void MasterNode::OnStorageError(const Status& error) {
   for (Parked& p : cut) {
     metrics_.CountInsert(p.concern, metrics::InsertOutcome::kStorageError);
     metrics_.ObserveInsert(p.concern, now - p.start);
+    // Not on the master's disk, but it went to the sentinels from memory: a restarted master
+    // that copies what they hold may keep it at this id.
     p.respond(http::JsonError(
-        500, "not acknowledged: the master's write-ahead log failed (" + error.message() + ")",
+        500,
+        "not acknowledged: the master's write-ahead log failed (" + error.message() + "); id " +
+            std::to_string(p.id) +
+            " may have reached a sentinel, and whether the log keeps it once the master is "
+            "restarted is unknown: read the log there before sending it again",
         "\"id\":" + std::to_string(p.id) + ",\"acknowledged\":false"));
   }
   std::thread([] {
