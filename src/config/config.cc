@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -98,17 +99,25 @@ Status ApplyYamlValue(const OptionSpec& spec, const YAML::Node& value, const std
   return Status::InvalidArgument(origin + ": " + problem + location);
 }
 
-// Walks one mapping; `prefix` is the dotted path of the mapping itself ("" at the top).
+// Walks one mapping; `prefix` is the dotted path of the mapping itself ("" at the top). `seen`:
+// the line of every key set so far in the file, so that one set twice (yaml-cpp keeps both, and
+// the last would win silently), also once flat ("http.port") and once nested, is refused.
 Status ApplyYamlMap(const YAML::Node& map, const std::string& prefix, const std::string& path,
-                    Config& c) {
+                    std::map<std::string, int>& seen, Config& c) {
   for (const auto& entry : map) {
     const YAML::Node& key = entry.first;
-    const std::string location = " (in " + path + ":" + std::to_string(key.Mark().line + 1) + ")";
+    const int line = key.Mark().line + 1;
+    const std::string location = " (in " + path + ":" + std::to_string(line) + ")";
     if (!key.IsScalar()) {
       return Status::InvalidArgument("config file '" + path + "': keys must be plain names, got " +
                                      Describe(key) + location);
     }
     const std::string dotted = prefix.empty() ? key.Scalar() : prefix + "." + key.Scalar();
+    if (const auto [it, fresh] = seen.emplace(dotted, line); !fresh) {
+      return Status::InvalidArgument("config file '" + path + "': " + dotted +
+                                     " is set twice (lines " + std::to_string(it->second) +
+                                     " and " + std::to_string(line) + ")");
+    }
     if (const OptionSpec* spec = FindByKey(dotted)) {
       Status s = ApplyYamlValue(*spec, entry.second, location, c);
       if (!s.ok()) return s;
@@ -118,7 +127,7 @@ Status ApplyYamlMap(const YAML::Node& map, const std::string& prefix, const std:
         return Status::InvalidArgument(KeyOrigin(dotted) + ": expected a mapping of " + dotted +
                                        ".* keys, got " + Describe(entry.second) + location);
       }
-      Status s = ApplyYamlMap(entry.second, dotted, path, c);
+      Status s = ApplyYamlMap(entry.second, dotted, path, seen, c);
       if (!s.ok()) return s;
     } else {
       return UnknownKey(dotted, location);
@@ -139,7 +148,8 @@ Status ApplyFile(const std::string& path, Config& c) {
                                      "': expected a mapping of keys at the top level, got " +
                                      Describe(root));
     }
-    return ApplyYamlMap(root, "", path, c);
+    std::map<std::string, int> seen;
+    return ApplyYamlMap(root, "", path, seen, c);
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("config file '" + path + "': malformed YAML: " + e.what());
   }

@@ -405,6 +405,18 @@ TEST_F(ConfigTest, MalformedYamlIsError) {
   EXPECT_THAT(FileError("a: b: c\n"), HasSubstr("malformed YAML"));
 }
 
+TEST_F(ConfigTest, AKeySetTwiceInTheFileIsError) {
+  EXPECT_THAT(FileError("role: master\nfsync: never\nrole: sentinel\n"),
+              HasSubstr("rlog.yaml': role is set twice (lines 1 and 3)"));
+  EXPECT_THAT(FileError("http:\n  port: 1\n  address: a\n  port: 2\n"),
+              HasSubstr("http.port is set twice (lines 2 and 4)"));
+  EXPECT_THAT(FileError("http.port: 1\nhttp:\n  port: 2\n"),
+              HasSubstr("http.port is set twice (lines 1 and 3)"));
+  // YAML keys are unique in a mapping: a section given twice is refused too, even for other keys.
+  EXPECT_THAT(FileError("http:\n  port: 1\nfsync: never\nhttp:\n  address: a\n"),
+              HasSubstr("http is set twice (lines 1 and 4)"));
+}
+
 TEST_F(ConfigTest, TopLevelMustBeAMapping) {
   EXPECT_THAT(FileError("- port\n- 8080\n"),
               HasSubstr("expected a mapping of keys at the top level, got a list"));

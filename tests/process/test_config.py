@@ -49,6 +49,7 @@ BAD_FILES = {
     "bad_heartbeat": ("replication:\n  heartbeat_ms: -5\n", "heartbeat_ms"),
     "bad_fsync": ("fsync: sometimes\n", "fsync"),
     "bad_log_level": ("log:\n  level: loud\n", "log.level"),
+    "key_set_twice": ("fsync: always\nfsync: never\n", "fsync is set twice"),
 }
 
 
