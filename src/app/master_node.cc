@@ -168,6 +168,7 @@ Status MasterNode::Start() {
   if (!opened.ok()) return opened.status();
   store_ = std::move(opened).value();
   served_ = store_.get();
+  get_all_max_bytes_ = config_.get_all_max_bytes;
   if (config_.tls_enabled()) metrics_.EnableTls();
   const bool persistent = store_->persistent();
   {

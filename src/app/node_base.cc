@@ -41,11 +41,32 @@ core::LogId NodeBase::VisibleId() const {
   return std::min({served_->durable_id(), served_->last_id(), ReadCap()});
 }
 
+// Built a page at a time (no copy of the whole log besides the body), and refused once the
+// body would pass get_all_max_bytes_: one answer's memory is bounded however long the log is
+// (Pistache copies the body once more to send it).
 http::HttpReply NodeBase::GetAll() {
   const core::LogId visible = VisibleId();
-  auto entries = served_->memory().Read(1, visible, UINT64_MAX);
-  std::string body;
-  AppendEntriesJson(entries, &body);
+  std::string body = "[";
+  for (core::LogId from = 1; from <= visible;) {
+    const auto entries = served_->memory().Read(from, visible - from + 1, kPageBytes);
+    if (entries.empty()) break;
+    std::string page;
+    AppendEntriesJson(entries, &page);
+    const std::string_view inner = std::string_view(page).substr(1, page.size() - 2);
+    if (body.size() + inner.size() + 2 > get_all_max_bytes_) {
+      return http::JsonError(
+          400,
+          "the log is too large for GET /get-all: its answer would pass http.get_all_max_bytes (" +
+              std::to_string(get_all_max_bytes_) + " bytes); page through it with GET " +
+              "/messages?from=1&limit=N, then from the \"next\" each page gives",
+          "\"lastId\":" + std::to_string(visible) +
+              ",\"getAllMaxBytes\":" + std::to_string(get_all_max_bytes_));
+    }
+    if (from > 1) body.push_back(',');
+    body.append(inner);
+    from = entries.back().id + 1;
+  }
+  body.push_back(']');
   return {200, std::move(body), {}};
 }
 

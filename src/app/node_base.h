@@ -49,6 +49,8 @@ class NodeBase : public http::Service {
 
   // The log reads are served from; set by the node before it serves HTTP.
   const storage::NodeLog* served_ = nullptr;
+  // The largest GET /get-all body built; a larger log is refused (page it with /messages).
+  uint64_t get_all_max_bytes_ = UINT64_MAX;
 
  private:
   struct Tail {

@@ -31,6 +31,7 @@ class ReadNode final : public NodeBase {
   http::HttpReply Ready() override { return {200, "{}", {}}; }
   http::HttpReply Metrics() override { return {200, "", {}}; }
   using NodeBase::NotifyAppended;
+  void set_get_all_max_bytes(uint64_t n) { get_all_max_bytes_ = n; }
 };
 
 std::vector<std::string> Messages(const http::HttpReply& reply) {
@@ -171,6 +172,34 @@ TEST_F(NodeBaseTest, PagesAreTheTextNlohmannPrintsForTheSameEntries) {
   node_->Messages(301, 20, 0, [&](http::HttpReply r) { page = std::move(r); });  // Nothing yet.
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->body, R"({"lastId":300,"messages":[],"next":301})");
+}
+
+// /get-all is built a page (4 MiB of messages) at a time: the pages join into the one array
+// nlohmann prints, and an answer that would pass get_all_max_bytes is refused, not built.
+TEST_F(NodeBaseTest, GetAllJoinsItsPagesAndRefusesAnAnswerOverTheLimit) {
+  Open(storage::FsyncPolicy::kNever);
+  EXPECT_EQ(node_->GetAll().body, "[]");
+  nlohmann::json expected = nlohmann::json::array();
+  for (core::LogId id = 1; id <= 9; ++id) {
+    const std::string message(700 << 10, static_cast<char>('a' + id));  // 9 x 700 KiB: 2 pages.
+    ASSERT_EQ(log_->AppendNext(1, 1000 + id, message).value(), id);
+    expected.push_back({{"id", id}, {"message", message}, {"timestamp", 1000 + id}});
+  }
+  ASSERT_TRUE(WaitDurable(9));
+  const std::string whole = expected.dump();
+  http::HttpReply all = node_->GetAll();
+  EXPECT_EQ(all.status, 200);
+  EXPECT_TRUE(all.body == whole) << "the pages do not join into the whole array";
+
+  node_->set_get_all_max_bytes(whole.size());
+  EXPECT_EQ(node_->GetAll().status, 200);
+  node_->set_get_all_max_bytes(whole.size() - 1);
+  http::HttpReply refused = node_->GetAll();
+  EXPECT_EQ(refused.status, 400);
+  auto j = nlohmann::json::parse(refused.body);
+  EXPECT_EQ(j["lastId"], 9);
+  EXPECT_EQ(j["getAllMaxBytes"], whole.size() - 1);
+  EXPECT_NE(j["error"].get<std::string>().find("/messages?from=1"), std::string::npos) << j;
 }
 
 }  // namespace

@@ -30,6 +30,8 @@ struct Config {
   uint16_t http_port = 8080;                  // http.port / PORT / --port (0 = ephemeral)
   int http_threads = 2;                       // http.threads / HTTP_THREADS / --http-threads (1..64)
   uint64_t max_body_bytes = 1 << 20;          // http.max_body_bytes / MAX_BODY_BYTES / --max-body-bytes
+  uint64_t get_all_max_bytes =
+      64 << 20;  // http.get_all_max_bytes / GET_ALL_MAX_BYTES / --get-all-max-bytes
   std::string advertise_http;                 // http.advertise / ADVERTISE_HTTP (what sentinels tell clients; default 127.0.0.1:port)
 
   // gRPC (sentinels serve replication; the master dials its sentinels).

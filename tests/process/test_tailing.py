@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import json_body, wait_until
+from harness import assert_error, json_body, wait_until
 
 
 def _messages(node, **params) -> dict:
@@ -94,3 +94,33 @@ def test_pagination_covers_the_log_exactly_once(make_cluster):
                 seen.extend(msgs)
                 frm = page["next"]
             assert seen == ref, f"{node.name} pages with limit={limit} differ from /get-all"
+
+
+def test_get_all_past_its_limit_is_refused_and_messages_pages_through_it(make_cluster):
+    # /get-all builds its whole answer in memory: past http.get_all_max_bytes it is refused (a
+    # JSON 400 naming /messages) instead of growing the node without bound; /messages still
+    # serves the same log, page by page.
+    limit = ["--get-all-max-bytes", "3000"]
+    c = make_cluster(n_sentinels=1, master_args=limit, sentinel_args=limit)
+    c.start()
+    m, s = c.master, c.sentinels[0]
+    msgs = [f"big-{i:02d}-" + "x" * 200 for i in range(20)]  # About 4.8 kB of JSON.
+    for i, msg in enumerate(msgs[:10]):
+        assert m.insert_ok(msg, w=2) == i + 1
+    assert [e["message"] for e in m.get_all()] == msgs[:10], "under the limit it is served"
+    for i, msg in enumerate(msgs[10:], 11):
+        assert m.insert_ok(msg, w=2) == i
+    wait_until(lambda: _messages(s, **{"from": 1, "limit": 1})["lastId"] == 20, 10, 0.05,
+               "the sentinel shows all 20")
+    for n in (m, s):
+        body = assert_error(n.get("/get-all"), 400)
+        assert body["lastId"] == 20 and body["getAllMaxBytes"] == 3000, body
+        assert "/messages?from=1" in body["error"], body
+        got, nxt = [], 1
+        for _ in range(10):  # Bounded: 7 per page.
+            page = _messages(n, **{"from": nxt, "limit": 7})
+            got += [e["message"] for e in page["messages"]]
+            nxt = page["next"]
+            if nxt > 20:
+                break
+        assert got == msgs, f"{n.name}: paging did not give the log"
