@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "app/sentinel_node.h"
 #include "app/tls.h"
 #include "config/config.h"
+#include "discovery/sentinel_item.h"
 #include "http/http_server.h"
 #include "replication/sentinel_service.h"
 
@@ -61,6 +63,15 @@ int main(int argc, char** argv) {
     std::cerr << "rlog: " << s.message() << "\n";
     return 2;
   }
+  // Checked here, with the rest of the configuration, by the parser discovery uses: otherwise a
+  // bad value would go unnoticed until a dns:/// or srv:/// sentinel is resolved.
+  if (!config.dns_server.empty()) {
+    if (auto dns = rlog::discovery::ParseIpPort(config.dns_server, 53); !dns.ok()) {
+      std::cerr << "rlog: config key 'discovery.dns_server' (DNS_SERVER, --dns-server): "
+                << dns.status().message() << "\n";
+      return 2;
+    }
+  }
   rlog::app::SetUpLogging(config);
   if (config.tls_enabled()) {
     spdlog::info("replication uses mutual TLS (CA {}, certificate {})", config.tls_ca_file,
@@ -83,6 +94,11 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // There is nothing to reload: a hang-up stops the node as gently as SIGTERM, and SIGUSR1/2 are
+  // logged and ignored (by default each would kill it at once, with no drain).
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG: "not acknowledged"), not kill
@@ -133,7 +149,10 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) != 0 || sig == SIGUSR1 || sig == SIGUSR2) {
+    if (sig == SIGUSR1 || sig == SIGUSR2) spdlog::warn("signal {} ignored", strsignal(sig));
+    sig = 0;
+  }
   spdlog::info("signal {}: draining", sig);
   auto drain = std::chrono::milliseconds(config.drain_timeout_ms);
   if (master) master->Drain(drain);

@@ -190,7 +190,11 @@ Status MasterNode::Start() {
       [this](const std::vector<discovery::Change>& changes) { ApplyMembership(changes); });
   Status started = discovery_->Start();
   if (!started.ok()) return started;
-  spdlog::info("sentinels from: {}", fmt::join(config_.sentinels, ", "));
+  if (config_.sentinels.empty()) {
+    spdlog::info("no sentinels: a master alone, a cluster of one node");
+  } else {
+    spdlog::info("sentinels from: {}", fmt::join(config_.sentinels, ", "));
+  }
   if (persistent || !config_.sentinels.empty()) {
     recovery_thread_ = std::thread([this] { RecoverFromSentinels(); });
   } else {
@@ -835,8 +839,8 @@ void MasterNode::RecoverFromSentinels() {
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
     // Every known sentinel was asked above (one round), and none holds a log.
     if (!restart) needed = 0;
-    std::string progress = std::to_string(counted) + " of " + std::to_string(needed) +
-                           " sentinel position(s) needed so far; cluster of " +
+    std::string progress = std::to_string(counted) + " sentinel position(s) received, " +
+                           std::to_string(needed) + " needed; cluster of " +
                            std::to_string(cluster);
     if (!restart) {
       progress = std::to_string(counted) + " of " + std::to_string(targets.size()) +

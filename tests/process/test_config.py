@@ -97,6 +97,7 @@ BAD_FLAGS = {
     "set_unknown_key": (["--set", "no.such.key=1"], "no.such.key"),
     "set_bad_value": (["--set", "http.port=abc"], "http.port"),
     "bad_max_body": (["--max-body-bytes", "lots"], "max"),
+    "bad_dns_server": (["--dns-server", "abc"], "discovery.dns_server"),
 }
 
 

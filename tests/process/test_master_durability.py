@@ -143,7 +143,7 @@ def test_restarted_master_of_four_nodes_waits_for_two_sentinels_even_with_its_ow
     s2.kill9()
     s3.kill9()
     m.start()
-    h = wait_until(lambda: (lambda h: h if "1 of 2 sentinel position(s)" in h.get("recovery", "")
+    h = wait_until(lambda: (lambda h: h if "1 sentinel position(s) received, 2 needed" in h.get("recovery", "")
                             else None)(m.health()), 20, 0.05, "recovery waits for 2 positions")
     assert h["state"] == "recovering", h
     assert_error(m.insert("early", w=1, timeout_ms=500), 503)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,3 +134,20 @@ def test_sigterm_leaves_every_wal_clean_for_the_next_start(make_cluster, tmp_pat
         assert "rlog_wal_truncated_bytes 0" in s.get("/metrics").text
     assert c.master.insert_ok("after", w=3) == 21
     c.wait_converged(expected_len=21)
+
+
+def test_sighup_drains_like_sigterm_and_sigusr_is_ignored(make_cluster):
+    # By default SIGHUP, SIGUSR1 and SIGUSR2 end a process at once: no drain, parked writes cut
+    # off. rlog has nothing to reload: a hang-up stops it gently, SIGUSR1/2 are logged and ignored.
+    c = make_cluster(n_sentinels=1)
+    c.start()
+    m = c.master
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        m.proc.send_signal(sig)
+    wait_until(lambda: m.log_path.read_text().count("ignored") >= 2, 10, 0.05,
+               "both signals logged as ignored")
+    assert m.running(), m.log_tail()
+    assert m.insert_ok("still here", w=2) == 1
+    m.proc.send_signal(signal.SIGHUP)
+    assert m.wait_exit(15) == 0, m.log_tail()
+    assert "draining" in m.log_tail(), m.log_tail()
