@@ -86,7 +86,12 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
       "(fsync: {})",
       r.entries, log->log_id(), log->epoch(), log->durable_id(), r.segments, config.data_dir,
       FsyncPolicyName(config.fsync));
-  if (r.truncated_bytes > 0) {
+  if (!r.truncated_file.empty() && r.truncated_offset == 0) {
+    spdlog::warn(
+        "removed {} ({} bytes: {}): the last segment, created just before a crash, without a "
+        "complete header",
+        r.truncated_file, r.truncated_bytes, r.truncated_bytes > 0 ? r.truncated_reason : "empty");
+  } else if (r.truncated_bytes > 0) {
     spdlog::warn("cut a torn tail of {} bytes ({} record(s)) from {} at offset {}: {}",
                  r.truncated_bytes, r.truncated_records, r.truncated_file, r.truncated_offset,
                  r.truncated_reason);

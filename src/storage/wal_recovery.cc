@@ -123,6 +123,16 @@ class Recovery {
     if (!next.ok()) return next.status();
     if (next.value() != SegmentReader::Next::kRecord) {  // The header is missing or damaged.
       if (!last) return Corrupt(path, 0, std::string("segment header: ") + DecodeStatusName(why));
+      // A segment whose header never reached the disk was the one the WAL created next, named
+      // for the id after the last one. Any other name is not a crash's leftover: a segment
+      // before it is missing (and the file is not ours to delete).
+      if (named_id != next_id_) {
+        return Corrupt(path, 0,
+                       std::string("segment header: ") + DecodeStatusName(why) +
+                           ", and the segment is named for id " + std::to_string(named_id) +
+                           " where id " + std::to_string(next_id_) +
+                           " was expected (a missing segment)");
+      }
       return CutTail(path, *file.value(), size.value(), 0, why);
     }
     auto header = ParseSegmentHeader(record);

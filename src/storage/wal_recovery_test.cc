@@ -210,6 +210,23 @@ TEST_F(WalTest, LeftoverTempFileAndHeaderlessLastSegmentAreRemoved) {
   ASSERT_TRUE(wal->Append(Entries(4, 1)).ok());
 }
 
+// A headerless last segment named for an id past the expected one is not the WAL's own leftover
+// (that one is named for the id after the last): the segments between are missing.
+TEST_F(WalTest, HeaderlessLastSegmentAfterAGapIsCorruption) {
+  auto wal = NewLog(3);
+  wal.reset();
+  auto file = fs_.OpenForAppend(Segment(500), FileSystem::OpenMode::kCreateNew).value();
+  ASSERT_TRUE(file->Append(std::string(100, '\x5a')).ok());
+  auto reopened = Open();
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), Status::Code::kCorruption);
+  EXPECT_TRUE(Contains(reopened.status().message(), Segment(500) + " at offset 0"))
+      << reopened.status().message();
+  EXPECT_TRUE(Contains(reopened.status().message(), "named for id 500 where id 4 was expected"))
+      << reopened.status().message();
+  EXPECT_TRUE(fs_.Contents(Segment(500)).ok()) << "left for a post-mortem";
+}
+
 TEST_F(WalTest, RecordsLargerThanTheReadChunkAreRecovered) {
   options_.read_chunk_bytes = 64;
   auto wal = NewLog(0);
