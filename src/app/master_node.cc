@@ -583,6 +583,7 @@ http::HttpReply MasterNode::Health() {
                         {"lag", s.lag},
                         {"lastHeardMs", s.silent_for * config_.tick_ms}};
     if (!members_[s.id].last_error.empty()) o["lastError"] = members_[s.id].last_error;
+    if (!members_[s.id].duplicate_of.empty()) o["duplicateOf"] = members_[s.id].duplicate_of;
     sentinels.push_back(o);
   }
   j["sentinels"] = sentinels;
@@ -619,11 +620,36 @@ http::HttpReply MasterNode::Metrics() {
 }
 
 void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& w) {
+  std::string name, duplicate_of;
+  bool new_duplicate = false;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
-    members_[s].last_error.clear();
+    Member& m = members_[s];
+    name = m.name;
+    // Two configured names that reach one sentinel (127.0.0.1:9091 and localhost:9091) must not
+    // count as two nodes: a write would be acknowledged with w copies it does not have.
+    for (size_t o = 0; o < members_.size() && !w.instance_id().empty(); ++o) {
+      if (o != s && members_[o].stream && members_[o].instance_id == w.instance_id()) {
+        duplicate_of = members_[o].name;
+      }
+    }
+    if (!duplicate_of.empty()) {
+      new_duplicate = m.duplicate_of != duplicate_of;
+      m.duplicate_of = duplicate_of;
+      if (m.generation == gen && m.stream) m.stream->Cancel();  // Never Connected: never counted.
+      return;
+    }
+    if (m.generation == gen) m.instance_id = w.instance_id();
+    m.duplicate_of.clear();
+    m.last_error.clear();
     core.KnownCommitted(w.commit_id());
     core.Connected(s, gen, w.last_id());
   });
+  if (new_duplicate) {
+    spdlog::error(
+        "sentinel {} is the same sentinel process as {} (instance {}): two names for one node; "
+        "it is not counted toward write concerns or the majority. List each sentinel once.",
+        name, duplicate_of, w.instance_id());
+  }
 }
 
 void MasterNode::OnAck(core::SentinelId s, uint64_t gen, const replication::Ack& ack) {
@@ -643,7 +669,10 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
     name = m.name;
     if (m.generation == gen) {
       m.stream.reset();
-      if (!status.ok()) {
+      m.instance_id.clear();
+      if (!status.ok() && !m.duplicate_of.empty()) {
+        // Cut by OnWelcome: the duplicate, not the cancellation, is the news.
+      } else if (!status.ok()) {
         new_error = m.last_error != status.error_message();
         m.last_error = status.error_message();
       }
@@ -722,6 +751,7 @@ void MasterNode::RecoverFromSentinels() {
     core::LogId epoch_end = 0;  // Its last id in epochs <= that of our own last entry.
     bool promised = false;      // It accepted `promise` (below) and refuses older masters.
     std::vector<core::EpochStart> history = {};  // Of 1..last_id; empty from an older sentinel.
+    std::string instance = {};  // The sentinel process (PositionReply.instance_id).
   };
   struct Target {
     std::string address;
@@ -758,6 +788,7 @@ void MasterNode::RecoverFromSentinels() {
     for (const replication::EpochStart& step : reply.epochs()) {
       report.history.push_back({step.epoch(), step.first_id()});
     }
+    report.instance = reply.instance_id();
     return report;
   };
   std::string last_progress;
@@ -806,6 +837,7 @@ void MasterNode::RecoverFromSentinels() {
     std::vector<std::string> identities;
     std::vector<core::RecoveryPosition> positions;
     std::string foreign;  // Sentinels of another log, for /health.
+    std::map<std::string, std::string> instances;  // Sentinel process -> the name it counted as.
     for (const auto& [identity, r] : reports) {
       if (!r.log_id.empty() && r.log_id != log_id) {
         foreign += "; sentinel " + identity + " holds log " + r.log_id + ", not " +
@@ -814,6 +846,16 @@ void MasterNode::RecoverFromSentinels() {
         continue;
       }
       if (promise > 0 && !r.promised) continue;  // Second round: promised answers only.
+      if (!r.instance.empty()) {
+        // Two names of one sentinel are one answer: counting both could make a minority look
+        // like the majority whose every acknowledged write the plan must keep.
+        const auto [first, fresh] = instances.emplace(r.instance, identity);
+        if (!fresh) {
+          foreign += "; sentinel " + identity + " is the same sentinel process as " +
+                     first->second + ": counted once";
+          continue;
+        }
+      }
       ++counted;
       max_epoch = std::max(max_epoch, r.epoch);
       identities.push_back(identity);

@@ -81,6 +81,10 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
     std::shared_ptr<replication::SentinelStream> stream;
     std::string last_error;
     bool removed = false;
+    // The sentinel process its live stream reached (Welcome.instance_id), and the member that
+    // already reaches the same one, if any: then this one is cut and never counted.
+    std::string instance_id;
+    std::string duplicate_of;
   };
 
   void Step(const std::function<void(core::Replicator&)>& event) EXCLUDES(mu_);

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -504,6 +506,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   welcome->set_node_id(node_id_);
   welcome->set_epoch(log_->epoch());
   welcome->set_commit_id(commit_id());
+  welcome->set_instance_id(instance_id_);
   return Status::Ok();
 }
 
@@ -660,7 +663,15 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     reply->set_epoch_end(std::min(durable, core::EpochEnd(history, request.epoch(), durable)));
   }
   reply->set_node_id(node_id_);
+  reply->set_instance_id(instance_id_);
   return grpc::Status::OK;
+}
+
+std::string SentinelService::NewInstanceId() {
+  std::random_device random;
+  char id[17];
+  std::snprintf(id, sizeof(id), "%08x%08x", random(), random());
+  return id;
 }
 
 grpc::Status SentinelService::AnswerFetch(const FetchRequest& request, FetchReply* reply) {

@@ -107,7 +107,11 @@ class SentinelService final : public Replication::AsyncService {
   // `log` outlives the service; the service outlives the gRPC server serving it.
   SentinelService(storage::NodeLog* log, SentinelState* state, std::string node_id,
                   SentinelFaults faults)
-      : log_(log), state_(state), node_id_(std::move(node_id)), faults_(faults) {}
+      : log_(log),
+        state_(state),
+        node_id_(std::move(node_id)),
+        instance_id_(NewInstanceId()),
+        faults_(faults) {}
 
   ~SentinelService() override;
 
@@ -183,6 +187,7 @@ class SentinelService final : public Replication::AsyncService {
   Status Superseded(uint64_t stream_epoch) const REQUIRES(log_mu_);
   Status StorageFailure(const Status& error);
 
+  static std::string NewInstanceId();
   void Register(ReplicateCall* stream) EXCLUDES(streams_mu_);
   void Unregister(ReplicateCall* stream) EXCLUDES(streams_mu_);
 
@@ -190,6 +195,7 @@ class SentinelService final : public Replication::AsyncService {
   storage::NodeLog* const log_;
   SentinelState* const state_;
   const std::string node_id_;
+  const std::string instance_id_;  // Welcome.instance_id: random, one per process.
   std::string allowed_master_;  // See set_allowed_master.
   const SentinelFaults faults_;
   std::function<void(core::LogId)> on_applied_;

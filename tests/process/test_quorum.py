@@ -173,3 +173,23 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(make_cluster):
     assert m.insert_ok("next", w=1) == 2
     ref = c.wait_converged(expected_len=2)
     assert [(e["id"], e["message"]) for e in ref] == [(1, "race"), (2, "next")]
+
+
+def test_one_sentinel_listed_under_two_names_counts_once(make_cluster):
+    # 127.0.0.1:P and localhost:P are one node. Counted twice, a w=3 write would be acknowledged
+    # with two copies, and the master would believe it had a majority of three. Every sentinel
+    # process has a random instance id (Welcome.instance_id): the second name is cut, not counted.
+    c = make_cluster(n_sentinels=1)
+    s = c.sentinels[0]
+    c.master_args += ["--sentinels", f"127.0.0.1:{s.grpc_port},localhost:{s.grpc_port}"]
+    c.start()
+    m = c.master
+    h = wait_until(lambda: (lambda h: h if any("duplicateOf" in x for x in h["sentinels"])
+                            else None)(m.health()), 10, 0.05, "the second name marked a duplicate")
+    assert h["quorum"]["clusterSize"] == 3, h
+    assert len(h["sentinels"]) == 2, h
+    assert m.insert_ok("two copies", w=2) == 1
+    body = assert_error(m.insert("three copies?", w=3, timeout_ms=1000), 504)
+    assert body["id"] == 2, body
+    log = m.log_path.read_text()
+    assert "is the same sentinel process as" in log and "counted once" in log, m.log_tail()
