@@ -13,7 +13,8 @@ using namespace Pistache;
 
 HttpReply JsonError(int status, const std::string& message, const std::string& extra_fields) {
   nlohmann::json j = {{"error", message}};
-  std::string body = j.dump();
+  // A message may quote what a client sent (a path cut at 200 bytes): never throw on bad UTF-8.
+  std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (!extra_fields.empty()) body = body.substr(0, body.size() - 1) + "," + extra_fields + "}";
   return HttpReply{status, std::move(body), {}};
 }
@@ -38,18 +39,46 @@ class NamedHeader final : public Http::Header::Header {
   std::string value_;
 };
 
+// `text` with %XX escapes decoded (Pistache hands query values over as sent); nullopt if an escape
+// is malformed.
+std::optional<std::string> PercentDecoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    unsigned byte = 0;
+    if (i + 2 >= text.size()) return std::nullopt;
+    auto [ptr, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, byte, 16);
+    if (ec != std::errc() || ptr != text.data() + i + 3) return std::nullopt;
+    out.push_back(static_cast<char>(byte));
+    i += 2;
+  }
+  return out;
+}
+
 // A parsed unsigned integer query parameter, or an error naming it.
 Result<std::optional<uint64_t>> QueryNumber(const Http::Request& req, const char* name) {
-  auto value = req.query().get(name);
-  if (!value) return std::optional<uint64_t>();
+  auto raw = req.query().get(name);
+  if (!raw) return std::optional<uint64_t>();
+  const std::optional<std::string> value = PercentDecoded(*raw);
   uint64_t n = 0;
-  const char* end = value->data() + value->size();
-  auto [ptr, ec] = std::from_chars(value->data(), end, n);
-  if (value->empty() || ec != std::errc() || ptr != end) {
+  const char* end = value ? value->data() + value->size() : nullptr;
+  auto [ptr, ec] = value ? std::from_chars(value->data(), end, n)
+                         : std::from_chars_result{nullptr, std::errc::invalid_argument};
+  if (!value || value->empty() || ec != std::errc() || ptr != end) {
     return Status::InvalidArgument(std::string("query parameter '") + name +
                                    "' must be a non-negative integer");
   }
   return std::optional<uint64_t>(n);
+}
+
+// A path as errors quote it: at most 200 bytes (a 1 MB path is not echoed back whole).
+std::string Bounded(const std::string& path) {
+  constexpr size_t kMax = 200;
+  return path.size() <= kMax ? path : path.substr(0, kMax) + "...";
 }
 
 class Handler final : public Http::Handler {
@@ -61,7 +90,13 @@ class Handler final : public Http::Handler {
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     auto shared = std::make_shared<Http::ResponseWriter>(std::move(writer));
-    Responder respond = [shared](HttpReply reply) { Send(*shared, std::move(reply)); };
+    // HEAD: the answer GET would get, without its body (a client reads none after a HEAD, so a
+    // body would be taken for the start of the next answer on a keep-alive connection).
+    const bool head = req.method() == Http::Method::Head;
+    Responder respond = [shared, head](HttpReply reply) {
+      if (head) reply.body.clear();
+      Send(*shared, std::move(reply));
+    };
     try {
       Route(req, std::move(respond));
     } catch (const std::exception& e) {
@@ -95,9 +130,10 @@ class Handler final : public Http::Handler {
     const std::string& path = req.resource();
     Http::Method method = req.method();
     auto only = [&](Http::Method allowed) {
-      if (method == allowed) return true;
-      HttpReply r = JsonError(405, "method not allowed on " + path);
-      r.headers.emplace_back("Allow", Http::methodString(allowed));
+      const bool get = allowed == Http::Method::Get;
+      if (method == allowed || (get && method == Http::Method::Head)) return true;
+      HttpReply r = JsonError(405, "method not allowed on " + Bounded(path));
+      r.headers.emplace_back("Allow", get ? "GET, HEAD" : Http::methodString(allowed));
       respond(std::move(r));
       return false;
     };
@@ -147,7 +183,7 @@ class Handler final : public Http::Handler {
       if (!only(Http::Method::Get)) return;
       respond(service_->Metrics());
     } else {
-      respond(JsonError(404, "no such path: " + path));
+      respond(JsonError(404, "no such path: " + Bounded(path)));
     }
   }
 

@@ -130,6 +130,77 @@ def test_messages_bad_params_is_400_json(cluster, query):
         assert_error(node.get("/messages?" + query, timeout=5.0), 400)
 
 
+@pytest.mark.parametrize("query", ["from=%zz", "from=%3", "from=%2D1", "limit=%31%2E5&from=1"])
+def test_messages_bad_escaped_params_is_400_json(cluster, query):
+    for node in cluster.nodes:
+        assert_error(node.get("/messages?" + query, timeout=5.0), 400)
+
+
+def test_messages_params_are_percent_decoded(cluster):
+    # Clients that escape every character (some do) send from=%31 for from=1. Sent raw: requests
+    # would unescape digits itself.
+    for node in cluster.nodes:
+        [(status, _, body)] = _raw(node, b"GET /messages?from=%31&limit=%31 HTTP/1.1\r\n"
+                                   b"Host: x\r\n\r\n", 1)
+        assert status.split()[1] == b"200", (status, body)
+        assert [e["id"] for e in json.loads(body)["messages"]] == [1]
+
+
+def _raw(node, request: bytes, answers: int) -> list[tuple[bytes, dict, bytes]]:
+    """Sends raw bytes on one connection and reads `answers` answers by their Content-Length
+    (none after a HEAD): (status line, headers, body) each."""
+    import socket
+    out = []
+    with socket.create_connection(("127.0.0.1", node.http_port), timeout=5.0) as sock:
+        buf = b""
+        for req in request.split(b"\0"):
+            sock.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed; got {buf!r}"
+                buf += chunk
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            status, *lines = head.split(b"\r\n")
+            headers = {k.strip().lower(): v.strip() for k, v in
+                       (line.decode().split(":", 1) for line in lines)}
+            n = 0 if req.startswith(b"HEAD ") else int(headers.get("content-length", "0"))
+            while len(buf) < n:
+                buf += sock.recv(65536)
+            out.append((status, headers, buf[:n]))
+            buf = buf[n:]
+        assert len(out) == answers
+    return out
+
+
+def test_head_is_get_without_a_body_and_keeps_the_connection_in_step(cluster):
+    m = cluster.master
+    answers = _raw(m, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n\0"
+                      b"HEAD /insert HTTP/1.1\r\nHost: x\r\n\r\n\0"
+                      b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n\0"
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 4)
+    assert [a[0].split()[1] for a in answers] == [b"200", b"405", b"404", b"200"], answers
+    assert answers[1][1].get("allow") == "POST", answers[1]
+    # Had a HEAD answer carried a body, the GET's answer would start inside it.
+    assert answers[3][2] == b'{"status":"ok"}', answers[3]
+    r = m.request("GET", "/insert", timeout=5.0)
+    assert_error(r, 405)
+    assert r.headers.get("Allow") == "POST"
+    assert m.request("POST", "/healthz", timeout=5.0).headers.get("Allow") == "GET, HEAD"
+
+
+def test_404_quotes_at_most_200_bytes_of_the_path_and_survives_bad_utf8(cluster):
+    m = cluster.master
+    long_path = "/" + "p" * 20000  # Under Pistache's request size limit (it answers 413 itself).
+    r = m.get(long_path, timeout=5.0)
+    body = assert_error(r, 404)
+    assert len(r.content) < 400 and body["error"].endswith("..."), len(r.content)
+    # 199 'x' then a two-byte character cut in half at byte 200: still a JSON 404, not a 500.
+    [(status, _, raw_body)] = _raw(m, b"GET /" + b"x" * 198 + "é".encode() + b"y HTTP/1.1\r\n"
+                                   b"Host: x\r\n\r\n", 1)
+    assert status.split()[1] == b"404", (status, raw_body)
+    assert "error" in json.loads(raw_body)
+
+
 def test_insert_on_sentinel_is_403_naming_master(cluster):
     m = cluster.master
     for s in cluster.sentinels:
