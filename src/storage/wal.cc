@@ -263,11 +263,16 @@ Status Wal::CutSegments(LogId home, const std::string& replacement, std::vector<
     if (Status s = fs_.Rename(replacement, home_path); !s.ok()) return Fail(s);
     if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
   }
-  std::sort(later.begin(), later.end(), std::greater<>());  // Newest first.
+  // Newest first, each removal durable before the next: a crash in between leaves a shorter log,
+  // never a gap, even on a file system that does not keep directory changes in order.
+  std::sort(later.begin(), later.end(), std::greater<>());
   for (const LogId first : later) {
     if (Status s = fs_.Remove(JoinPath(dir_, SegmentFileName(first))); !s.ok()) return Fail(s);
+    if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
   }
-  if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
+  if (later.empty()) {
+    if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
+  }
   dir_dirty_ = false;
   auto reopened = fs_.OpenForAppend(home_path, FileSystem::OpenMode::kOpenExisting);
   if (!reopened.ok()) return Fail(reopened.status());
@@ -324,6 +329,13 @@ Status Wal::DropReserve() {
 Status Wal::Rotate() {
   if (Status s = DropReserve(); !s.ok()) return s;
   if (Status s = segment_->Sync(); !s.ok()) return Fail(s);
+  // The closed segment's own directory entry too, before a later one exists: otherwise, with
+  // fsync: never (no Sync between rotations), a file system that does not keep directory changes
+  // in order could lose a middle segment, and recovery would refuse the whole log.
+  if (dir_dirty_) {
+    if (Status s = fs_.SyncDir(dir_); !s.ok()) return Fail(s);
+    dir_dirty_ = false;
+  }
   auto next =
       CreateSegment(JoinPath(dir_, SegmentFileName(last_id_ + 1)), {last_id_ + 1, epoch_, log_id_});
   if (!next.ok()) return next.status();

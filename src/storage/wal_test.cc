@@ -337,6 +337,22 @@ TEST_F(WalTest, TornAppendOverPreallocatedZerosIsATornTail) {
   }
 }
 
+// With fsync: never nothing calls Sync between rotations: each rotation makes the closed
+// segment durable, its directory entry included, so a power loss keeps every closed segment.
+// (Without the entry a file system that reorders directory changes could keep a later segment
+// and lose this one: a gap recovery refuses.)
+TEST_F(WalTest, RotationMakesTheClosedSegmentsDirectoryEntryDurable) {
+  options_.segment_bytes = 100;
+  auto wal = NewLog(0);
+  for (LogId id = 1; id <= 12; ++id) ASSERT_TRUE(wal->Append(Entries(id, 1)).ok());  // No Sync.
+  const std::vector<std::string> names = fs_.ListDir(dir_).value();
+  ASSERT_GE(names.size(), 3u);
+  const LogId live_first = ParseSegmentFileName(names.back()).value();
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, live_first - 1));
+}
+
 TEST_F(WalTest, RotationCutsTheZerosOffTheClosedSegment) {
   options_.segment_bytes = 4096;
   options_.preallocate_bytes = 1024;
