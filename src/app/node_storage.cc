@@ -71,7 +71,12 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
                            error.message());
   }
   std::unique_ptr<storage::NodeLog> log = std::move(opened).value();
-  if (!log->persistent()) return log;
+  if (!log->persistent()) {
+    spdlog::info(
+        "no data_dir: the log is kept in memory only (a restart starts this node empty, and it "
+        "fetches the log again)");
+    return log;
+  }
 
   const storage::WalRecoveryReport& r = log->recovery();
   metrics.EnableWal(r.entries, r.truncated_bytes, r.truncated_records);

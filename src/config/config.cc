@@ -306,6 +306,12 @@ Status CheckOrderings(const Config& c) {
         KeyOrigin(o.key) + ": expected " + (o.strict ? "more than " : "at least ") + o.floor_key +
         " (" + std::to_string(o.floor) + "), got '" + std::to_string(o.value) + "'");
   }
+  // A sentinel serves both; a master dials out over gRPC and serves only HTTP.
+  if (c.role == Role::kSentinel && c.grpc_port != 0 && c.grpc_port == c.http_port) {
+    return Status::InvalidArgument(KeyOrigin("grpc.port") + ": is http.port (" +
+                                   std::to_string(c.http_port) +
+                                   ") too; a sentinel serves each on its own port");
+  }
   // TLS: all three files or none; the files themselves are read when the node starts.
   const std::pair<const char*, const std::string*> tls_files[] = {
       {"tls.ca_file", &c.tls_ca_file},

@@ -472,6 +472,12 @@ TEST_F(ConfigTest, CrossFieldChecks) {
                          "insert.default_timeout_ms (3600001)"));
   EXPECT_TRUE(Load({"--default-timeout-ms", "3600000"}).ok());
 
+  EXPECT_EQ(Error({"--role", "sentinel", "--port", "9000", "--grpc-port", "9000"}),
+            "config key 'grpc.port': is http.port (9000) too; a sentinel serves each on its own "
+            "port");
+  EXPECT_TRUE(Load({"--port", "9091", "--grpc-port", "9091"}).ok()) << "a master serves no gRPC";
+  EXPECT_TRUE(Load({"--role", "sentinel", "--port", "0", "--grpc-port", "0"}).ok());
+
   EXPECT_THAT(Error({"--wal-on-corruption", "refetch"}),
               StartsWith("config key 'wal.on_corruption': 'refetch' is for sentinels only"));
   Result<Config> sentinel = Load({"--role", "sentinel", "--wal-on-corruption", "refetch"});
