@@ -169,6 +169,16 @@ Status MasterNode::Start() {
   store_ = std::move(opened).value();
   served_ = store_.get();
   get_all_max_bytes_ = config_.get_all_max_bytes;
+  if (store_->persistent()) {
+    // Decided before anything is written: a run with fsync: never or interval may lose, in a
+    // power loss, writes it counted itself for, so its log stops vouching for itself until a
+    // take-over under fsync: always has made it whole again (TakeOver).
+    own_log_trusted_ = store_->recovered_existing() && config_.fsync == FsyncPolicy::kAlways &&
+                       HasAlwaysSyncedMark(fs_, config_.data_dir);
+    if (config_.fsync != FsyncPolicy::kAlways) {
+      if (Status s = ClearAlwaysSyncedMark(fs_, config_.data_dir); !s.ok()) return s;
+    }
+  }
   if (config_.tls_enabled()) metrics_.EnableTls();
   const bool persistent = store_->persistent();
   {
@@ -224,6 +234,13 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
   // this epoch in a later take-over (NodeLog::MarkEpochStart). Sentinels mark it too, each once
   // it holds all of it, so that the commit rule below can count them there.
   if (Status s = store_->MarkEpochStart(store_->last_id() + 1); !s.ok()) return s;
+  // The log is durable and whole (what a majority held, copied), and from here on every write is
+  // synced before it counts: a restart may trust it again.
+  if (store_->persistent() && config_.fsync == FsyncPolicy::kAlways) {
+    if (Status s = SetAlwaysSyncedMark(fs_, config_.data_dir); !s.ok()) {
+      spdlog::warn("cannot mark the log as synced ({}): a restart will not count it", s.message());
+    }
+  }
   core::LogId last = 0;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     log_id_ = log_id;
@@ -739,8 +756,8 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
 
 void MasterNode::RecoverFromSentinels() {
   // Our own log counts as one of the majority only if everything we ever counted ourselves for
-  // is on our disk: an existing log (not a lost directory) written with fsync: always.
-  bool trust_self = store_->recovered_existing() && config_.fsync == FsyncPolicy::kAlways;
+  // is on our disk: an existing log (not a lost directory) written with fsync: always all along.
+  bool trust_self = own_log_trusted_;
   const uint64_t own_epoch = store_->epoch();  // SetIdentity below may raise the store's.
   const std::string own_log_id = store_->log_id();
   struct Report {

@@ -110,6 +110,9 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   const Config config_;
   DataDirFileSystem fs_;                     // Set by Start; outlives the log.
   std::unique_ptr<storage::NodeLog> store_;  // Set by Start, before anything serves.
+  // Set by Start: the log on disk holds everything this master ever counted itself for (written
+  // with fsync: always all along: the always-synced mark, node_storage.h).
+  bool own_log_trusted_ = false;
   std::unique_ptr<discovery::Discovery> discovery_;
 
   Mutex mu_;

@@ -104,4 +104,31 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
   return log;
 }
 
+namespace {
+std::string AlwaysSyncedPath(const std::string& data_dir) {
+  return storage::JoinPath(data_dir, "always-synced");
+}
+}  // namespace
+
+bool HasAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir) {
+  return fs.get().FileSize(AlwaysSyncedPath(data_dir)).ok();
+}
+
+Status SetAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir) {
+  if (HasAlwaysSyncedMark(fs, data_dir)) return Status::Ok();
+  auto file =
+      fs.get().OpenForAppend(AlwaysSyncedPath(data_dir), storage::FileSystem::OpenMode::kCreateNew);
+  if (!file.ok()) return file.status();
+  Status s = file.value()->Sync();
+  if (Status closed = file.value()->Close(); s.ok()) s = closed;
+  if (s.ok()) s = fs.get().SyncDir(data_dir);
+  return s;
+}
+
+Status ClearAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir) {
+  if (!HasAlwaysSyncedMark(fs, data_dir)) return Status::Ok();
+  if (Status s = fs.get().Remove(AlwaysSyncedPath(data_dir)); !s.ok()) return s;
+  return fs.get().SyncDir(data_dir);
+}
+
 }  // namespace rlog::app

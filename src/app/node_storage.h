@@ -34,4 +34,16 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
                                                       storage::NodeLog::DurableCallback on_durable,
                                                       storage::NodeLog::ErrorCallback on_error);
 
+// The master's mark that its log holds everything it ever counted itself for: the file
+// <data_dir>/always-synced. It may count its own log as one answer of a take-over only with it
+// (MasterNode::RecoverFromSentinels): a log written with fsync: never or interval may have lost,
+// in a power loss, writes the master had counted itself for, whatever fsync says now.
+// HasAlwaysSyncedMark: whether the file exists. SetAlwaysSyncedMark: creates it durably (file
+// and directory synced); call once the log is durable and every later write is synced before
+// it counts. ClearAlwaysSyncedMark: removes it durably; call at start, before any write, when the
+// fsync policy is not always. Both do nothing when the mark is already as asked.
+bool HasAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir);
+Status SetAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir);
+Status ClearAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir);
+
 }  // namespace rlog::app

@@ -8,7 +8,8 @@ import shutil
 import threading
 import time
 
-from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, wait_until)
+from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, cut_wal_tail,
+                     wait_until)
 
 
 def _data_cluster(make_cluster, tmp_path, fsync="always", master_extra=()):
@@ -575,3 +576,42 @@ def test_a_leftover_last_segment_is_removed_saying_so_and_one_after_a_gap_stops_
     assert f"{stray} at offset 0" in m.log_tail() and "where id 4 was expected" in m.log_tail(), (
         m.log_tail())
     assert stray.exists(), "the unknown file was deleted"
+
+
+def test_a_log_written_with_fsync_never_does_not_vouch_for_itself_after_a_switch_to_always(
+        make_cluster, tmp_path):
+    # A master with fsync: never counts itself for a write before its fsync, and a power loss
+    # can take it. Restarted with fsync: always, its log must not count as one answer of the
+    # take-over (it lacks what it had counted itself for), or one sentinel's answer would do and
+    # a write the master and the other sentinel acknowledged would be lost.
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=2,
+                     master_args=["--data-dir", str(data / "m"), "--fsync", "never"],
+                     sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}")])
+    c.start()
+    m, s1, s2 = c.master, *c.sentinels
+    for i in range(5):
+        assert m.insert_ok(f"all-{i}", w=3) == i + 1
+    s2.terminate()
+    assert s2.wait_exit(15) == 0
+    assert m.insert_ok("on m and s1", w=2) == 6  # A majority of three.
+    m.kill9()
+    assert cut_wal_tail(data / "m" / "wal", 5) == 1  # What a power loss may do under never.
+
+    s1.terminate()
+    assert s1.wait_exit(15) == 0
+    s2.start()  # Holds 1..5 only.
+    c.master_args[c.master_args.index("never")] = "always"
+    m.start()
+    wait_until(lambda: "1 sentinel position(s) received, 2 needed" in m.health().get(
+        "recovery", ""), 20, 0.05, "the master waits for both sentinels, not trusting its log")
+    assert m.health()["readOnly"] is True
+
+    s1.start()
+    c.wait_writable(30)
+    assert m.insert_ok("after", w=3) == 7
+    log = c.wait_converged(expected_len=7)
+    assert [e["message"] for e in log][5:] == ["on m and s1", "after"]
+    # Written with fsync: always since that take-over: the next restart trusts it again.
+    assert (data / "m" / "always-synced").exists()
+
