@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "app/node_storage.h"
 #include "app/tls.h"
@@ -642,29 +643,44 @@ void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     Member& m = members_[s];
     name = m.name;
+    core.KnownCommitted(w.commit_id());
+    if (m.generation != gen) return;  // An older stream's: it tells nothing about this one.
     // Two configured names that reach one sentinel (127.0.0.1:9091 and localhost:9091) must not
-    // count as two nodes: a write would be acknowledged with w copies it does not have.
-    for (size_t o = 0; o < members_.size() && !w.instance_id().empty(); ++o) {
-      if (o != s && members_[o].stream && members_[o].instance_id == w.instance_id()) {
+    // count as two nodes: a write would be acknowledged with w copies it does not have, and the
+    // cluster would look larger than it is.
+    const std::string& instance = w.instance_id();
+    for (size_t o = 0; o < members_.size() && !instance.empty(); ++o) {
+      if (o != s && members_[o].welcomed && members_[o].instance_id == instance) {
         duplicate_of = members_[o].name;
       }
     }
+    m.instance_id = instance;
     if (!duplicate_of.empty()) {
       new_duplicate = m.duplicate_of != duplicate_of;
       m.duplicate_of = duplicate_of;
-      if (m.generation == gen && m.stream) m.stream->Cancel();  // Never Connected: never counted.
+      core.SetDuplicate(s, true);
+      if (m.stream) m.stream->Cancel();  // Never Connected: it holds no position either.
       return;
     }
-    if (m.generation == gen) m.instance_id = w.instance_id();
+    // This name counts for the process; another that last reached it (its stream gone) is the
+    // duplicate from now on, not a second node that happens to be down.
+    for (size_t o = 0; o < members_.size() && !instance.empty(); ++o) {
+      if (o != s && members_[o].instance_id == instance) {
+        members_[o].duplicate_of = m.name;
+        core.SetDuplicate(static_cast<core::SentinelId>(o), true);
+      }
+    }
+    m.welcomed = true;
     m.duplicate_of.clear();
+    core.SetDuplicate(s, false);
     m.last_error.clear();
-    core.KnownCommitted(w.commit_id());
     core.Connected(s, gen, w.last_id());
   });
   if (new_duplicate) {
     spdlog::error(
         "sentinel {} is the same sentinel process as {} (instance {}): two names for one node; "
-        "it is not counted toward write concerns or the majority. List each sentinel once.",
+        "it is not counted toward write concerns, the cluster size or the majority. List each "
+        "sentinel once.",
         name, duplicate_of, w.instance_id());
   }
 }
@@ -678,16 +694,28 @@ void MasterNode::OnWriteDone(core::SentinelId s, uint64_t gen) {
 }
 
 void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) {
-  std::string name;
+  std::string name, duplicate_of;
   bool deposed_now = false;
   bool new_error = false;  // Not the error the last attempt ended with (that one was logged).
+  bool new_duplicate = false;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     Member& m = members_[s];
     name = m.name;
     if (m.generation == gen) {
       m.stream.reset();
-      m.instance_id.clear();
-      if (!status.ok() && !m.duplicate_of.empty()) {
+      m.welcomed = false;
+      if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+        // The sentinel already takes this master's stream under another name
+        // (SentinelService::ClaimName): one node, counted once.
+        const std::string& text = status.error_message();
+        const size_t open = text.find("as '");
+        const size_t close = open == std::string::npos ? open : text.find('\'', open + 4);
+        duplicate_of = close == std::string::npos ? std::string("another name")
+                                                  : text.substr(open + 4, close - open - 4);
+        new_duplicate = m.duplicate_of != duplicate_of;
+        m.duplicate_of = duplicate_of;
+        core.SetDuplicate(s, true);
+      } else if (!status.ok() && !m.duplicate_of.empty()) {
         // Cut by OnWelcome: the duplicate, not the cancellation, is the news.
       } else if (!status.ok()) {
         new_error = m.last_error != status.error_message();
@@ -703,7 +731,13 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
     }
     core.Disconnected(s, gen);
   });
-  if (deposed_now) {
+  if (new_duplicate) {
+    spdlog::error(
+        "sentinel {} is the same sentinel process as {}: two names for one node; it is not "
+        "counted toward write concerns, the cluster size or the majority. List each sentinel "
+        "once.",
+        name, duplicate_of);
+  } else if (deposed_now) {
     spdlog::error(
         "deposed: sentinel {} says a newer master has taken the log over ({}); taking "
         "no more writes",
@@ -892,7 +926,14 @@ void MasterNode::RecoverFromSentinels() {
     // (core::RecoveryAnswersNeeded), counted against the sentinels the cluster is meant to have,
     // when configured: one that DNS does not list at the moment (a Pending pod) may hold the
     // write nobody else does.
-    const size_t sentinels = std::max<size_t>(targets.size(), config_.expected_sentinels);
+    // Two names of one sentinel process are one sentinel (Welcome.instance_id).
+    std::set<std::string> processes;
+    size_t twice = 0;
+    for (const auto& [identity, r] : reports) {
+      if (!r.instance.empty() && !processes.insert(r.instance).second) ++twice;
+    }
+    const size_t sentinels = std::max<size_t>(targets.size() - std::min(twice, targets.size()),
+                                              config_.expected_sentinels);
     const size_t cluster = 1 + sentinels;
     size_t needed = core::RecoveryAnswersNeeded(sentinels, trusted);
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.

@@ -81,9 +81,11 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
     std::shared_ptr<replication::SentinelStream> stream;
     std::string last_error;
     bool removed = false;
-    // The sentinel process its live stream reached (Welcome.instance_id), and the member that
-    // already reaches the same one, if any: then this one is cut and never counted.
+    // The sentinel process it last reached (Welcome.instance_id); whether its current stream was
+    // welcomed (counted); and the member that reaches the same process, if any: then this one
+    // is cut at its Welcome and counts toward nothing (core::Replicator::SetDuplicate).
     std::string instance_id;
+    bool welcomed = false;
     std::string duplicate_of;
   };
 

@@ -46,9 +46,17 @@ void Replicator::RemoveSentinel(SentinelId sentinel) {
   UpdateHealth();
 }
 
+void Replicator::SetDuplicate(SentinelId sentinel, bool duplicate) {
+  if (sentinel >= peers_.size() || peers_[sentinel].duplicate == duplicate) return;
+  peers_[sentinel].duplicate = duplicate;
+  // A smaller cluster may commit writes that waited for a majority of the larger one.
+  CompleteCommitted();
+  UpdateHealth();
+}
+
 uint32_t Replicator::cluster_size() const {
   uint32_t n = 1;
-  for (const Peer& peer : peers_) n += peer.member ? 1 : 0;
+  for (const Peer& peer : peers_) n += peer.member && !peer.duplicate ? 1 : 0;
   return n;
 }
 
@@ -57,7 +65,7 @@ uint32_t Replicator::reachable() const {
   for (const Peer& peer : peers_) {
     // A stream that just dropped is Suspected, not gone: counting it until it turns Unhealthy
     // keeps one reconnect from flipping the master read-only and back.
-    if (peer.member && peer.health != Health::kUnhealthy) ++n;
+    if (peer.member && !peer.duplicate && peer.health != Health::kUnhealthy) ++n;
   }
   return n;
 }

@@ -144,6 +144,11 @@ class Replicator {
   // The sentinel leaves the cluster (e.g. it left DNS): its stream is cancelled and it no longer
   // counts toward quorum or write concern. Its id is not reused.
   void RemoveSentinel(SentinelId sentinel);
+  // The sentinel is (or is no longer) the same process as another member, reached under a second
+  // name: while it is, it counts toward neither the cluster size nor reachability (one node, one
+  // vote), like a removed one, but is still connected to and retried, so that it can stand in if
+  // the other name stops reaching that process.
+  void SetDuplicate(SentinelId sentinel, bool duplicate);
 
   // --- Events -----------------------------------------------------------------------------
   // The master's log now holds 1..last_id (not necessarily durable yet).
@@ -175,7 +180,7 @@ class Replicator {
   // --- Queries ----------------------------------------------------------------------------
   LogId last_id() const { return last_appended_; }
   LogId durable_id() const { return local_durable_; }
-  // The master plus every sentinel that is a member.
+  // The master plus every sentinel that is a member (and not a duplicate).
   uint32_t cluster_size() const;
   uint32_t majority() const { return cluster_size() / 2 + 1; }
   // Members (master included) that are not Unhealthy (heard from within unhealthy_after).
@@ -204,6 +209,7 @@ class Replicator {
   struct Peer {
     std::string name;
     bool member = true;
+    bool duplicate = false;  // SetDuplicate: another member reaches the same process.
     Link link = Link::kIdle;
     uint64_t generation = 0;
     LogId acked = 0;     // Contiguous position the sentinel reported.

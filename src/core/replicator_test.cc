@@ -494,6 +494,38 @@ TEST(Replicator, RemovedSentinelNoLongerCountsTowardConcern) {
   (void)h;
 }
 
+// Two names of one sentinel: the duplicate counts toward neither the cluster size nor the
+// majority, so the master and the one real sentinel are a majority, and "all" means those two.
+TEST(Replicator, DuplicateSentinelCountsTowardNothingUntilItIsNoLongerOne) {
+  FakeLog log;
+  Replicator r(SmallOptions(), &log);
+  SentinelId s1 = r.AddSentinel("127.0.0.1:9091");
+  SentinelId dup = r.AddSentinel("localhost:9091");
+  SentinelId s2 = r.AddSentinel("s2");
+  EXPECT_EQ(r.cluster_size(), 4u);
+  uint64_t g1 = ConnectOf(r, s1);
+  r.Connected(s1, g1, 0);
+  r.OnTick();
+  r.TakeReady();
+  EXPECT_TRUE(r.read_only()) << "master and s1: 2 of 4";
+  r.SetDuplicate(dup, true);
+  EXPECT_EQ(r.cluster_size(), 3u);
+  EXPECT_EQ(r.majority(), 2u);
+  r.TakeReady();
+  EXPECT_FALSE(r.read_only()) << "master and s1: 2 of 3";
+  AppendN(r, log, 1);
+  r.LocalDurable(1);
+  r.Acked(s1, g1, 0, 1);
+  WriteHandle h = r.ParkWrite(1, 2, 1000);
+  auto done = r.TakeReady().completions;
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].handle, h);
+  EXPECT_EQ(done[0].outcome, WriteOutcome::kCommitted);
+  r.SetDuplicate(dup, false);  // It reaches a process of its own after all.
+  EXPECT_EQ(r.cluster_size(), 4u);
+  (void)s2;
+}
+
 // ----------------------------------------------------------------------------------------
 // Seeded random simulation (replicator_simulation.h): sentinels that process messages in order,
 // crash, lose data, drop batches, leave and join, and a master whose fsync lags. After every step

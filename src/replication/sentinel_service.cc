@@ -310,6 +310,14 @@ class ReplicateCall {
   }
 
   bool HandleHello(const Hello& hello) {
+    if (std::string other = service_->ClaimName(this, hello); !other.empty()) {
+      // Refused before the log sees the Hello: its master_last_id may be older than entries the
+      // other stream delivered, which Admit would take for a diverged tail and drop.
+      FinishOnce(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                              "this sentinel already replicates from this master as '" + other +
+                                  "': '" + hello.sentinel_name() + "' is a second name for it"));
+      return false;
+    }
     SentinelMessage reply;
     Status st = service_->Admit(hello, reply.mutable_welcome());
     if (!st.ok()) {
@@ -604,6 +612,19 @@ void SentinelService::Register(ReplicateCall* stream) {
 void SentinelService::Unregister(ReplicateCall* stream) {
   MutexLock lock(streams_mu_);
   streams_.erase(stream);
+  claims_.erase(stream);
+}
+
+std::string SentinelService::ClaimName(ReplicateCall* stream, const Hello& hello) {
+  MutexLock lock(streams_mu_);
+  for (const auto& [other, claim] : claims_) {
+    if (other != stream && claim.log_id == hello.log_id() && claim.epoch == hello.epoch() &&
+        claim.name != hello.sentinel_name()) {
+      return claim.name;
+    }
+  }
+  claims_[stream] = {hello.log_id(), hello.epoch(), hello.sentinel_name()};
+  return std::string();
 }
 
 grpc::Status SentinelService::CheckPeer(const grpc::ServerContext& context) const {

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -190,6 +191,12 @@ class SentinelService final : public Replication::AsyncService {
   static std::string NewInstanceId();
   void Register(ReplicateCall* stream) EXCLUDES(streams_mu_);
   void Unregister(ReplicateCall* stream) EXCLUDES(streams_mu_);
+  // Records that `stream` carries the master of `hello` (its log id and epoch: one master) under
+  // the name it gives this sentinel. Empty if that is fine; else the other name another live
+  // stream of the same master already claimed: the master lists this sentinel twice, and a
+  // second stream's Hello, built before entries the first one delivered, would make the log drop
+  // them (a diverged tail, as far as it can tell).
+  std::string ClaimName(ReplicateCall* stream, const Hello& hello) EXCLUDES(streams_mu_);
 
   // Constant after construction (callbacks: set before serving).
   storage::NodeLog* const log_;
@@ -207,6 +214,12 @@ class SentinelService final : public Replication::AsyncService {
   std::string commit_log_id_ GUARDED_BY(log_mu_);  // The log commit_ is of.
   Mutex streams_mu_;
   std::set<ReplicateCall*> streams_ GUARDED_BY(streams_mu_);
+  struct Claim {
+    std::string log_id;
+    uint64_t epoch = 0;
+    std::string name;
+  };
+  std::map<ReplicateCall*, Claim> claims_ GUARDED_BY(streams_mu_);  // ClaimName's.
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;  // Set by AddTo.
   std::thread cq_thread_;                            // Between Start and Stop.

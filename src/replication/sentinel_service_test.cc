@@ -111,10 +111,12 @@ class MasterStream {
     ASSERT_TRUE(stream_->Write(msg));
   }
   void Hello(uint64_t seq, const std::string& log_id, uint64_t epoch, core::LogId master_last,
-             std::vector<std::pair<uint64_t, core::LogId>> history = {}) {
+             std::vector<std::pair<uint64_t, core::LogId>> history = {},
+             const std::string& sentinel_name = "") {
     MasterMessage m;
     rlog::replication::Hello* h = m.mutable_hello();
     h->set_log_id(log_id);
+    h->set_sentinel_name(sentinel_name);
     h->set_epoch(epoch);
     h->set_master_last_id(master_last);
     for (auto [e, first] : history) {
@@ -286,6 +288,29 @@ TEST_F(SentinelServiceTest, ReopenedSentinelWelcomesWithItsDurablePosition) {
   EXPECT_EQ(w.log_id(), "log-a");
   EXPECT_EQ(w.epoch(), 2u);
   EXPECT_EQ(w.node_id(), "s1");
+}
+
+// One master listing this sentinel under two names opens two streams at once. The second
+// Hello, built before entries the first stream delivered, would make the log drop them as a
+// diverged tail: it is refused before the log sees it, naming the first name.
+TEST_F(SentinelServiceTest, ASecondNameFromTheSameMasterIsRefusedBeforeTheLogSeesItsHello) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream first(s.stub());
+  first.Hello(1, "log-a", 1, 0, {}, "127.0.0.1:9091");
+  first.NextWelcome();
+  first.Batch(2, 1, 3, 1);
+  first.AckReaching(3);
+  MasterStream second(s.stub());
+  second.Hello(1, "log-a", 1, 0, {}, "localhost:9091");
+  grpc::Status st = second.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
+  EXPECT_NE(st.error_message().find("as '127.0.0.1:9091'"), std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(s.log().last_id(), 3u) << "entries the first stream delivered were dropped";
+  // The same name again (a reconnect while the old stream lingers) is welcome.
+  MasterStream again(s.stub());
+  again.Hello(1, "log-a", 1, 3, {}, "127.0.0.1:9091");
+  EXPECT_EQ(again.NextWelcome().last_id(), 3u);
 }
 
 TEST_F(SentinelServiceTest, MasterWithAnOlderEpochIsRefused) {

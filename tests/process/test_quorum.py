@@ -175,21 +175,41 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(make_cluster):
     assert [(e["id"], e["message"]) for e in ref] == [(1, "race"), (2, "next")]
 
 
-def test_one_sentinel_listed_under_two_names_counts_once(make_cluster):
+def test_one_sentinel_listed_under_two_names_counts_once(make_cluster, tmp_path):
     # 127.0.0.1:P and localhost:P are one node. Counted twice, a w=3 write would be acknowledged
-    # with two copies, and the master would believe it had a majority of three. Every sentinel
-    # process has a random instance id (Welcome.instance_id): the second name is cut, not counted.
-    c = make_cluster(n_sentinels=1)
-    s = c.sentinels[0]
-    c.master_args += ["--sentinels", f"127.0.0.1:{s.grpc_port},localhost:{s.grpc_port}"]
+    # with two copies, the master would believe it had a majority of three, and with a third
+    # name for another sentinel the cluster would look like four nodes. Every sentinel process
+    # has a random instance id (Welcome.instance_id): the second name is cut and counts for nothing.
+    c = make_cluster(n_sentinels=2, master_args=["--data-dir", str(tmp_path / "m")])
+    s1, s2 = c.sentinels
+    c.master_args += ["--sentinels", f"127.0.0.1:{s1.grpc_port},localhost:{s1.grpc_port},"
+                                     f"127.0.0.1:{s2.grpc_port}"]
     c.start()
     m = c.master
     h = wait_until(lambda: (lambda h: h if any("duplicateOf" in x for x in h["sentinels"])
                             else None)(m.health()), 10, 0.05, "the second name marked a duplicate")
-    assert h["quorum"]["clusterSize"] == 3, h
-    assert len(h["sentinels"]) == 2, h
-    assert m.insert_ok("two copies", w=2) == 1
-    body = assert_error(m.insert("three copies?", w=3, timeout_ms=1000), 504)
-    assert body["id"] == 2, body
+    assert h["quorum"]["clusterSize"] == 3 and h["quorum"]["majority"] == 2, h
+    assert len(h["sentinels"]) == 3, h
+    assert m.insert_ok("three copies", w=3) == 1
+    assert m.insert_ok("all of them", w="all") == 2
     log = m.log_path.read_text()
     assert "is the same sentinel process as" in log and "counted once" in log, m.log_tail()
+
+    s2.terminate()
+    assert s2.wait_exit(15) == 0
+    wait_until(lambda: m.health()["quorum"]["reachable"] == 2, 10, 0.05, "s2 unreachable")
+    assert m.insert_ok("master and s1 are a majority", w="majority") == 3
+    body = assert_error(m.insert("three copies?", w=3, timeout_ms=1000), 504)
+    assert body["id"] == 4, body
+
+
+def test_a_master_whose_only_sentinel_is_listed_twice_recovers_and_takes_writes(make_cluster,
+                                                                                  tmp_path):
+    # Recovery counts sentinel processes, not names: with a fresh directory it needs an answer
+    # from every sentinel, and one process is all there is.
+    c = make_cluster(n_sentinels=1, master_args=["--data-dir", str(tmp_path / "m")])
+    s = c.sentinels[0]
+    c.master_args += ["--sentinels", f"127.0.0.1:{s.grpc_port},localhost:{s.grpc_port}"]
+    c.start()
+    assert c.master.insert_ok("one", w=2) == 1
+    assert c.master.health()["quorum"]["clusterSize"] == 2
