@@ -57,6 +57,10 @@ MasterNode::MasterNode(const Config& config)
 
 MasterNode::~MasterNode() {
   stop_ = true;
+  {
+    MutexLock lock(recovery_call_mu_);
+    if (recovery_call_ != nullptr) recovery_call_->TryCancel();
+  }
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
   // The streams' events call into this object (and into discovery_): end them all before
@@ -773,6 +777,10 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   Step([](core::Replicator& core) { core.ExpireAllWrites(); });
   ExpireTails(Clock::now(), /*all=*/true);
   stop_ = true;
+  {
+    MutexLock lock(recovery_call_mu_);
+    if (recovery_call_ != nullptr) recovery_call_->TryCancel();
+  }
   if (recovery_thread_.joinable()) recovery_thread_.join();
   if (ticker_.joinable()) ticker_.join();
   if (discovery_) discovery_->Stop();
@@ -828,6 +836,7 @@ void MasterNode::RecoverFromSentinels() {
       request.set_promise_epoch(promise_epoch);
     }
     replication::PositionReply reply;
+    const auto in_call = EnterRecoveryCall(&context);
     grpc::Status status = stubs[identity].stub->Position(&context, request, &reply);
     if (!status.ok()) {
       spdlog::debug("recovering: sentinel {} did not report: {}", identity,
@@ -1038,6 +1047,18 @@ void MasterNode::RecoverFromSentinels() {
   }
 }
 
+std::shared_ptr<void> MasterNode::EnterRecoveryCall(grpc::ClientContext* context) {
+  {
+    MutexLock lock(recovery_call_mu_);
+    recovery_call_ = context;
+    if (stop_) context->TryCancel();
+  }
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    MutexLock lock(recovery_call_mu_);
+    recovery_call_ = nullptr;
+  });
+}
+
 Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::string& log_id,
                              core::LogId target) {
   constexpr uint64_t kFetchBytes = 4 << 20;
@@ -1050,6 +1071,7 @@ Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::st
     request.set_from_id(from);
     request.set_max_bytes(kFetchBytes);
     replication::FetchReply reply;
+    const auto in_call = EnterRecoveryCall(&context);
     grpc::Status status = stub.Fetch(&context, request, &reply);
     if (!status.ok()) return Status::Unavailable("fetch: " + status.error_message());
     if (reply.entries_size() == 0) {

@@ -149,6 +149,13 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   replication::StreamQueue stream_queue_;
 
   std::atomic<bool> stop_{false};
+  // The blocking gRPC call the recovery thread is in (Position, Fetch), so that Drain can cancel
+  // it rather than wait out its deadline (up to 30 s for a Fetch).
+  Mutex recovery_call_mu_;
+  grpc::ClientContext* recovery_call_ GUARDED_BY(recovery_call_mu_) = nullptr;
+  // Registers `context` as that call (cancelled at once if the node is stopping already) until
+  // the returned guard goes.
+  std::shared_ptr<void> EnterRecoveryCall(grpc::ClientContext* context) EXCLUDES(recovery_call_mu_);
   std::thread ticker_;
   std::thread recovery_thread_;
 };

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import LONG_HTTP_TIMEOUT, assert_error, json_body, wait_until
+from harness import DRAIN_TIMEOUT_MS, LONG_HTTP_TIMEOUT, assert_error, json_body, wait_until
 
 N_PARKED = 5
 SLACK = 4.0  # seconds on top of the drain timeout for signal delivery, process exit and reaping
@@ -151,3 +151,26 @@ def test_sighup_drains_like_sigterm_and_sigusr_is_ignored(make_cluster):
     m.proc.send_signal(signal.SIGHUP)
     assert m.wait_exit(15) == 0, m.log_tail()
     assert "draining" in m.log_tail(), m.log_tail()
+
+
+def test_sigterm_cancels_a_recovery_copy_from_a_frozen_sentinel(make_cluster):
+    # A restarting master copying its log from a sentinel blocks in a gRPC call with a 30 s
+    # deadline; SIGTERM must not wait that out.
+    c = make_cluster(n_sentinels=1)
+    c.start()
+    m, s = c.master, c.sentinels[0]
+    for i in range(5):
+        assert m.insert_ok(f"copy-{i}", w=2) == i + 1
+    m.kill9()
+    c.master_args += ["--enable-test-faults", "--test-recovery-pause-ms", "1000"]
+    m.start()
+    wait_until(lambda: "TEST: pausing recovery" in m.log_path.read_text(), 15, 0.05,
+               "the restarted master paused before copying")
+    s.stop()  # SIGSTOP: the copy that follows the pause hangs.
+    try:
+        wait_until(lambda: "recovering: copying ids" in m.log_path.read_text(), 15, 0.05,
+                   "the master started copying from the frozen sentinel")
+        m.terminate()
+        assert m.wait_exit(DRAIN_TIMEOUT_MS / 1000 + SLACK) == 0, m.log_tail()
+    finally:
+        s.cont()
