@@ -160,8 +160,11 @@ int main(int argc, char** argv) {
   // Let the reactors flush the last answers before the endpoint goes away.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   http.Shutdown();
-  spdlog::info("stopped");
-  spdlog::shutdown();
+  // The drain's final flush may have failed (OnStorageError schedules exit 1, later than this).
+  const bool failed = master && master->StorageFailed();
+  spdlog::info(failed ? "stopped after a write-ahead log failure" : "stopped");
+  // Flushed, not shut down: the replication thread may still log a line.
+  spdlog::default_logger()->flush();
   // Streams may still be finishing on the replication thread; do not run destructors under them.
-  std::_Exit(0);
+  std::_Exit(failed ? 1 : 0);
 }

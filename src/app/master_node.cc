@@ -794,6 +794,11 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   if (store_) store_->Close();
 }
 
+bool MasterNode::StorageFailed() {
+  MutexLock lock(mu_);
+  return !storage_error_.empty();
+}
+
 // ---- start-up recovery ----------------------------------------------------------------------
 
 void MasterNode::RecoverFromSentinels() {

@@ -49,6 +49,8 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   Status Start();
   // New writes get 503; parked ones are answered within `timeout`; then everything stops.
   void Drain(std::chrono::milliseconds timeout);
+  // The write-ahead log failed (OnStorageError): the process must exit 1, also from a drain.
+  bool StorageFailed() EXCLUDES(mu_);
 
   // http::Service
   void Insert(std::string body, http::Responder respond) override;

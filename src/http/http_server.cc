@@ -4,6 +4,7 @@
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,9 @@ HttpReply JsonError(int status, const std::string& message, const std::string& e
 }
 
 namespace {
+
+// The longest long poll (GET /messages?waitMs=).
+constexpr uint64_t kMaxLongPollMs = 300000;
 
 // Pistache 0.0.5 writes only typed headers and silently drops Raw ones: this typed header carries
 // any name and value (Retry-After, Allow, ...).
@@ -89,21 +93,30 @@ class Handler final : public Http::Handler {
       : service_(service), max_body_bytes_(max_body_bytes) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    auto shared = std::make_shared<Http::ResponseWriter>(std::move(writer));
+    // Exactly one answer: the first of the Responder (now or once parked) and the catch below.
+    struct Exchange {
+      explicit Exchange(Http::ResponseWriter w) : writer(std::move(w)) {}
+      Http::ResponseWriter writer;
+      std::atomic<bool> answered{false};
+    };
+    auto exchange = std::make_shared<Exchange>(std::move(writer));
     // HEAD: the answer GET would get, without its body (a client reads none after a HEAD, so a
     // body would be taken for the start of the next answer on a keep-alive connection).
     const bool head = req.method() == Http::Method::Head;
-    Responder respond = [shared, head](HttpReply reply) {
+    Responder respond = [exchange, head](HttpReply reply) {
+      if (exchange->answered.exchange(true)) return;
       if (head) reply.body.clear();
-      Send(*shared, std::move(reply));
+      Send(exchange->writer, std::move(reply));
     };
     try {
       Route(req, std::move(respond));
     } catch (const std::exception& e) {
-      // Nothing below should throw; if it does, answer rather than take the server down.
+      // Nothing below should throw; if it does, answer rather than take the server down (unless
+      // an answer went out already).
       spdlog::error("request {} {} failed: {}", Http::methodString(req.method()), req.resource(),
                     e.what());
-      Send(*shared, JsonError(500, "internal error"));
+      if (!exchange->answered.exchange(true))
+        Send(exchange->writer, JsonError(500, "internal error"));
     }
   }
 
@@ -167,8 +180,9 @@ class Handler final : public Http::Handler {
         return;
       }
       uint64_t wait_value = wait.value().value_or(0);
-      if (wait_value > 300000) {
-        respond(JsonError(400, "query parameter 'waitMs' must be at most 300000"));
+      if (wait_value > kMaxLongPollMs) {
+        respond(JsonError(
+            400, "query parameter 'waitMs' must be at most " + std::to_string(kMaxLongPollMs)));
         return;
       }
       service_->Messages(std::max<uint64_t>(from.value().value_or(1), 1), limit_value, wait_value,
@@ -202,8 +216,9 @@ Result<uint16_t> HttpServer::Start() {
   try {
     Address addr(options_.address, Port(options_.port));
     endpoint_ = std::make_unique<Http::Endpoint>(addr);
-    // Requests parked for their write concern must outlive Pistache's own timers.
-    auto wait = std::chrono::milliseconds(options_.max_wait_ms + 60000);
+    // Requests parked for their write concern, and long polls, must outlive Pistache's own
+    // timers, whichever is longer.
+    auto wait = std::chrono::milliseconds(std::max(options_.max_wait_ms, kMaxLongPollMs) + 60000);
     auto opts = Http::Endpoint::options()
                     .threads(options_.threads)
                     .flags(Tcp::Options::ReuseAddr)

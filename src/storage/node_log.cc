@@ -96,13 +96,17 @@ Result<std::unique_ptr<NodeLog>> NodeLog::Open(NodeLogOptions options, DurableCa
 NodeLog::~NodeLog() = default;
 
 void NodeLog::Close() {
+  {
+    // First, so that a writer that comes now is refused rather than reaching a committer or a
+    // WAL on their way out.
+    MutexLock lock(impl_->mu);
+    impl_->closed = true;
+  }
   // A failure of the final flush has reached on_error already; status() keeps it.
   static_cast<void>(impl_->StopCommitter());
   // The WAL is the writer's now: cut its preallocated zeros, so that the next start, after a
   // clean stop, reports no torn tail. A process that ends with _Exit runs no destructor.
   if (impl_->wal) impl_->wal->Close();
-  MutexLock lock(impl_->mu);
-  impl_->closed = true;
 }
 
 Status NodeLog::Impl::OpenWal() {
