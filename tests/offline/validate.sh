@@ -341,6 +341,16 @@ if need_node "Dockerfile"; then
     node "$here/check-dockerfile.mjs" "$tmp/Dockerfile.bad"
 fi
 
+if have python3; then
+  run ".dockerignore keeps what the image's build and unit tests read (docs/CONFIGURATION.md)" \
+    python3 "$here/check-dockerignore.py" "$repo"
+  sed 's|^!docs/CONFIGURATION.md$||; s|^docs/\*$|docs/|' .dockerignore >"$tmp/dockerignore.bad"
+  selftest ".dockerignore check rejects a context without docs/CONFIGURATION.md" \
+    python3 "$here/check-dockerignore.py" "$repo" "$tmp/dockerignore.bad"
+else
+  skip ".dockerignore" "python3"
+fi
+
 # --- the helm test script, against a fake rlog -------------------------------------------------
 if have python3; then
   run "helm test script: passes on a good fake cluster, fails on a lagging one" \
