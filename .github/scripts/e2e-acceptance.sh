@@ -7,6 +7,9 @@
 # S2 must count in the cluster before it exists (or w=3 would be refused as larger than the
 # cluster), so this release lists both sentinels by name (master.sentinels) instead of SRV
 # discovery, and starts with sentinel.replicas=1: "start S2" is scaling the StatefulSet to 2.
+# Its master runs in memory (master.inMemory): one with a data directory treats every start as
+# a restart that may have lost its directory and waits for both sentinels to answer, and S2 does
+# not exist yet (the process-level acceptance test runs its master in memory too).
 #
 # usage: e2e-acceptance.sh IMAGE_REPOSITORY IMAGE_TAG   (runs in namespace $NS, default
 #        "acceptance"; installs release $REL, deletes the namespace at the end)
@@ -26,7 +29,7 @@ port=${E2E_PORT:-18080}
 log "installing $REL with sentinels $REL-sentinel-0 (running) and $REL-sentinel-1 (not yet)"
 helm install "$REL" "$here/../../helm/rlog" --namespace "$NS" --create-namespace \
   --set image.repository="$repo" --set image.tag="$tag" \
-  --set sentinel.replicas=1 \
+  --set sentinel.replicas=1 --set master.inMemory=true \
   --set master.sentinels="$REL-sentinel-0.$headless:9091\,$REL-sentinel-1.$headless:9091"
 # No --wait: whether the master reports ready while one listed sentinel does not exist is the
 # binary's choice; the scenario only needs S1 running and the master serving.

@@ -190,8 +190,28 @@ http::HttpReply SentinelNode::Health() {
   return {200, j.dump(), {}};
 }
 
+// Ready once the node holds, durably, what a master held when it last connected: not before.
+// A rolling update (or a drain the PodDisruptionBudget allows) moves on to the next sentinel
+// when this one is Ready; were an empty replacement Ready at once, the next one could go too
+// while this one still lacked the log, and with emptyDir volumes nothing would be left of it.
+// Sticky: a sentinel that falls behind later under load stays Ready (its lag is on /health).
 http::HttpReply SentinelNode::Ready() {
   if (draining_) return http::JsonError(503, "draining");
+  if (!caught_up_) {
+    if (!state_.welcomed()) {
+      return http::JsonError(503, "not ready: no master has connected since this node started");
+    }
+    const core::LogId held = node_log_->durable_id();
+    const core::LogId target = state_.welcomed_last_id();
+    if (held < target) {
+      return http::JsonError(503,
+                             "not ready: catching up, holds " + std::to_string(held) + " of the " +
+                                 std::to_string(target) + " ids its master held when it connected",
+                             "\"durableId\":" + std::to_string(held) +
+                                 ",\"masterLastId\":" + std::to_string(target));
+    }
+    caught_up_ = true;
+  }
   return {200, R"({"ready":true})", {}};
 }
 

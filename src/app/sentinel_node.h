@@ -82,6 +82,8 @@ class SentinelNode final : public NodeBase {
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};
+  // Ready() found this node holding what a master held when it connected (sticky).
+  std::atomic<bool> caught_up_{false};
   std::thread ticker_;
 };
 

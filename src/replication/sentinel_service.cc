@@ -509,6 +509,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   }
   CommitFollowsLogLocked();
   state_->SetMaster(hello.master_http());
+  state_->Welcomed(hello.master_last_id());
   welcome->set_log_id(hello.log_id());
   welcome->set_last_id(log_->durable_id());
   welcome->set_node_id(node_id_);

@@ -76,6 +76,11 @@ Result<SentinelFaults> ParseFaults(const std::string& spec);
 class SentinelState {
  public:
   void SetMaster(const std::string& master_http);
+  // A master's Hello was accepted; it held ids up to `master_last_id` then.
+  void Welcomed(uint64_t master_last_id) {
+    welcomed_last_id_.store(master_last_id);
+    welcomed_.store(true);
+  }
   void Heard();
   void Received(uint64_t entries) { entries_received_.fetch_add(entries); }
   void StreamOpened() { streams_.fetch_add(1); }
@@ -87,6 +92,9 @@ class SentinelState {
   std::optional<int64_t> last_heard_ms_ago() const;
   // Entries that arrived in batches since the process started (resends included).
   uint64_t entries_received() const { return entries_received_.load(); }
+  // Whether a master was ever welcomed since the process started, and the last id it held then.
+  bool welcomed() const { return welcomed_.load(); }
+  uint64_t welcomed_last_id() const { return welcomed_last_id_.load(); }
 
  private:
   mutable std::mutex mu_;
@@ -94,6 +102,8 @@ class SentinelState {
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock; 0 = never.
   std::atomic<int> streams_{0};
   std::atomic<uint64_t> entries_received_{0};
+  std::atomic<bool> welcomed_{false};
+  std::atomic<uint64_t> welcomed_last_id_{0};
 };
 
 class ReplicateCall;

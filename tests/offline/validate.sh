@@ -226,6 +226,17 @@ else
   skip "the chart's TLS Secret" "no render of ci/tls-values.yaml, or no openssl"
 fi
 
+# --- master.inMemory: the master without DATA_DIR (the kind acceptance scenario uses it) ----
+if [[ -s $tmp/render-default.yaml ]]; then
+  if [[ $(grep -c 'name: DATA_DIR' "$tmp/render-default.yaml") -eq 2 ]] &&
+    render --set master.inMemory=true >"$tmp/render-inmemory.yaml" 2>&1 &&
+    [[ $(grep -c 'name: DATA_DIR' "$tmp/render-inmemory.yaml") -eq 1 ]]; then
+    ok "master.inMemory=true drops the master's DATA_DIR (the sentinels keep theirs)"
+  else
+    bad "master.inMemory=true drops the master's DATA_DIR (the sentinels keep theirs)"
+  fi
+fi
+
 # --- Kubernetes schemas (kubernetes-models 4.x) + policy, for every render -----------------
 if need_node "Kubernetes schemas of the chart renders"; then
   if ((${#rendered[@]})); then

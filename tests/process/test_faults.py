@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import (WriteLoad, assert_acked_exactly_once, check_log, wait_until)
+from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, wait_until)
 
 
 def _assert_no_failures(load: WriteLoad) -> None:
@@ -118,3 +118,30 @@ def test_injected_replication_faults_converge_exactly_once(make_cluster):
     assert sorted(e["message"] for e in ref) == sorted(acked)
     for s in c.sentinels:
         _assert_caught_up(c, s)
+
+
+def test_a_sentinel_is_ready_only_once_it_holds_what_its_master_held(make_cluster):
+    # /readyz gates rolling updates and drains: an empty replacement that said Ready at once
+    # would let the next sentinel go while it still lacked the log.
+    c = make_cluster(n_sentinels=2, sentinel_args=lambda i: (
+        [] if i == 0 else ["--enable-test-faults", "--test-faults", "delay_ms=150,seed=3"]))
+    m, s1, s2 = c.master, *c.sentinels
+    c.start(sentinels=[0])
+    n = 3000
+    WriteLoad(m, threads=4, per_thread=n // 4, ws=[2], prefix="ready").start().join(120)
+    assert m.last_id() == n
+    s2.start()
+    r = s2.get("/readyz")
+    body = assert_error(r, 503)
+    assert "no master has connected" in body["error"] or "catching up" in body["error"], body
+    seen_catching_up = [False]
+
+    def ready():
+        r = s2.get("/readyz")
+        if r.status_code == 503 and "catching up" in r.text:
+            seen_catching_up[0] = True
+        return r.status_code == 200
+
+    wait_until(ready, 60, 0.01, "s2 ready")
+    assert s2.health()["durableId"] >= n, s2.health()
+    assert seen_catching_up[0], "never saw s2 not ready while it caught up"
