@@ -628,9 +628,17 @@ void MasterNode::InsertTooLarge() {
 http::HttpReply MasterNode::Metrics() {
   {
     MutexLock lock(mu_);
+    std::set<std::string> now;
     for (const core::SentinelStatus& s : core_->Sentinels()) {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
+      now.insert(s.name);
     }
+    // Sentinels that left (discovery): their last status would otherwise stay exported, and an
+    // alert on Unhealthy would fire for ever after a scale-down.
+    for (const std::string& name : metric_sentinels_) {
+      if (!now.contains(name)) metrics_.ClearSentinel(name);
+    }
+    metric_sentinels_ = std::move(now);
     metrics_.SetLastId(core_->last_id());
     metrics_.SetCommitId(core_->commit_id());
     metrics_.SetLogMemory(store_->memory().memory_bytes(), config_.max_log_bytes);

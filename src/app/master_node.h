@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -127,6 +128,7 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   // membership changes wait in pending_membership_ and the sentinels' addresses in
   // recovery_targets_ (identity -> address).
   bool recovering_ GUARDED_BY(mu_) = false;
+  std::set<std::string> metric_sentinels_ GUARDED_BY(mu_);  // Named in the last /metrics.
   std::string recovery_progress_ GUARDED_BY(mu_);
   std::vector<discovery::Change> pending_membership_ GUARDED_BY(mu_);
   std::map<std::string, std::string> recovery_targets_ GUARDED_BY(mu_);

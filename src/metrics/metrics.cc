@@ -207,6 +207,12 @@ void Metrics::SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64
   for (auto& [name, gauge] : h.up) gauge->Set(name == status ? 1 : 0);
 }
 
+void Metrics::ClearSentinel(const std::string& sentinel) {
+  SentinelHandles& h = Sentinel(sentinel);
+  h.lag->Set(0);
+  for (auto& [name, gauge] : h.up) gauge->Set(0);
+}
+
 void Metrics::SetLastId(uint64_t id) { last_id_->Set(static_cast<double>(id)); }
 void Metrics::SetCommitId(uint64_t id) { commit_id_->Set(static_cast<double>(id)); }
 

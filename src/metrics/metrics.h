@@ -58,6 +58,9 @@ class Metrics {
   void CountReplicationBatch(const std::string& sentinel, uint64_t entries);
   void SetSentinel(const std::string& sentinel, uint64_t acked_id, uint64_t lag,
                    const std::string& status);
+  // The sentinel left the cluster: its status series all read 0 and its lag 0, so that alerts on
+  // them clear (the series stay: other threads may still hold their handles).
+  void ClearSentinel(const std::string& sentinel);
   void SetLastId(uint64_t id);
   void SetCommitId(uint64_t id);
   void SetReadOnly(bool read_only);

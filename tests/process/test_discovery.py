@@ -128,9 +128,20 @@ def test_master_follows_srv_records(tmp_path, dns, request):
 
     # Remove s3: after the grace period it leaves quorum and writeConcern limits.
     s3.shutdown()
+
+    def s3_up(status):
+        return [line for line in master.get("/metrics").text.splitlines()
+                if line.startswith("rlog_sentinel_up{") and ident["s3"] in line
+                and f'status="{status}"' in line]
+
+    wait_until(lambda: any(line.endswith(" 1") for line in s3_up("Unhealthy")), 10, 0.05,
+               "s3 exported as Unhealthy while a member")
     dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port), "s2.rlog.test": ("127.0.0.2", s2.grpc_port)})
     wait_until(lambda: master.health()["quorum"]["clusterSize"] == 3, 20, 0.1, "s3 left")
     assert master.post("/insert", {"message": "x", "writeConcern": 4}).status_code == 400
+    # Its status is no longer exported as it last was (an Unhealthy alert would never clear).
+    gone = s3_up("Unhealthy") + s3_up("Suspected") + s3_up("Healthy")
+    assert len(gone) == 3 and all(line.endswith(" 0") for line in gone), gone
     assert master.insert_ok("after-remove", w=3) == 8
     entries = master.get_all()
     harness.check_log(entries)
