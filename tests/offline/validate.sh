@@ -226,6 +226,23 @@ else
   skip "the chart's TLS Secret" "no render of ci/tls-values.yaml, or no openssl"
 fi
 
+# --- metrics.prometheusRule: the rules of files/alerts.yaml, as they are ----------------------
+if [[ -s $tmp/render-monitoring-values.yaml ]] && have python3; then
+  # shellcheck disable=SC2317  # called through run and selftest
+  check_rule() { # RENDER: its PrometheusRule holds exactly the groups of files/alerts.yaml
+    python3 - "$1" "$chart/files/alerts.yaml" <<'PY'
+import sys, yaml
+rules = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+want = yaml.safe_load(open(sys.argv[2]))["groups"]
+assert len(rules) == 1, f"{len(rules)} PrometheusRule(s)"
+assert rules[0]["spec"]["groups"] == want, "the PrometheusRule's groups differ from alerts.yaml"
+PY
+  }
+  run "metrics.prometheusRule: a PrometheusRule with exactly the groups of files/alerts.yaml" \
+    check_rule "$tmp/render-monitoring-values.yaml"
+  selftest "PrometheusRule check rejects a render without one" check_rule "$tmp/render-default.yaml"
+fi
+
 # --- master.inMemory: the master without DATA_DIR (the kind acceptance scenario uses it) ----
 if [[ -s $tmp/render-default.yaml ]]; then
   if [[ $(grep -c 'name: DATA_DIR' "$tmp/render-default.yaml") -eq 2 ]] &&
