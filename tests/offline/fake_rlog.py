@@ -2,7 +2,8 @@
 """A fake rlog HTTP server for testing helm/rlog/files/helm-test.sh without a cluster.
 
 Usage: fake_rlog.py PORTFILE MODE
-  MODE good      /insert answers 503 once, then 200; /get-all shows every inserted message
+  MODE good      /insert answers 503 once, then 200; /messages?from=ID&limit=N pages the
+                 inserted messages
                  (Content-Length from 127.0.0.1, chunked from any other loopback address).
   MODE lagging   like good, but 127.0.1.1 never shows the message (the test must fail).
 Writes the bound port to PORTFILE, serves until killed.
@@ -43,13 +44,15 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path in ("/readyz", "/healthz"):
             self._send(200, {"status": "ok"})
-        elif self.path == "/get-all":
+        elif self.path.startswith("/messages?"):
+            query = dict(kv.split("=", 1) for kv in self.path.split("?", 1)[1].split("&"))
+            first, limit = int(query["from"]), int(query.get("limit", "100"))
             local = self.connection.getsockname()[0]
-            if MODE == "lagging" and local == "127.0.1.1":
-                self._send(200, [])
-            else:
-                self._send(200, [{"id": i + 1, "message": m, "timestamp": 0}
-                                 for i, m in enumerate(STATE["messages"])])
+            held = [] if MODE == "lagging" and local == "127.0.1.1" else STATE["messages"]
+            page = [{"id": i + 1, "message": m, "timestamp": 0}
+                    for i, m in enumerate(held) if first <= i + 1 < first + limit]
+            self._send(200, {"lastId": len(held), "messages": page,
+                             "next": page[-1]["id"] + 1 if page else first})
         else:
             self._send(404, {"error": "not found"})
 

@@ -8,8 +8,9 @@
 # 1. wait for the master's /readyz;
 # 2. POST /insert one unique message with writeConcern = $WRITE_CONCERN (1 + sentinels by
 #    default) and an idempotencyKey, so a retried insert never appends twice;
-# 3. GET /get-all on the master and on every sentinel pod
-#    ($SENTINEL_POD_PREFIX0..N-1.$SENTINEL_DOMAIN) must answer 200 and show the message.
+# 3. GET /messages?from=<its id>&limit=1 on the master and on every sentinel pod
+#    ($SENTINEL_POD_PREFIX0..N-1.$SENTINEL_DOMAIN) must answer 200 and show the message (not
+#    /get-all: on a long log that is large, or refused past http.get_all_max_bytes).
 set -euo pipefail
 export LC_ALL=C
 
@@ -96,6 +97,13 @@ until http POST "$MASTER_HOST" "$MASTER_PORT" /insert "$body" && [[ $HTTP_STATUS
   sleep 2
 done
 log "inserted $msg with writeConcern $WRITE_CONCERN: $HTTP_STATUS ${HTTP_BODY:0:200}"
+id_pattern='"id":[[:space:]]*([0-9]+)'
+if [[ $HTTP_BODY =~ $id_pattern ]]; then
+  id=${BASH_REMATCH[1]}
+else
+  log "FAIL: the insert's answer carries no id: $HTTP_BODY"
+  exit 1
+fi
 
 targets=("$MASTER_HOST:$MASTER_PORT")
 for ((i = 0; i < SENTINEL_COUNT; i++)); do
@@ -106,9 +114,10 @@ failed=0
 for target in "${targets[@]}"; do
   host=${target%:*}
   port=${target##*:}
-  until http GET "$host" "$port" /get-all && [[ $HTTP_STATUS == 200 && $HTTP_BODY == *"\"$msg\""* ]]; do
+  until http GET "$host" "$port" "/messages?from=$id&limit=1" &&
+    [[ $HTTP_STATUS == 200 && $HTTP_BODY == *"\"$msg\""* ]]; do
     if expired; then
-      log "FAIL: $target /get-all does not show $msg (status $HTTP_STATUS, ${#HTTP_BODY} bytes)"
+      log "FAIL: $target /messages?from=$id does not show $msg (status $HTTP_STATUS: ${HTTP_BODY:0:200})"
       failed=1
       break
     fi
