@@ -243,6 +243,27 @@ PY
   selftest "PrometheusRule check rejects a render without one" check_rule "$tmp/render-default.yaml"
 fi
 
+# --- sentinel.replicas does not restart the master -----------------------------------------
+if [[ -s $tmp/render-default.yaml ]] && have python3; then
+  master_of() { # RENDER: the master StatefulSet, as YAML
+    python3 -c 'import sys, yaml; print(yaml.safe_dump([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-master")]))' "$1"
+  }
+  if render --set sentinel.replicas=3 >"$tmp/render-3.yaml" 2>&1 &&
+    [[ $(master_of "$tmp/render-default.yaml") == "$(master_of "$tmp/render-3.yaml")" ]] &&
+    grep -q 'expected-sentinels: "3"' "$tmp/render-3.yaml"; then
+    ok "sentinel.replicas changes the membership ConfigMap, not the master's pod template"
+  else
+    bad "sentinel.replicas changes the membership ConfigMap, not the master's pod template"
+  fi
+  # Self-test: the comparison sees a change of the master's pod template.
+  if render --set master.terminationGracePeriodSeconds=31 >"$tmp/render-grace.yaml" 2>&1 &&
+    [[ $(master_of "$tmp/render-default.yaml") != "$(master_of "$tmp/render-grace.yaml")" ]]; then
+    ok "self-test: the master comparison sees a changed pod template"
+  else
+    bad "self-test: the master comparison sees a changed pod template"
+  fi
+fi
+
 # --- master.inMemory: the master without DATA_DIR (the kind acceptance scenario uses it) ----
 if [[ -s $tmp/render-default.yaml ]]; then
   if [[ $(grep -c 'name: DATA_DIR' "$tmp/render-default.yaml") -eq 2 ]] &&
