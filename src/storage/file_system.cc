@@ -21,7 +21,12 @@ Status CreateDirDurably(FileSystem& fs, const std::string& dir) {
   auto listed = fs.ListDir(dir);
   // An existing directory may be one that a process made and died before syncing its parent:
   // sync the parent again (once per start), or a power loss could still take the directory.
-  if (listed.ok()) return fs.SyncDir(ParentDir(dir));
+  // Best effort: the parent may be a read-only root or not ours to open, and an existing
+  // directory must not stop the start.
+  if (listed.ok()) {
+    static_cast<void>(fs.SyncDir(ParentDir(dir)));
+    return Status::Ok();
+  }
   if (listed.status().code() != Status::Code::kNotFound) return listed.status();
   // Missing parents first, like mkdir -p (a data_dir under a directory nobody created yet).
   const std::string parent = ParentDir(dir);

@@ -99,8 +99,8 @@ class FileSystem {
 Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path);
 
 // Creates `dir` (and missing parents, like mkdir -p) if it does not exist, syncing each new
-// entry's parent so it survives a crash. An existing `dir`'s parent is synced too: a process may
-// have made it and died before its sync.
+// entry's parent so it survives a crash. An existing `dir`'s parent is synced too, best effort
+// (its error is ignored): a process may have made it and died before its sync.
 Status CreateDirDurably(FileSystem& fs, const std::string& dir);
 
 // "dir/name" (no doubled slash).

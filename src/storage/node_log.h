@@ -75,9 +75,10 @@ class NodeLog {
 
   // Flushes and syncs what is queued and stops the committer thread, so that no callback runs
   // after it returns; for an owner whose callbacks' targets are about to go. Nothing may be
-  // appended or applied afterwards (only the getters and the destructor remain). With a data
-  // directory, also closes the WAL cleanly (Wal::Close: no preallocated zeros left behind).
-  // Idempotent.
+  // appended or applied afterwards (only the getters and the destructor remain): the caller
+  // stops its writers first (a writer already past the closed check could still reach the
+  // committer being torn down). With a data directory, also closes the WAL cleanly (Wal::Close:
+  // no preallocated zeros left behind). Idempotent.
   void Close();
 
   bool persistent() const;

@@ -268,10 +268,11 @@ fi
 if [[ -s $tmp/render-default.yaml ]]; then
   if [[ $(grep -c 'name: DATA_DIR' "$tmp/render-default.yaml") -eq 2 ]] &&
     render --set master.inMemory=true >"$tmp/render-inmemory.yaml" 2>&1 &&
-    [[ $(grep -c 'name: DATA_DIR' "$tmp/render-inmemory.yaml") -eq 1 ]]; then
-    ok "master.inMemory=true drops the master's DATA_DIR (the sentinels keep theirs)"
+    [[ $(grep -c 'name: DATA_DIR' "$tmp/render-inmemory.yaml") -eq 1 ]] &&
+    [[ $(grep -c 'volumeClaimTemplates:' "$tmp/render-inmemory.yaml") -eq 1 ]]; then
+    ok "master.inMemory=true drops the master's DATA_DIR and volume claim (the sentinels keep theirs)"
   else
-    bad "master.inMemory=true drops the master's DATA_DIR (the sentinels keep theirs)"
+    bad "master.inMemory=true drops the master's DATA_DIR and volume claim (the sentinels keep theirs)"
   fi
 fi
 

@@ -220,10 +220,10 @@ def test_master_disk_error_fails_the_write_not_acknowledged_and_loses_no_ack(mak
     assert refused.status_code == 500, refused.text
     body = refused.json()
     assert "not acknowledged" in body["error"], refused.text
-    # Given an id, it may have reached a sentinel before the failure: the answer says so.
+    # It was given an id, and may have reached a sentinel before the failure: the answer says so.
     refused_id = body.get("id")
-    if refused_id is not None:
-        assert body["acknowledged"] is False and "read the log" in body["error"], body
+    assert refused_id is not None, body
+    assert body["acknowledged"] is False and "read the log" in body["error"], body
     assert len(acked) > 100, len(acked)
     assert m.wait_exit(10) == 1, m.log_tail()
     assert "write-ahead log failed" in m.log_tail()
@@ -232,8 +232,8 @@ def test_master_disk_error_fails_the_write_not_acknowledged_and_loses_no_ack(mak
     m.start()
     c.wait_writable(30)
     ref = _assert_every_ack_everywhere(c, acked, "after the disk error and a restart")
-    if refused_id is not None:  # Kept at its id, or not at all: never another message there.
-        assert [e["message"] for e in ref if e["id"] == refused_id] in ([], [msg]), ref[-3:]
+    # Kept at its id, or not at all: never another message there.
+    assert [e["message"] for e in ref if e["id"] == refused_id] in ([], [msg]), ref[-3:]
     assert m.insert_ok("after-disk-error", w=3) == len(ref) + 1 > max(acked.values())
     _assert_acks_on_every_node(c, acked, "after the disk error and a restart", len(ref) + 1)
 
