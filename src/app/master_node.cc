@@ -959,18 +959,14 @@ void MasterNode::RecoverFromSentinels() {
     const size_t cluster = 1 + sentinels;
     size_t needed = core::RecoveryAnswersNeeded(sentinels, trusted);
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
-    // Every known sentinel was asked above (one round), and none holds a log: a first start,
-    // once at least one of them has answered. With none up, this may be a restart while all
-    // of them are down, and a new log begun now would be refused by each when it returns (and
-    // with no sentinel up the master could take no majority write anyway).
-    if (!restart) needed = config_.sentinels.empty() ? 0 : 1;
+    // Every known sentinel was asked above (one round), and none holds a log.
+    if (!restart) needed = 0;
     std::string progress = std::to_string(counted) + " sentinel position(s) received, " +
                            std::to_string(needed) + " needed; cluster of " +
                            std::to_string(cluster);
     if (!restart) {
       progress = std::to_string(counted) + " of " + std::to_string(targets.size()) +
-                 " sentinel(s) answered, none holds a log" +
-                 (counted < needed ? std::string("; waiting for one to answer") : "");
+                 " sentinel(s) answered, none holds a log";
     } else if (sentinels > targets.size()) {
       progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
                   std::to_string(targets.size()) + " known)";
