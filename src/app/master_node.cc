@@ -650,51 +650,17 @@ http::HttpReply MasterNode::Metrics() {
 }
 
 void MasterNode::OnWelcome(core::SentinelId s, uint64_t gen, const replication::Welcome& w) {
-  std::string name, duplicate_of;
-  bool new_duplicate = false;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
-    Member& m = members_[s];
-    name = m.name;
     core.KnownCommitted(w.commit_id());
+    Member& m = members_[s];
     if (m.generation != gen) return;  // An older stream's: it tells nothing about this one.
-    // Two configured names that reach one sentinel (127.0.0.1:9091 and localhost:9091) must not
-    // count as two nodes: a write would be acknowledged with w copies it does not have, and the
-    // cluster would look larger than it is.
-    const std::string& instance = w.instance_id();
-    for (size_t o = 0; o < members_.size() && !instance.empty(); ++o) {
-      if (o != s && members_[o].welcomed && members_[o].instance_id == instance) {
-        duplicate_of = members_[o].name;
-      }
-    }
-    m.instance_id = instance;
-    if (!duplicate_of.empty()) {
-      new_duplicate = m.duplicate_of != duplicate_of;
-      m.duplicate_of = duplicate_of;
-      core.SetDuplicate(s, true);
-      if (m.stream) m.stream->Cancel();  // Never Connected: it holds no position either.
-      return;
-    }
-    // This name counts for the process; another that last reached it (its stream gone) is the
-    // duplicate from now on, not a second node that happens to be down.
-    for (size_t o = 0; o < members_.size() && !instance.empty(); ++o) {
-      if (o != s && members_[o].instance_id == instance) {
-        members_[o].duplicate_of = m.name;
-        core.SetDuplicate(static_cast<core::SentinelId>(o), true);
-      }
-    }
-    m.welcomed = true;
+    // Welcomed: this name reaches a sentinel no other live stream of ours reaches (a second
+    // name is refused before its Welcome: SentinelService::ClaimName, OnClosed).
     m.duplicate_of.clear();
     core.SetDuplicate(s, false);
     m.last_error.clear();
     core.Connected(s, gen, w.last_id());
   });
-  if (new_duplicate) {
-    spdlog::error(
-        "sentinel {} is the same sentinel process as {} (instance {}): two names for one node; "
-        "it is not counted toward write concerns, the cluster size or the majority. List each "
-        "sentinel once.",
-        name, duplicate_of, w.instance_id());
-  }
 }
 
 void MasterNode::OnAck(core::SentinelId s, uint64_t gen, const replication::Ack& ack) {
@@ -715,7 +681,6 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
     name = m.name;
     if (m.generation == gen) {
       m.stream.reset();
-      m.welcomed = false;
       if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
         // The sentinel already takes this master's stream under another name
         // (SentinelService::ClaimName): one node, counted once.
@@ -727,8 +692,6 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
         new_duplicate = m.duplicate_of != duplicate_of;
         m.duplicate_of = duplicate_of;
         core.SetDuplicate(s, true);
-      } else if (!status.ok() && !m.duplicate_of.empty()) {
-        // Cut by OnWelcome: the duplicate, not the cancellation, is the news.
       } else if (!status.ok()) {
         new_error = m.last_error != status.error_message();
         m.last_error = status.error_message();
@@ -948,7 +911,7 @@ void MasterNode::RecoverFromSentinels() {
     // (core::RecoveryAnswersNeeded), counted against the sentinels the cluster is meant to have,
     // when configured: one that DNS does not list at the moment (a Pending pod) may hold the
     // write nobody else does.
-    // Two names of one sentinel process are one sentinel (Welcome.instance_id).
+    // Two names of one sentinel process are one sentinel (PositionReply.instance_id).
     std::set<std::string> processes;
     size_t twice = 0;
     for (const auto& [identity, r] : reports) {

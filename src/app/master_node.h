@@ -84,11 +84,9 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
     std::shared_ptr<replication::SentinelStream> stream;
     std::string last_error;
     bool removed = false;
-    // The sentinel process it last reached (Welcome.instance_id); whether its current stream was
-    // welcomed (counted); and the member that reaches the same process, if any: then this one
-    // is cut at its Welcome and counts toward nothing (core::Replicator::SetDuplicate).
-    std::string instance_id;
-    bool welcomed = false;
+    // The name of the member that reaches the same sentinel process, if the sentinel refused
+    // this one as a second name for it (OnClosed): then it counts toward nothing
+    // (core::Replicator::SetDuplicate).
     std::string duplicate_of;
   };
 

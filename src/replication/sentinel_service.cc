@@ -515,7 +515,6 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   welcome->set_node_id(node_id_);
   welcome->set_epoch(log_->epoch());
   welcome->set_commit_id(commit_id());
-  welcome->set_instance_id(instance_id_);
   return Status::Ok();
 }
 

@@ -212,7 +212,7 @@ class SentinelService final : public Replication::AsyncService {
   storage::NodeLog* const log_;
   SentinelState* const state_;
   const std::string node_id_;
-  const std::string instance_id_;  // Welcome.instance_id: random, one per process.
+  const std::string instance_id_;  // PositionReply.instance_id: random, one per process.
   std::string allowed_master_;  // See set_allowed_master.
   const SentinelFaults faults_;
   std::function<void(core::LogId)> on_applied_;
