@@ -263,6 +263,7 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     std::vector<discovery::Change> pending;
     pending.swap(pending_membership_);
     recovery_targets_.clear();
+    recovery_answers_.clear();
     ApplyMembershipLocked(core, pending);
   });
   spdlog::info("master of log {} at epoch {}; last id {}; accepting writes", log_id, epoch, last);
@@ -592,11 +593,37 @@ http::HttpReply MasterNode::Health() {
                 {"recoveredEntries", r.entries},
                 {"truncatedBytes", r.truncated_bytes}};
   }
+  j["parkedWrites"] = core_->parked_writes();
+  nlohmann::json sentinels = nlohmann::json::array();
+  if (recovering_) {
+    // No stream is open before the take-over: each sentinel as recovery last heard from it
+    // (Healthy once it gave its position), in a cluster of those known or expected.
+    size_t answered = 0;
+    for (const auto& [identity, address] : recovery_targets_) {
+      auto heard = recovery_answers_.find(identity);
+      const bool gave = heard != recovery_answers_.end() && heard->second.empty();
+      answered += gave ? 1 : 0;
+      nlohmann::json o = {{"name", identity},
+                          {"status", gave ? "Healthy" : "Unhealthy"},
+                          {"connected", false},
+                          {"ackedId", 0},
+                          {"lag", 0}};
+      if (heard != recovery_answers_.end() && !heard->second.empty()) {
+        o["lastError"] = heard->second;
+      }
+      sentinels.push_back(o);
+    }
+    const size_t cluster =
+        1 + std::max<size_t>(recovery_targets_.size(), config_.expected_sentinels);
+    j["quorum"] = {{"clusterSize", cluster},
+                   {"reachable", 1 + answered},
+                   {"majority", cluster / 2 + 1}};
+    j["sentinels"] = sentinels;
+    return {200, j.dump(), {}};
+  }
   j["quorum"] = {{"clusterSize", core_->cluster_size()},
                  {"reachable", core_->reachable()},
                  {"majority", core_->majority()}};
-  j["parkedWrites"] = core_->parked_writes();
-  nlohmann::json sentinels = nlohmann::json::array();
   for (const core::SentinelStatus& s : core_->Sentinels()) {
     nlohmann::json o = {{"name", s.name},
                         {"status", core::HealthName(s.health)},
@@ -801,6 +828,27 @@ void MasterNode::RecoverFromSentinels() {
   // the promised sentinels refuse it, and with the others alone it has no majority.
   uint64_t promise = 0;               // 0: first round.
   bool trusted_at_promise = false;    // Our own log counted when the promise was made.
+  // Why each sentinel last gave no position ("" once it gave one): shown on /health, and logged
+  // once per distinct cause rather than per attempt (no stream reports it before the take-over).
+  std::map<std::string, std::string> said;
+  auto note = [&](const std::string& identity, const grpc::Status& status) {
+    std::string why = status.ok() ? std::string() : status.error_message();
+    if (why.empty() && !status.ok()) why = "error " + std::to_string(status.error_code());
+    {
+      MutexLock lock(mu_);
+      recovery_answers_[identity] = why;
+    }
+    auto [last, first] = said.try_emplace(identity, why);
+    if (!first && last->second == why) return;
+    last->second = why;
+    if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) return;
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      spdlog::error("sentinel {} refused replication: {}", identity, why);
+    } else {
+      spdlog::warn("recovering: sentinel {} gave no position: {}", identity, why);
+    }
+  };
   auto ask = [&](const std::string& identity, uint64_t promise_epoch,
                  const std::string& log_id) -> std::optional<Report> {
     grpc::ClientContext context;
@@ -814,11 +862,8 @@ void MasterNode::RecoverFromSentinels() {
     replication::PositionReply reply;
     const auto in_call = EnterRecoveryCall(&context);
     grpc::Status status = stubs[identity].stub->Position(&context, request, &reply);
-    if (!status.ok()) {
-      spdlog::debug("recovering: sentinel {} did not report: {}", identity,
-                    status.error_message());
-      return std::nullopt;
-    }
+    note(identity, status);
+    if (!status.ok()) return std::nullopt;
     Report report{reply.log_id(),     reply.epoch(),     reply.last_id(),
                   reply.last_epoch(), reply.epoch_end(), reply.promised()};
     for (const replication::EpochStart& step : reply.epochs()) {
@@ -876,9 +921,12 @@ void MasterNode::RecoverFromSentinels() {
     std::map<std::string, std::string> instances;  // Sentinel process -> the name it counted as.
     for (const auto& [identity, r] : reports) {
       if (!r.log_id.empty() && r.log_id != log_id) {
-        foreign += "; sentinel " + identity + " holds log " + r.log_id + ", not " +
-                   (log_id.empty() ? std::string("ours") : log_id) +
-                   ": neither counted nor written to";
+        const std::string why = "holds log " + r.log_id + ", not " +
+                                (log_id.empty() ? std::string("ours") : log_id) +
+                                ": neither counted nor written to";
+        foreign += "; sentinel " + identity + " " + why;
+        MutexLock lock(mu_);
+        recovery_answers_[identity] = why;
         continue;
       }
       if (promise > 0 && !r.promised) continue;  // Second round: promised answers only.
@@ -922,14 +970,18 @@ void MasterNode::RecoverFromSentinels() {
     const size_t cluster = 1 + sentinels;
     size_t needed = core::RecoveryAnswersNeeded(sentinels, trusted);
     if (config_.sentinels.empty()) needed = 0;  // Nobody to ask: the log is what we have.
-    // Every known sentinel was asked above (one round), and none holds a log.
-    if (!restart) needed = 0;
+    // Every known sentinel was asked above (one round), and none holds a log: a first start,
+    // once at least one of them has answered. With none answering, this may as well be a restart
+    // while every sentinel is down, and a new log begun now would be refused by each of them when
+    // it returns (and with no sentinel up, no write could be acknowledged by a majority anyway).
+    if (!restart) needed = config_.sentinels.empty() ? 0 : 1;
     std::string progress = std::to_string(counted) + " sentinel position(s) received, " +
                            std::to_string(needed) + " needed; cluster of " +
                            std::to_string(cluster);
     if (!restart) {
       progress = std::to_string(counted) + " of " + std::to_string(targets.size()) +
-                 " sentinel(s) answered, none holds a log";
+                 " sentinel(s) answered, none holds a log" +
+                 (counted < needed ? std::string("; waiting for one to answer") : "");
     } else if (sentinels > targets.size()) {
       progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
                   std::to_string(targets.size()) + " known)";

@@ -130,6 +130,9 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   std::string recovery_progress_ GUARDED_BY(mu_);
   std::vector<discovery::Change> pending_membership_ GUARDED_BY(mu_);
   std::map<std::string, std::string> recovery_targets_ GUARDED_BY(mu_);
+  // What each sentinel asked during recovery last answered: "" for a position, else why it gave
+  // none (for /health: no stream is open yet to report it).
+  std::map<std::string, std::string> recovery_answers_ GUARDED_BY(mu_);
   std::string storage_error_ GUARDED_BY(mu_);  // Set once the WAL has failed.
   // Set once a sentinel has ended a stream with ABORTED: a master of a newer epoch has taken the
   // log over. Like Raft's leader that sees a higher term, this one stops taking writes for good

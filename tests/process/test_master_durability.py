@@ -513,6 +513,42 @@ def test_in_memory_master_restarted_takes_its_log_back_from_the_sentinels(make_c
     assert log[:30] == ref and log[30]["message"] == "after-restart"
 
 
+def test_in_memory_master_restarted_while_every_sentinel_is_down_waits_for_them(make_cluster,
+                                                                               tmp_path):
+    # With no sentinel answering, a restarted in-memory master cannot tell a first start from a
+    # restart: a new log begun then would be refused by every sentinel when it returns, and the
+    # master would stay read-only until restarted again. It waits for an answer instead, and
+    # says on /health why each sentinel gave none.
+    c = make_cluster(n_sentinels=2,
+                     sentinel_args=lambda i: ["--data-dir", str(tmp_path / f"s{i + 1}")])
+    c.start()
+    m, s1, s2 = c.master, *c.sentinels
+    before = m.health()["logId"]
+    for i in range(5):
+        assert m.insert_ok(f"kept-{i}", w=3) == i + 1
+    m.kill9()
+    for s in (s1, s2):
+        s.terminate()
+        assert s.wait_exit(15) == 0
+    m.start()
+    h = wait_until(lambda: (lambda h: h if "waiting for one to answer" in h.get("recovery", "")
+                            and all(c.sentinel_health(s, h).get("lastError") for s in (s1, s2))
+                            else None)(m.health()), 20, 0.05,
+                   "the master waits for a sentinel to answer and says why none did")
+    assert h["logId"] == "" and h["readOnly"] is True, "a new log was begun with every sentinel down"
+    assert all(c.sentinel_health(s, h)["status"] == "Unhealthy" for s in (s1, s2)), h
+    assert h["quorum"] == {"clusterSize": 3, "reachable": 1, "majority": 2}, h
+    assert_error(m.insert("during", w=1), 503)
+    assert "gave no position" in m.log_tail()
+    s1.start()
+    s2.start()
+    h = c.wait_writable(30)
+    assert h["logId"] == before and h["lastId"] == 5, h
+    assert m.insert_ok("after", w=3) == 6
+    log = c.wait_converged(expected_len=6)
+    assert [e["message"] for e in log] == [f"kept-{i}" for i in range(5)] + ["after"]
+
+
 def test_in_memory_master_waits_for_the_sentinel_that_holds_a_majority_write(make_cluster,
                                                                              tmp_path):
     # Sentinels on disk, the master in memory. A w=2 write that only the master and s2 hold; the
