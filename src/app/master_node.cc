@@ -9,6 +9,7 @@
 
 #include "app/node_storage.h"
 #include "app/tls.h"
+#include "storage/commit_checkpoint.h"
 #include "core/epochs.h"
 #include "http/insert_request.h"
 
@@ -183,6 +184,18 @@ Status MasterNode::Start() {
     if (config_.fsync != FsyncPolicy::kAlways) {
       if (Status s = ClearAlwaysSyncedMark(fs_, config_.data_dir); !s.ok()) return s;
     }
+    // What readers saw before the restart stays readable while the core learns the commit id
+    // again (it counts only this epoch's copies; storage/commit_checkpoint.h).
+    auto loaded = storage::LoadCommitCheckpoint(fs_.get(), config_.data_dir);
+    if (!loaded.ok()) {
+      spdlog::warn("ignoring the saved commit id: {}", loaded.status().message());
+    } else if (loaded.value() && loaded.value()->log_id == store_->log_id()) {
+      MutexLock lock(mu_);
+      saved_commit_ = loaded.value()->commit_id;
+      read_cap_.store(saved_commit_, std::memory_order_release);
+      spdlog::info("log {}: commit id {} (saved), readers see up to id {}", store_->log_id(),
+                   saved_commit_, VisibleId());
+    }
   }
   if (config_.tls_enabled()) metrics_.EnableTls();
   const bool persistent = store_->persistent();
@@ -224,6 +237,7 @@ Status MasterNode::Start() {
       next += period;
       Step([](core::Replicator& core) { core.OnTick(); });
       ExpireTails(Clock::now());
+      if (Clock::now() - last_commit_save_ >= std::chrono::seconds(1)) SaveCommit();
     }
   });
   return Status::Ok();
@@ -315,6 +329,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   std::vector<std::string> notes;
   core::Ready ready;
   bool draining = false;
+  bool readable = false;  // The read cap moved: parked long polls may be answered.
   std::string deposed;
   std::string log_id;
   uint64_t epoch = 0;
@@ -322,6 +337,10 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     MutexLock lock(mu_);
     event(*core_);
     ready = core_->TakeReady();
+    if (core_->commit_id() > read_cap_.load(std::memory_order_relaxed)) {
+      read_cap_.store(core_->commit_id(), std::memory_order_release);
+      readable = true;
+    }
     log_id = log_id_;
     epoch = epoch_;
     draining = draining_;
@@ -418,18 +437,28 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
               "log holds it is unknown: read the log there before sending it again",
           "\"id\":" + std::to_string(a.parked.id) + ",\"acknowledged\":false"));
     } else if (draining) {
+      // The idempotency cache lives in this process only: a retry on the next master with the
+      // same key is appended again (docs/OPERATIONS.md, "Retries").
       a.parked.respond(http::JsonError(
-          503, "the master is shutting down before enough nodes acknowledged the write",
+          503,
+          "the master is shutting down before enough nodes acknowledged the write; id " +
+              std::to_string(a.parked.id) +
+              " is stored here but not acknowledged, and the next master does not know its "
+              "idempotencyKey: read the log there before sending it again",
           "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     } else {
       a.parked.respond(
           http::JsonError(504,
                           "timed out waiting for " + std::to_string(a.parked.w) +
-                              " nodes to acknowledge; the message is stored with id " +
-                              std::to_string(a.parked.id) + " and will still reach every sentinel",
+                              " nodes to acknowledge; the message is stored on the master with "
+                              "id " +
+                              std::to_string(a.parked.id) +
+                              " and is still sent to every sentinel, but is not acknowledged: "
+                              "a master that loses its data before a majority holds it loses it",
                           "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     }
   }
+  if (readable) NotifyAppended(read_cap_.load(std::memory_order_acquire));
   for (const std::string& note : notes) spdlog::info("{}", note);
   if (ready.read_only) {
     if (*ready.read_only) {
@@ -572,6 +601,7 @@ http::HttpReply MasterNode::Health() {
   j["lastEpoch"] = store_->DurableLastEpoch();  // As on sentinels.
   // What sentinels may show their readers (the high watermark; see replication.proto).
   j["commitId"] = core_->commit_id();
+  j["visibleId"] = VisibleId();  // What readers see: up to the commit id (ReadCap).
   j["waitingReads"] = WaitingReads();
   j["logBytes"] = store_->memory().memory_bytes();
   j["maxLogBytes"] = config_.max_log_bytes;
@@ -588,6 +618,7 @@ http::HttpReply MasterNode::Health() {
   if (!storage_error_.empty()) j["storageError"] = storage_error_;
   if (store_->persistent()) {
     const storage::WalRecoveryReport& r = store_->recovery();
+    j["commitSavedId"] = saved_commit_;  // In <data_dir>/commit: what a restart shows at once.
     j["wal"] = {{"dataDir", config_.data_dir},
                 {"fsync", FsyncPolicyName(config_.fsync)},
                 {"recoveredEntries", r.entries},
@@ -789,7 +820,29 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
     }
   }
   // No write is taken any more: flush, and close the WAL cleanly (main ends with _Exit).
-  if (store_) store_->Close();
+  if (store_) {
+    SaveCommit();
+    store_->Close();
+  }
+}
+
+void MasterNode::SaveCommit() {
+  last_commit_save_ = Clock::now();
+  if (!store_->persistent()) return;
+  std::string log_id;
+  const core::LogId commit = read_cap_.load(std::memory_order_acquire);
+  {
+    MutexLock lock(mu_);
+    if (log_id_.empty() || commit == saved_commit_ || !storage_error_.empty()) return;
+    log_id = log_id_;
+  }
+  Status st = storage::SaveCommitCheckpoint(fs_.get(), config_.data_dir, {log_id, commit});
+  if (!st.ok()) {
+    spdlog::warn("cannot save the commit id (will retry): {}", st.message());
+    return;
+  }
+  MutexLock lock(mu_);
+  saved_commit_ = commit;
 }
 
 bool MasterNode::StorageFailed() {

@@ -66,6 +66,12 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   void OnWriteDone(core::SentinelId s, uint64_t gen) override;
   void OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& status) override;
 
+ protected:
+  // Readers see what a majority holds (the commit id), as on the sentinels: a master that loses
+  // its directory recovers every majority-held entry, and no other (docs/ARCHITECTURE.md, "The
+  // commit id").
+  core::LogId ReadCap() const override { return read_cap_.load(std::memory_order_acquire); }
+
  private:
   struct Parked {
     http::Responder respond;
@@ -154,6 +160,13 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   replication::StreamQueue stream_queue_;
 
   std::atomic<bool> stop_{false};
+  // The commit id readers may see up to (ReadCap): the core's, or the one saved in <data_dir>/commit
+  // before a restart if higher (until the core learns it again). Only grows; written in Step.
+  std::atomic<core::LogId> read_cap_{0};
+  core::LogId saved_commit_ GUARDED_BY(mu_) = 0;  // Last written to <data_dir>/commit.
+  Clock::time_point last_commit_save_{};           // Ticker thread only.
+  // Writes read_cap_ to <data_dir>/commit if it moved (ticker, once a second, and Drain).
+  void SaveCommit() EXCLUDES(mu_);
   // The blocking gRPC call the recovery thread is in (Position, Fetch), so that Drain can cancel
   // it rather than wait out its deadline (up to 30 s for a Fetch).
   Mutex recovery_call_mu_;
