@@ -953,13 +953,24 @@ void MasterNode::RecoverFromSentinels() {
 
     for (const auto& [identity, r] : reports) restart = restart || !r.log_id.empty();
 
-    // The log to continue: ours, or (our directory was lost) the most advanced one reported.
+    // The log to continue: ours, or (our directory was lost) the one most sentinels hold, then
+    // the most advanced. Epochs and lengths of two different logs say nothing about which is the
+    // cluster's: an abandoned log (one its sentinel kept when a new log began without it, or an
+    // old volume) would win by length, and then never gather enough answers. The cluster's log
+    // is on every sentinel that acknowledged its last majority write.
     std::string log_id = own_log_id;
     if (log_id.empty()) {
+      std::map<std::string, std::set<std::string>> holders;  // Log id -> sentinel processes.
+      for (const auto& [identity, r] : reports) {
+        if (!r.log_id.empty()) holders[r.log_id].insert(r.instance.empty() ? identity : r.instance);
+      }
       const Report* best = nullptr;
       for (const auto& [identity, r] : reports) {
         if (r.log_id.empty()) continue;
-        if (!best || std::tie(r.epoch, r.last_id) > std::tie(best->epoch, best->last_id)) best = &r;
+        if (!best || std::make_tuple(holders[r.log_id].size(), r.epoch, r.last_id) >
+                         std::make_tuple(holders[best->log_id].size(), best->epoch, best->last_id)) {
+          best = &r;
+        }
       }
       if (best) log_id = best->log_id;
     }
@@ -1028,6 +1039,14 @@ void MasterNode::RecoverFromSentinels() {
     // while every sentinel is down, and a new log begun now would be refused by each of them when
     // it returns (and with no sentinel up, no write could be acknowledged by a majority anyway).
     if (!restart) needed = config_.sentinels.empty() ? 0 : 1;
+    // A restart (our directory is gone) where no answer holds a log: either the cluster's first
+    // start, or every sentinel holding the log is away and the answers come from sentinels added
+    // since, still empty. S - M + 2 answers cannot tell the two apart (they are drawn from today's
+    // membership, not the one that acknowledged the writes), so a new log begins only once every
+    // sentinel the cluster is meant to have has said it holds none.
+    if (restart && log_id.empty() && !config_.sentinels.empty()) {
+      needed = std::max(needed, sentinels);
+    }
     std::string progress = std::to_string(counted) + " sentinel position(s) received, " +
                            std::to_string(needed) + " needed; cluster of " +
                            std::to_string(cluster);
@@ -1038,6 +1057,9 @@ void MasterNode::RecoverFromSentinels() {
     } else if (sentinels > targets.size()) {
       progress += " (discovery.expected_sentinels " + std::to_string(sentinels) + ", " +
                   std::to_string(targets.size()) + " known)";
+    }
+    if (restart && log_id.empty() && counted < needed) {
+      progress += "; none holds a log yet: a new one begins only once every sentinel has answered";
     }
     progress += foreign;
     if (progress != last_progress) {

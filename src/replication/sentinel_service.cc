@@ -466,18 +466,23 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
                             hello.log_id() + " is older than epoch " + std::to_string(mine.epoch) +
                             " this sentinel has accepted");
     case HelloVerdict::kTruncateThenAccept: {
+      // A committed entry is in every later master's log. A master whose log replaces one took
+      // over without every node that held it (a membership change that its recovery did not
+      // see: docs/OPERATIONS.md, "Changing the number of sentinels"): this sentinel may hold the
+      // last copy, so it keeps it and refuses, as etcd stops on a commit index past its log.
+      const core::LogId committed_held = std::min(commit_id(), mine.last_id);
+      if (commit_log_id_ == hello.log_id() && committed_held > decision.keep) {
+        return Status::FailedPrecondition(
+            "the master's log (epoch " + std::to_string(hello.epoch()) + ") replaces ids from " +
+            std::to_string(decision.keep + 1) + " of log " + hello.log_id() +
+            ", but this sentinel holds ids up to " + std::to_string(committed_held) +
+            " as committed: refusing it to keep them (the master recovered without the nodes "
+            "that held them)");
+      }
       spdlog::warn(
           "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "
           "last id {}); dropping them and fetching the master's",
           hello.log_id(), decision.keep, mine.last_id, hello.epoch(), hello.master_last_id());
-      // A committed entry is in every later master's log: cutting one means a broken protocol
-      // (or a log restored from an old copy). Show no more than is left.
-      const core::LogId committed_held = std::min(commit_id(), mine.last_id);
-      if (commit_log_id_ == hello.log_id() && committed_held > decision.keep) {
-        spdlog::error("log {}: cut entries up to id {} that were committed (commit id {})",
-                      hello.log_id(), committed_held, commit_id());
-        commit_.store(decision.keep, std::memory_order_release);
-      }
       break;
     }
     case HelloVerdict::kAccept:

@@ -613,8 +613,8 @@ TEST_F(SentinelServiceTest, EpochMarkRanksThePositionOnceTheLogReachesTheMasters
   EXPECT_TRUE(s.errors().empty());
 }
 
-// The commit id only grows, is reported in the Welcome, is dropped with another log, and is
-// lowered by a Hello that cuts committed entries (which only a broken protocol asks for).
+// The commit id only grows, is reported in the Welcome, and is dropped with another log; a Hello
+// that would cut committed entries is refused (which only a broken membership change asks for).
 bool CommitReaches(SentinelService& service, core::LogId want) {
   auto deadline = std::chrono::steady_clock::now() + kWait;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -646,12 +646,24 @@ TEST_F(SentinelServiceTest, CommitIdOnlyGrowsIsWelcomedAndFollowsTheLog) {
     EXPECT_EQ(m.NextWelcome().commit_id(), 5u);
   }
   {
-    // A Hello that keeps only 1..4 of the entries: 5 was committed, so the commit id drops to 4.
+    // A Hello that keeps only 1..4 of the entries: 5 was committed, so it is refused and 5 stays
+    // (a master that took over without the nodes holding it; this may be the last copy).
     MasterStream m(s.stub());
     m.Hello(1, "log-a", 3, 4, {{1, 1}, {3, 5}});
+    grpc::Status st = m.Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    EXPECT_NE(st.error_message().find("holds ids up to 5 as committed"), std::string::npos)
+        << st.error_message();
+    EXPECT_EQ(s.service().commit_id(), 5u);
+    EXPECT_EQ(s.log().last_id(), 6u);
+  }
+  {
+    // Cutting only what is not committed (6) is still obeyed.
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 3, 5, {{1, 1}, {3, 6}});
     Welcome w = m.NextWelcome();
-    EXPECT_EQ(w.last_id(), 4u);
-    EXPECT_EQ(w.commit_id(), 4u);
+    EXPECT_EQ(w.last_id(), 5u);
+    EXPECT_EQ(w.commit_id(), 5u);
   }
 
   Sentinel empty(&fs_, /*persistent=*/false);

@@ -653,3 +653,85 @@ def test_a_log_written_with_fsync_never_does_not_vouch_for_itself_after_a_switch
     # Written with fsync: always since that take-over: the next restart trusts it again.
     assert (data / "m" / "always-synced").exists()
 
+
+
+def test_lost_directory_after_a_scale_up_waits_for_the_sentinel_that_holds_the_log(make_cluster,
+                                                                                   tmp_path):
+    """Writes acknowledged by a majority of a cluster of two (master and s1); then two empty
+    sentinels join, the master loses its directory and restarts while s1 is away. The two empty
+    answers are S - M + 2 of today's cluster of four, but not of the one that acknowledged the
+    writes: the master must not begin a new log over them (it did, reusing ids 1..5, and s1 then
+    refused it for good; the membership audit's F1). It waits for s1."""
+    c = make_cluster(n_sentinels=3, master_args=["--data-dir", str(tmp_path / "m")],
+                     sentinel_args=lambda i: ["--data-dir", str(tmp_path / f"s{i + 1}")])
+    every = list(c.sentinels)
+    c.sentinels = every[:1]
+    c.start()
+    m, s1, s2, s3 = c.master, *every
+    for i in range(5):
+        assert m.insert_ok(f"acked-{i}", w="majority") == i + 1
+    m.kill9()
+    shutil.rmtree(tmp_path / "m")
+    c.sentinels = every
+    s1.stop()
+    try:
+        s2.start()
+        s3.start()
+        m.start()
+
+        def waiting():
+            h = m.health()
+            answered = [c.sentinel_health(s, h)["status"] for s in (s2, s3)]
+            return h if answered == ["Healthy", "Healthy"] and "every sentinel has answered" in \
+                h.get("recovery", "") else None
+        h = wait_until(waiting, 20, 0.05, "s2 and s3 answered, the master waits for s1")
+        assert h["state"] == "recovering" and h["logId"] == "", h
+        assert c.sentinel_health(s1, h)["status"] == "Unhealthy", h
+        assert_error(m.insert("too-early", w=1), 503)
+    finally:
+        s1.cont()
+    h = c.wait_writable(30)
+    assert h["lastId"] == 5, h
+    assert m.insert_ok("after", w="majority") == 6
+    log = c.wait_converged(expected_len=6)
+    assert [e["message"] for e in log] == [f"acked-{i}" for i in range(5)] + ["after"]
+
+
+def test_lost_directory_recovers_the_log_most_sentinels_hold_not_the_longest(make_cluster,
+                                                                             tmp_path):
+    """s1 keeps an abandoned log A, longer than the cluster's log B on s2 and s3. A master that
+    lost its directory chose the log by epoch and length across the two, so A, which one answer
+    can never make enough of: it stayed recovering for good with every sentinel up (the
+    membership audit's F5). It goes on with B, and reports s1 as holding another log."""
+    c = make_cluster(n_sentinels=3, master_args=["--data-dir", str(tmp_path / "m")],
+                     sentinel_args=lambda i: ["--data-dir", str(tmp_path / f"s{i + 1}")])
+    every = list(c.sentinels)
+    m, s1, s2, s3 = c.master, *every
+    c.sentinels = [s1]
+    c.start()
+    for i in range(5):
+        m.insert_ok(f"a-{i}", w=2)
+    log_a = m.health()["logId"]
+    m.kill9()
+    shutil.rmtree(tmp_path / "m")
+    c.sentinels = every
+    s2.start()
+    s3.start()
+    c.sentinels = [s2, s3]
+    m.start()  # s2 and s3 are all it knows: empty, so a new log.
+    c.wait_writable(30)
+    for i in range(3):
+        m.insert_ok(f"b-{i}", w=3)
+    log_b = m.health()["logId"]
+    assert log_b != log_a
+    m.kill9()
+    shutil.rmtree(tmp_path / "m")
+    c.sentinels = every
+    m.start()
+    h = c.wait_writable(30)
+    assert (h["logId"], h["lastId"]) == (log_b, 3), h
+    assert log_a in c.sentinel_health(s1, h).get("lastError", ""), h
+    assert m.insert_ok("b-3", w=3) == 4
+    assert [e["message"] for e in c.wait_converged(nodes=[m, s2, s3], expected_len=4)] == \
+        ["b-0", "b-1", "b-2", "b-3"]
+    assert [e["message"] for e in s1.get_all()] == [f"a-{i}" for i in range(5)]
