@@ -198,6 +198,13 @@ Status MasterNode::Start() {
     }
   }
   if (config_.tls_enabled()) metrics_.EnableTls();
+  // The concerns clients use most, at 0 from the first scrape (Metrics::DeclareConcern).
+  const size_t nodes = 1 + std::max<size_t>(config_.sentinels.size(), config_.expected_sentinels);
+  for (size_t w = 1; w <= std::min<size_t>(nodes, metrics::Metrics::kMaxNumericConcern); ++w) {
+    metrics_.DeclareConcern(std::to_string(w));
+  }
+  metrics_.DeclareConcern("majority");
+  metrics_.DeclareConcern("all");
   const bool persistent = store_->persistent();
   {
     MutexLock lock(mu_);
@@ -478,6 +485,7 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
   }
   http::InsertRequest& req = parsed.value();
   const std::string concern = req.concern.Label();
+  metrics_.DeclareConcern(concern);
   const Clock::time_point start = Clock::now();
   std::optional<http::HttpReply> reply;
   metrics::InsertOutcome refused = metrics::InsertOutcome::kBadRequest;
@@ -687,6 +695,16 @@ http::HttpReply MasterNode::Metrics() {
   {
     MutexLock lock(mu_);
     std::set<std::string> now;
+    if (recovering_) {
+      // No stream before the take-over: each sentinel as recovery last heard from it, as on
+      // /health (acked id and lag unknown yet: 0), so that RlogSentinelUnhealthy still fires.
+      for (const auto& [identity, address] : recovery_targets_) {
+        auto heard = recovery_answers_.find(identity);
+        const bool gave = heard != recovery_answers_.end() && heard->second.empty();
+        metrics_.SetSentinel(identity, 0, 0, gave ? "Healthy" : "Unhealthy");
+        now.insert(identity);
+      }
+    }
     for (const core::SentinelStatus& s : core_->Sentinels()) {
       metrics_.SetSentinel(s.name, s.acked, s.lag, core::HealthName(s.health));
       now.insert(s.name);
@@ -697,8 +715,8 @@ http::HttpReply MasterNode::Metrics() {
       if (!now.contains(name)) metrics_.ClearSentinel(name);
     }
     metric_sentinels_ = std::move(now);
-    metrics_.SetLastId(core_->last_id());
-    metrics_.SetCommitId(core_->commit_id());
+    metrics_.SetLastId(store_->last_id());  // The core knows none of it before the take-over.
+    metrics_.SetCommitId(read_cap_.load(std::memory_order_acquire));
     metrics_.SetLogMemory(store_->memory().memory_bytes(), config_.max_log_bytes);
     // As /health's readOnly: every reason this master refuses writes.
     metrics_.SetReadOnly(recovering_ || core_->read_only() || !deposed_.empty());

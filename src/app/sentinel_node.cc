@@ -197,6 +197,12 @@ http::HttpReply SentinelNode::Health() {
 // Sticky: a sentinel that falls behind later under load stays Ready (its lag is on /health).
 http::HttpReply SentinelNode::Ready() {
   if (draining_) return http::JsonError(503, "draining");
+  // The last master to come was refused for its log, and none replicates to this node now: it
+  // serves no cluster (a volume of another log, or committed entries the master lacks), and a
+  // rollout or a drain must not count it as a replica.
+  if (std::string why = state_.refusal(); !why.empty() && !state_.connected()) {
+    return http::JsonError(503, "not ready: refusing its master: " + why);
+  }
   if (!caught_up_) {
     if (!state_.welcomed()) {
       return http::JsonError(503, "not ready: no master has connected since this node started");

@@ -38,11 +38,14 @@ const char* OutcomeLabel(InsertOutcome o) {
   return "other";
 }
 
-// 10 µs .. ~20 s, roughly x2 per bucket, with extra resolution under 1 ms.
+// 10 µs .. 1 h, roughly x2 per bucket, with extra resolution under 1 ms. The top buckets are for
+// writes that wait out a long timeoutMs (600 s by default, up to insert.max_timeout_ms: 1 h) and
+// for entries replicated to a sentinel that was away for minutes.
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025,
           0.005,   0.0075,   0.01,    0.025,  0.05,    0.1,    0.25,    0.5,   1,
-          2.5,     5,        10,      20};
+          2.5,     5,        10,      20,     30,      60,     120,     300,   600,
+          1800,    3600};
 }
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
@@ -76,9 +79,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
-  last_id_ = gauge("rlog_log_last_id", "Last id this node exposes.");
+  last_id_ = gauge("rlog_log_last_id", "Last id this node holds (its readers see up to rlog_commit_id).");
   commit_id_ = gauge("rlog_commit_id",
-                     "Highest id this node knows a majority holds; sentinels show no more.");
+                     "Highest id this node knows a majority holds; its readers see no more.");
   read_only_ = gauge("rlog_read_only", "1 while the master refuses writes for lack of a majority.");
   log_memory_ = gauge("rlog_log_memory_bytes",
                       "Memory the log's entries take on this node (slots and payload chunks).");
@@ -176,6 +179,8 @@ Metrics::SentinelHandles& Metrics::Sentinel(const std::string& sentinel) {
   }
   return sentinels_.emplace(sentinel, std::move(h)).first->second;
 }
+
+void Metrics::DeclareConcern(const std::string& concern) { Concern(concern); }
 
 void Metrics::CountInsert(const std::string& concern, InsertOutcome outcome) {
   Concern(concern).inserts[static_cast<int>(outcome)]->Increment();

@@ -49,6 +49,10 @@ class Metrics {
 
   // `concern` is the label: "1".."16", "majority" or "all" (anything else counts as "other").
   void CountInsert(const std::string& concern, InsertOutcome outcome);
+  // Exports the concern's series at 0, so that rate() sees its first answer: the master declares
+  // the usual concerns at start and each insert's concern when it arrives (a parked write is
+  // counted only when it is answered, perhaps minutes later).
+  void DeclareConcern(const std::string& concern);
   void ObserveInsert(const std::string& concern, std::chrono::nanoseconds took);
   void CountWriteAcks(const std::string& concern, uint64_t acks);
   void ObserveReplication(const std::string& sentinel, std::chrono::nanoseconds took);

@@ -33,6 +33,26 @@ TEST(Metrics, InsertsAreCountedByConcernAndOutcome) {
       << "unused concerns export no series";
 }
 
+TEST(Metrics, ADeclaredConcernIsExportedAtZeroBeforeItsFirstAnswer) {
+  Metrics m;
+  m.DeclareConcern("all");
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_inserts_total{outcome="timeout",write_concern="all"})"), 0);
+  EXPECT_EQ(s.at(R"(rlog_insert_duration_seconds_count{write_concern="all"})"), 0);
+  m.CountInsert("all", InsertOutcome::kTimeout);
+  s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_inserts_total{outcome="timeout",write_concern="all"})"), 1);
+}
+
+TEST(Metrics, LatencyBucketsReachTheLongestInsertTimeout) {
+  Metrics m;
+  m.ObserveInsert("3", std::chrono::seconds(600));  // insert.default_timeout_ms
+  auto s = Parse(m.Serialize());
+  EXPECT_EQ(s.at(R"(rlog_insert_duration_seconds_bucket{write_concern="3",le="300"})"), 0);
+  EXPECT_EQ(s.at(R"(rlog_insert_duration_seconds_bucket{write_concern="3",le="600"})"), 1);
+  EXPECT_EQ(s.count(R"(rlog_insert_duration_seconds_bucket{write_concern="3",le="3600"})"), 1u);
+}
+
 TEST(Metrics, HistogramsResolveTensOfMicroseconds) {
   Metrics m;
   m.ObserveInsert("1", std::chrono::microseconds(20));

@@ -322,6 +322,7 @@ class ReplicateCall {
     Status st = service_->Admit(hello, reply.mutable_welcome());
     if (!st.ok()) {
       if (IsRefusal(st)) spdlog::warn("refusing master {}: {}", hello.master_http(), st.message());
+      if (st.code() == Status::Code::kFailedPrecondition) service_->state_->Refused(st.message());
       FinishOnce(ToGrpc(st));
       return false;
     }

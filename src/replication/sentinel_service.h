@@ -80,6 +80,18 @@ class SentinelState {
   void Welcomed(uint64_t master_last_id) {
     welcomed_last_id_.store(master_last_id);
     welcomed_.store(true);
+    std::lock_guard lock(mu_);
+    refusal_.clear();
+  }
+  // A master's Hello was refused for its log (another log id, or one that would cut committed
+  // entries): until a master is welcomed again, why (for /readyz).
+  void Refused(const std::string& why) {
+    std::lock_guard lock(mu_);
+    refusal_ = why;
+  }
+  std::string refusal() const {
+    std::lock_guard lock(mu_);
+    return refusal_;
   }
   void Heard();
   void Received(uint64_t entries) { entries_received_.fetch_add(entries); }
@@ -99,6 +111,7 @@ class SentinelState {
  private:
   mutable std::mutex mu_;
   std::string master_http_;                // Guarded by mu_.
+  std::string refusal_;                    // Guarded by mu_.
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock; 0 = never.
   std::atomic<int> streams_{0};
   std::atomic<uint64_t> entries_received_{0};

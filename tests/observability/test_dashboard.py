@@ -193,3 +193,35 @@ def test_metric_names_match_what_rlog_exports(observed: Observed):
     doc = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text()
     undocumented = sorted(m for m in exported | set(EXPECTED_EMPTY) if f"`{m}" not in doc)
     assert not undocumented, f"docs/OPERATIONS.md does not describe {undocumented}"
+
+
+def test_a_sentinel_that_left_is_neither_counted_nor_shown(tmp_path):
+    """After a scale-down the master exports the departed sentinel's three rlog_sentinel_up series
+    at 0 (they clear the alert). The overview counted it as configured ("1 of 2 healthy") and
+    the status panel showed it as 0, which maps to a green Healthy. Evaluated by promtool's rule
+    unit tests over two series sets, one per sentinel; no cluster needed."""
+    from promlib import promtool
+    overview = next(p for p in PANELS if p["title"] == "Healthy sentinels")
+    configured = next(t["expr"] for t in overview["targets"] if t.get("legendFormat") == "configured")
+    status = next(p for p in PANELS if p["title"] == "Sentinel status")["targets"][0]["expr"]
+    values = values_for([MASTER_POD])
+    up = 'rlog_sentinel_up{{namespace="{ns}", pod="{pod}", sentinel="{s}", status="{st}"}}'
+    series = []
+    for sentinel, current in (("stays:9091", "Healthy"), ("left:9091", None)):
+        for st in ("Healthy", "Suspected", "Unhealthy"):
+            series.append({"series": up.format(ns=NAMESPACE, pod=MASTER_POD, s=sentinel, st=st),
+                           "values": "1x5" if st == current else "0x5"})
+    tests = {"tests": [{
+        "interval": "1m",
+        "input_series": series,
+        "promql_expr_test": [
+            {"expr": substitute(configured, values), "eval_time": "4m",
+             "exp_samples": [{"labels": "{}", "value": 1}]},
+            {"expr": substitute(status, values), "eval_time": "4m",
+             "exp_samples": [{"labels": '{sentinel="stays:9091"}', "value": 0}]},
+        ],
+    }]}
+    path = tmp_path / "dashboard_test.yaml"
+    path.write_text(json.dumps(tests))  # JSON is YAML.
+    r = promtool("test", "rules", str(path))
+    assert r.returncode == 0, f"promtool test rules:\n{r.stdout}\n{r.stderr}"

@@ -188,9 +188,17 @@ def test_restarted_master_shows_what_it_showed_before_without_its_sentinels(make
         s.kill9()
     m.kill9()
     m.start()  # It recovers until a sentinel answers, and meanwhile shows what it showed.
-    h = m.health()
+    h = wait_until(lambda: (lambda h: h if all(c.sentinel_health(s, h).get("lastError")
+                                               for s in c.sentinels) else None)(m.health()),
+                   15, 0.05, "recovery tried both sentinels")
     assert h["state"] == "recovering" and h["visibleId"] == 4, h
     assert [e["message"] for e in m.get_all()] == [f"m{i}" for i in range(4)]
+    # /metrics says the same while it recovers: the log it holds, what readers see, and each
+    # sentinel as Unhealthy (RlogSentinelUnhealthy can fire; it showed none, and last id 0).
+    text = m.get("/metrics").text.splitlines()
+    assert "rlog_log_last_id 4" in text and "rlog_commit_id 4" in text, text
+    for s in c.sentinels:
+        assert f'rlog_sentinel_up{{sentinel="{c.sentinel_name(s)}",status="Unhealthy"}} 1' in text
     # A damaged checkpoint is ignored with a warning: nothing is shown until the take-over.
     m.terminate()
     assert m.wait_exit(15) == 0

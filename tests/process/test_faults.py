@@ -120,6 +120,35 @@ def test_injected_replication_faults_converge_exactly_once(make_cluster):
         _assert_caught_up(c, s)
 
 
+def test_a_sentinel_refusing_its_only_master_for_its_log_is_not_ready(make_cluster, tmp_path):
+    """A sentinel whose volume holds another log than the master that comes to it serves no
+    cluster: it stayed Ready (sticky, from its earlier master) until its pod restarted, so a
+    rollout or a drain counted it as a replica. Ready again once a master is welcomed."""
+    a = make_cluster(n_sentinels=1, sentinel_args=["--data-dir", str(tmp_path / "s1")])
+    a.start()
+    s1 = a.sentinels[0]
+    a.master.insert_ok("log-a", w=2)
+    wait_until(lambda: s1.get("/readyz").status_code == 200, 10, 0.05, "s1 ready")
+    a.master.kill9()
+    b = make_cluster(n_sentinels=1, master_args=["--data-dir", str(tmp_path / "mb")],
+                     sentinel_args=["--data-dir", str(tmp_path / "s2")])
+    b.start()
+    b.master.insert_ok("log-b", w=2)
+    b.master.kill9()
+    b.sentinels = [s1, b.sentinels[0]]  # B's master, with a log of its own, now also lists s1.
+    b.master.start()
+    b.wait_writable(20)
+    r = wait_until(lambda: (lambda r: [r] if r.status_code == 503 else None)(s1.get("/readyz")),
+                   20, 0.05, "s1 not ready while it refuses its only master")[0]
+    body = assert_error(r, 503)
+    assert "refusing its master" in body["error"] and "holds log" in body["error"], body
+    b.master.kill9()
+    a.master.start()  # Its own master (in memory) takes log A back from s1.
+    a.wait_writable(20)
+    wait_until(lambda: s1.get("/readyz").status_code == 200, 20, 0.05, "s1 ready again")
+    b.sentinels = [b.sentinels[1]]
+
+
 def test_a_sentinel_is_ready_only_once_it_holds_what_its_master_held(make_cluster):
     # /readyz gates rolling updates and drains: an empty replacement that said Ready at once
     # would let the next sentinel go while it still lacked the log.
