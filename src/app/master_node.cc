@@ -361,6 +361,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     for (const auto& c : ready.completions) {
       auto it = parked_.find(c.handle);
       if (it == parked_.end()) continue;
+      if (c.w != 0) it->second.w = c.w;  // "majority" / "all" follow the cluster's size.
       answers.push_back({std::move(it->second), c.outcome});
       parked_.erase(it);
     }
@@ -587,7 +588,14 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
     }
     uint64_t timeout_ms =
         std::min(req.timeout_ms.value_or(config_.default_timeout_ms), config_.max_timeout_ms);
-    core::WriteHandle handle = core.ParkWrite(*id, static_cast<uint32_t>(w), ToTicks(timeout_ms));
+    using Kind = http::WriteConcern::Kind;
+    const core::Replicator::Concern follows = req.concern.kind == Kind::kMajority
+                                                  ? core::Replicator::Concern::kMajority
+                                              : req.concern.kind == Kind::kAll
+                                                  ? core::Replicator::Concern::kAll
+                                                  : core::Replicator::Concern::kCount;
+    core::WriteHandle handle =
+        core.ParkWrite(*id, static_cast<uint32_t>(w), ToTicks(timeout_ms), follows);
     parked_.emplace(handle, Parked{std::move(respond), *id, w, concern, start});
   });
   if (reply) {

@@ -29,6 +29,7 @@ SentinelId Replicator::AddSentinel(std::string name) {
   peer.last_heard = now_;
   peer.retry_at = now_;
   peers_.push_back(std::move(peer));
+  FollowClusterSize();
   UpdateHealth();
   return static_cast<SentinelId>(peers_.size() - 1);
 }
@@ -42,6 +43,7 @@ void Replicator::RemoveSentinel(SentinelId sentinel) {
     ready_.cancels.push_back({sentinel, peer.generation});
   }
   // Fewer members may commit writes that waited for the removed one's position.
+  FollowClusterSize();
   CompleteCommitted();
   UpdateHealth();
 }
@@ -50,6 +52,7 @@ void Replicator::SetDuplicate(SentinelId sentinel, bool duplicate) {
   if (sentinel >= peers_.size() || peers_[sentinel].duplicate == duplicate) return;
   peers_[sentinel].duplicate = duplicate;
   // A smaller cluster may commit writes that waited for a majority of the larger one.
+  FollowClusterSize();
   CompleteCommitted();
   UpdateHealth();
 }
@@ -109,17 +112,35 @@ void Replicator::KnownCommitted(LogId id) {
   commit_ = std::max(commit_, std::min(id, last_appended_));
 }
 
-WriteHandle Replicator::ParkWrite(LogId id, uint32_t w, Tick timeout) {
+WriteHandle Replicator::ParkWrite(LogId id, uint32_t w, Tick timeout, Concern concern) {
   WriteHandle handle = next_handle_++;
   if (w >= 1 && CommittedAt(w) >= id) {
-    ready_.completions.push_back({handle, id, WriteOutcome::kCommitted});
+    ready_.completions.push_back({handle, id, WriteOutcome::kCommitted, w});
     return handle;
   }
   if (w >= 2) max_remote_waiter_ = std::max(max_remote_waiter_, id);
   auto deadline = deadlines_.emplace(now_ + timeout, handle);
-  waiters_.emplace(handle, Waiter{id, w, deadline});
+  waiters_.emplace(handle, Waiter{id, w, deadline, concern});
   by_concern_[w].emplace(id, handle);
   return handle;
+}
+
+void Replicator::FollowClusterSize() {
+  for (auto& [handle, waiter] : waiters_) {
+    if (waiter.concern == Concern::kCount) continue;
+    const uint32_t w = waiter.concern == Concern::kMajority ? majority() : cluster_size();
+    if (w == waiter.w) continue;
+    auto& queue = by_concern_[waiter.w];
+    for (auto q = queue.lower_bound(waiter.id); q != queue.end() && q->first == waiter.id; ++q) {
+      if (q->second == handle) {
+        queue.erase(q);
+        break;
+      }
+    }
+    waiter.w = w;
+    by_concern_[w].emplace(waiter.id, handle);
+    if (w >= 2) max_remote_waiter_ = std::max(max_remote_waiter_, waiter.id);
+  }
 }
 
 Replicator::Peer* Replicator::Find(SentinelId sentinel, uint64_t generation) {
@@ -242,7 +263,7 @@ void Replicator::Complete(WriteHandle handle, WriteOutcome outcome) {
     }
   }
   deadlines_.erase(waiter.deadline);
-  ready_.completions.push_back({handle, waiter.id, outcome});
+  ready_.completions.push_back({handle, waiter.id, outcome, waiter.w});
   waiters_.erase(it);
 }
 

@@ -97,6 +97,7 @@ struct Ready {
     WriteHandle handle;
     LogId id;
     WriteOutcome outcome;
+    uint32_t w = 0;  // The nodes it needed when it completed (see ParkWrite's `concern`).
   };
   struct StatusChange {
     SentinelId sentinel;
@@ -163,9 +164,14 @@ class Replicator {
   // Ids up to `id` were committed before (a sentinel learned it from an earlier master; every
   // later master's log holds them): the commit id is at least min(id, last id).
   void KnownCommitted(LogId id);
+  // How a parked write's w was given: a number, or a majority / all of the cluster. The last two
+  // follow the cluster while the write waits: a sentinel added, removed or found a duplicate
+  // changes the w it needs (a "majority" write parked across a scale-up from 2 to 6 nodes needs
+  // 4, not the 2 it was given on arrival).
+  enum class Concern : uint8_t { kCount, kMajority, kAll };
   // Parks a write of `id` that needs `w` nodes; it completes in a later Ready (possibly the very
   // next one) or times out after `timeout` ticks. Precondition: 1 <= w.
-  WriteHandle ParkWrite(LogId id, uint32_t w, Tick timeout);
+  WriteHandle ParkWrite(LogId id, uint32_t w, Tick timeout, Concern concern = Concern::kCount);
   void Connected(SentinelId sentinel, uint64_t generation, LogId sentinel_last_id);
   void Disconnected(SentinelId sentinel, uint64_t generation);
   void Acked(SentinelId sentinel, uint64_t generation, uint64_t seq, LogId sentinel_last_id);
@@ -233,9 +239,12 @@ class Replicator {
     LogId id;
     uint32_t w;
     std::multimap<Tick, WriteHandle>::iterator deadline;
+    Concern concern = Concern::kCount;
   };
 
   Peer* Find(SentinelId sentinel, uint64_t generation);
+  // After the cluster size changed: every majority / all waiter to the w it needs now.
+  void FollowClusterSize();
   void ScheduleRetry(Peer& peer);
   // Raises the commit id to what the positions now allow, then completes the parked writes
   // they satisfy. Call it whenever a position, the membership or the log moved.

@@ -195,6 +195,59 @@ TEST(Replicator, ParkedWriteCompletesWhenWthPositionReachesIt) {
   EXPECT_EQ(ready.completions[0].outcome, WriteOutcome::kCommitted);
 }
 
+// "majority" and "all" are resolved against the cluster when the write completes, not when it
+// arrived: a "majority" write parked in a cluster of 2 that grows to 6 needs 4 nodes, and an
+// "all" write needs every node there is now. A number stays a number.
+TEST(Replicator, MajorityAndAllWaitersFollowTheClusterSize) {
+  FakeLog log;
+  Replicator r(SmallOptions(), &log);
+  SentinelId s1 = r.AddSentinel("s1");
+  uint64_t g1 = ConnectOf(r, s1);
+  AppendN(r, log, 1);
+  WriteHandle majority = r.ParkWrite(1, 2, 1000, Replicator::Concern::kMajority);
+  WriteHandle all = r.ParkWrite(1, 2, 1000, Replicator::Concern::kAll);
+  WriteHandle two = r.ParkWrite(1, 2, 1000);
+  std::vector<SentinelId> added;
+  std::vector<uint64_t> gens;
+  for (const char* name : {"s2", "s3", "s4", "s5"}) added.push_back(r.AddSentinel(name));
+  std::map<SentinelId, uint64_t> connects;
+  for (int i = 0; i < 100 && connects.size() < added.size(); ++i) {
+    r.OnTick();
+    Ready ready = r.TakeReady();
+    ASSERT_TRUE(ready.completions.empty());
+    for (const auto& c : ready.connects) connects[c.sentinel] = c.generation;
+  }
+  for (SentinelId s : added) gens.push_back(connects.at(s));
+  ASSERT_EQ(r.cluster_size(), 6u);
+
+  r.Connected(s1, g1, 1);  // Master and s1: the 2 the writes were given on arrival.
+  Ready ready = r.TakeReady();
+  ASSERT_EQ(ready.completions.size(), 1u);
+  EXPECT_EQ(ready.completions[0].handle, two);
+  EXPECT_EQ(ready.completions[0].w, 2u);
+  r.Connected(added[0], gens[0], 1);
+  EXPECT_TRUE(r.TakeReady().completions.empty());  // 3 of 6.
+  r.Connected(added[1], gens[1], 1);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.completions.size(), 1u);  // 4 of 6: a majority.
+  EXPECT_EQ(ready.completions[0].handle, majority);
+  EXPECT_EQ(ready.completions[0].w, 4u);
+  ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+
+  // The two sentinels that never held it leave: "all" of the cluster of 4 left is every node
+  // that holds it, and it completes with that w.
+  r.RemoveSentinel(added[2]);
+  EXPECT_TRUE(r.TakeReady().completions.empty());  // 4 of 5.
+  r.RemoveSentinel(added[3]);
+  ASSERT_EQ(r.cluster_size(), 4u);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.completions.size(), 1u);
+  EXPECT_EQ(ready.completions[0].handle, all);
+  EXPECT_EQ(ready.completions[0].w, 4u);
+  EXPECT_EQ(r.parked_writes(), 0u);
+  ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+}
+
 // Connects every sentinel of `r` (ticking until it asks), each holding what `held` says.
 std::vector<uint64_t> ConnectAll(Replicator& r, const std::vector<LogId>& held) {
   std::vector<uint64_t> gens(held.size(), 0);

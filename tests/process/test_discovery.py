@@ -7,6 +7,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -197,3 +198,40 @@ def test_recovering_master_waits_for_an_expected_sentinel_dns_does_not_list(tmp_
     assert [e["message"] for e in master.get_all()] == ["on-all-three", "master-and-s2-only"]
     assert master.insert_ok("after-recovery", w=3, timeout_ms=20000) == 3
     wait_until(lambda: s1.get_all() == master.get_all() == s2.get_all(), 15, 0.05, "converged")
+
+
+def test_a_majority_write_parked_across_a_scale_up_needs_the_new_majority(tmp_path, dns, request):
+    """"majority" was resolved once, on arrival: a write parked in a cluster of 2 (s1 stopped)
+    was answered 200 "majority" by master + s1 after the cluster grew to 4, whose majority is 3
+    (the membership audit's F2). It waits for the third node, and says 3."""
+    s1, s2, s3 = (sentinel(tmp_path, f"s{i}") for i in (1, 2, 3))
+    nodes = [s1, s2, s3]
+    request.addfinalizer(lambda: [n.shutdown() for n in nodes])
+    dns.serve({"s1.rlog.test": ("127.0.0.1", s1.grpc_port)})
+    s1.start()
+    master = srv_master(tmp_path, dns, ("--suspect-after-ms", "30000",
+                                        "--unhealthy-after-ms", "60000"))
+    nodes.append(master)
+    master.start()
+    wait_until(lambda: master.health()["readOnly"] is False, 15, 0.05, "writable")
+    assert master.insert_ok("first", w="majority") == 1
+    s1.stop()
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            parked = pool.submit(master.post, "/insert",
+                                 {"message": "parked", "writeConcern": "majority",
+                                  "timeoutMs": 30000}, None, 40.0)
+            wait_until(lambda: master.health()["parkedWrites"] == 1, 10, 0.02, "the write parked")
+            dns.serve({f"s{i}.rlog.test": ("127.0.0.1", n.grpc_port)
+                       for i, n in ((1, s1), (2, s2), (3, s3))})
+            wait_until(lambda: master.health()["quorum"]["clusterSize"] == 4, 15, 0.1,
+                       "s2 and s3 listed: a cluster of 4")
+        finally:
+            s1.cont()
+        wait_until(lambda: master.health()["sentinels"] and
+                   {s["name"]: s for s in master.health()["sentinels"]}
+                   [f"s1.rlog.test:{s1.grpc_port}"]["ackedId"] == 2, 15, 0.02, "s1 holds id 2")
+        assert master.health()["parkedWrites"] == 1, "answered with 2 of 4 nodes"
+        s2.start()
+        r = parked.result(timeout=40)
+    assert r.status_code == 200 and r.json() == {"id": 2, "writeConcern": 3}, r.text
