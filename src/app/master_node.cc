@@ -9,9 +9,9 @@
 
 #include "app/node_storage.h"
 #include "app/tls.h"
-#include "storage/commit_checkpoint.h"
 #include "core/epochs.h"
 #include "http/insert_request.h"
+#include "storage/commit_checkpoint.h"
 
 namespace rlog::app {
 
@@ -446,7 +446,7 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
           "\"id\":" + std::to_string(a.parked.id) + ",\"acknowledged\":false"));
     } else if (draining) {
       // The idempotency cache lives in this process only: a retry on the next master with the
-      // same key is appended again (docs/OPERATIONS.md, "Retries").
+      // same key is appended again (README.md, the API section).
       a.parked.respond(http::JsonError(
           503,
           "the master is shutting down before enough nodes acknowledged the write; id " +
