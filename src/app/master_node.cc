@@ -274,18 +274,20 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     recovering_ = false;
     recovery_progress_.clear();
     last = store_->last_id();
-    // Entries of earlier epochs are committed once a majority holds them all with this epoch's
-    // mark (or an entry of it), or by what a sentinel reports it learned before (its Welcome),
-    // never by counting copies that reach less. First: until the membership below is applied,
-    // the master alone would be a majority.
-    core.EpochStarted(last + 1);
-    core.Appended(last);
-    core.LocalDurable(store_->durable_id());
+    // The sentinels first: before they are members the master alone is a majority, and telling
+    // the core what the log holds would commit all of it at once, a tail no sentinel holds
+    // included (shown to the master's readers, and sent to the sentinels as the commit id).
     std::vector<discovery::Change> pending;
     pending.swap(pending_membership_);
     recovery_targets_.clear();
     recovery_answers_.clear();
     ApplyMembershipLocked(core, pending);
+    // Entries of earlier epochs are committed once a majority holds them all with this epoch's
+    // mark (or an entry of it), or by what a sentinel reports it learned before (its Welcome),
+    // never by counting copies that reach less.
+    core.EpochStarted(last + 1);
+    core.Appended(last);
+    core.LocalDurable(store_->durable_id());
   });
   spdlog::info("master of log {} at epoch {}; last id {}; accepting writes", log_id, epoch, last);
   return Status::Ok();

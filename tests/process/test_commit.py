@@ -211,3 +211,41 @@ def test_restarted_master_shows_what_it_showed_before_without_its_sentinels(make
     c.wait_writable(30)
     wait_until(lambda: m.health()["visibleId"] == 4, 10, 0.02, "the master shows 1..4 again")
     assert m.insert_ok("after", w=3) == 5
+
+
+def test_a_take_over_commits_nothing_a_majority_does_not_hold(make_cluster, tmp_path):
+    """A take-over told the core what the log holds before the sentinels were members, so the
+    master alone was a majority: the commit id jumped to its last id, ids 6..10 that only it held
+    were shown to its readers and sent to the sentinels as committed (review of 2026-12-07, F1).
+    They are committed only once a majority holds them with the new epoch's mark."""
+    c = make_cluster(n_sentinels=2, master_args=PATIENT_MASTER + [
+        "--data-dir", str(tmp_path / "m"), "--enable-test-faults",
+        "--test-recovery-pause-ms", "1500"])
+    c.start(timeout=30)
+    m, s1, s2 = c.master, *c.sentinels
+    for i in range(5):
+        m.insert_ok(f"a-{i}", w=3)
+    s1.stop()
+    s2.stop()
+    try:
+        for i in range(5):
+            assert m.insert_ok(f"b-{i}", w=1) == 6 + i
+        wait_until(lambda: m.health()["commitSavedId"] == 5, 10, 0.05, "commit id 5 saved")
+        m.kill9()
+    finally:
+        s1.cont()
+        s2.cont()
+    s2.kill9()
+    m.start(wait=False)
+    wait_until(lambda: "TEST: pausing recovery" in m.log_tail(), 15, 0.05, "s1 promised")
+    s1.stop()  # The take-over happens with no sentinel to connect to.
+    try:
+        h = wait_until(lambda: (lambda h: h if h["state"] != "recovering" else None)(m.health()),
+                       15, 0.05, "the take-over")
+        assert h["lastId"] == 10 and h["commitId"] <= 5 and h["visibleId"] == 5, h
+        assert [e["message"] for e in m.get_all()] == [f"a-{i}" for i in range(5)]
+    finally:
+        s1.cont()
+    # s1 takes 6..10 and the mark of the new epoch: with the master, a majority of three.
+    wait_until(lambda: m.health()["visibleId"] == 10, 15, 0.05, "ids 6..10 committed")
+    wait_until(lambda: s1.health()["visibleId"] == 10, 15, 0.05, "s1 shows 1..10")
