@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -448,6 +450,45 @@ void SentinelService::Stop() {
   if (cq_thread_.joinable()) cq_thread_.join();
 }
 
+Status SentinelService::KeepCutCommitted(core::LogId from, core::LogId to, uint64_t epoch) {
+  if (!log_->persistent()) {
+    // Nothing this node holds outlives it anyway; refusing would only keep it out.
+    spdlog::error(
+        "log {}: a master of epoch {} replaces ids {}..{}, which this sentinel holds as "
+        "committed (its master recovered without the nodes that held them); in memory, no copy "
+        "is kept",
+        log_->log_id(), epoch, from, to);
+    return Status::Ok();
+  }
+  std::string lines;
+  for (core::LogId next = from; next <= to;) {
+    const std::vector<storage::Entry> page = log_->memory().Read(next, to - next + 1, 4 << 20);
+    if (page.empty()) break;
+    for (const storage::Entry& e : page) {
+      lines += nlohmann::json{{"id", e.id},
+                              {"epoch", e.epoch},
+                              {"timestamp", e.timestamp_ms},
+                              {"message", e.message}}
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      lines += '\n';
+    }
+    next = page.back().id + 1;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const std::string name = "cut-committed-" + log_->log_id() + "-" + std::to_string(from) + "-" +
+                           std::to_string(to) + "-" + std::to_string(now_ms) + ".jsonl";
+  Result<std::string> saved = log_->SaveAside(name, lines);
+  if (!saved.ok()) return saved.status();
+  spdlog::error(
+      "log {}: a master of epoch {} replaces ids {}..{}, which this sentinel holds as committed "
+      "(its master recovered without the nodes that held them); kept a copy in {} and following "
+      "the master",
+      log_->log_id(), epoch, from, to, saved.value());
+  return Status::Ok();
+}
+
 Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
   std::vector<core::EpochStart> history;
   history.reserve(hello.epochs_size());
@@ -467,18 +508,24 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
                             hello.log_id() + " is older than epoch " + std::to_string(mine.epoch) +
                             " this sentinel has accepted");
     case HelloVerdict::kTruncateThenAccept: {
-      // A committed entry is in every later master's log. A master whose log replaces one took
-      // over without every node that held it (a membership change that its recovery did not
-      // see: docs/OPERATIONS.md, "Changing the number of sentinels"): this sentinel may hold the
-      // last copy, so it keeps it and refuses, as etcd stops on a commit index past its log.
+      // A committed entry is in every later master's log, unless that master recovered without
+      // the nodes holding it: after a membership change its recovery did not see
+      // (docs/OPERATIONS.md, "Changing the number of sentinels"), or a power loss of nodes
+      // running fsync: interval or never. This sentinel may hold the last copy: it keeps one
+      // aside for an operator, then follows the master (refusing would keep it out of the
+      // cluster for good). Without a copy on disk, it refuses.
       const core::LogId committed_held = std::min(commit_id(), mine.last_id);
       if (commit_log_id_ == hello.log_id() && committed_held > decision.keep) {
-        return Status::FailedPrecondition(
-            "the master's log (epoch " + std::to_string(hello.epoch()) + ") replaces ids from " +
-            std::to_string(decision.keep + 1) + " of log " + hello.log_id() +
-            ", but this sentinel holds ids up to " + std::to_string(committed_held) +
-            " as committed: refusing it to keep them (the master recovered without the nodes "
-            "that held them)");
+        if (Status kept = KeepCutCommitted(decision.keep + 1, committed_held, hello.epoch());
+            !kept.ok()) {
+          return Status::FailedPrecondition(
+              "the master's log (epoch " + std::to_string(hello.epoch()) +
+              ") replaces ids from " + std::to_string(decision.keep + 1) + " of log " +
+              hello.log_id() + ", which this sentinel holds up to " +
+              std::to_string(committed_held) + " as committed, and no copy could be kept (" +
+              kept.message() + "): refusing it");
+        }
+        commit_.store(decision.keep, std::memory_order_release);
       }
       spdlog::warn(
           "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "

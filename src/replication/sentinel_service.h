@@ -205,6 +205,10 @@ class SentinelService final : public Replication::AsyncService {
       EXCLUDES(log_mu_);
   // Raises commit_ to `commit_id`; true if it moved.
   bool LearnCommitLocked(core::LogId commit_id) REQUIRES(log_mu_);
+  // Writes entries from..to of the log to <data_dir>/cut-committed-<log>-<from>-<to>-<ms>.jsonl
+  // (one JSON object per line), durably, before a Hello cuts them although they were committed;
+  // in memory, only says so. An error: no copy could be written (the Hello is refused).
+  Status KeepCutCommitted(core::LogId from, core::LogId to, uint64_t epoch) REQUIRES(log_mu_);
   // After the log's identity may have changed: a commit id of another log id is dropped.
   void CommitFollowsLogLocked() REQUIRES(log_mu_);
   // The refusal of a deposed master's stream (logged).

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -646,24 +647,14 @@ TEST_F(SentinelServiceTest, CommitIdOnlyGrowsIsWelcomedAndFollowsTheLog) {
     EXPECT_EQ(m.NextWelcome().commit_id(), 5u);
   }
   {
-    // A Hello that keeps only 1..4 of the entries: 5 was committed, so it is refused and 5 stays
-    // (a master that took over without the nodes holding it; this may be the last copy).
+    // A Hello that keeps only 1..4 of the entries: 5 was committed (a master that took over
+    // without the nodes holding it). In memory no copy can be kept; the sentinel follows and its
+    // commit id drops to what is left.
     MasterStream m(s.stub());
     m.Hello(1, "log-a", 3, 4, {{1, 1}, {3, 5}});
-    grpc::Status st = m.Finish();
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
-    EXPECT_NE(st.error_message().find("holds ids up to 5 as committed"), std::string::npos)
-        << st.error_message();
-    EXPECT_EQ(s.service().commit_id(), 5u);
-    EXPECT_EQ(s.log().last_id(), 6u);
-  }
-  {
-    // Cutting only what is not committed (6) is still obeyed.
-    MasterStream m(s.stub());
-    m.Hello(1, "log-a", 3, 5, {{1, 1}, {3, 6}});
     Welcome w = m.NextWelcome();
-    EXPECT_EQ(w.last_id(), 5u);
-    EXPECT_EQ(w.commit_id(), 5u);
+    EXPECT_EQ(w.last_id(), 4u);
+    EXPECT_EQ(w.commit_id(), 4u);
   }
 
   Sentinel empty(&fs_, /*persistent=*/false);
@@ -678,6 +669,52 @@ TEST_F(SentinelServiceTest, CommitIdOnlyGrowsIsWelcomedAndFollowsTheLog) {
   other.Hello(1, "log-b", 1, 0);
   EXPECT_EQ(other.NextWelcome().commit_id(), 0u);
   EXPECT_EQ(empty.service().commit_id(), 0u);
+}
+
+// With a data directory, committed entries a Hello cuts are first kept aside, durably, in a file
+// an operator can read (the sentinel may hold their last copy); then it follows the master.
+// Without a copy (the write fails), it refuses the Hello and keeps them.
+TEST_F(SentinelServiceTest, CommittedEntriesACutWouldDropAreKeptAsideFirst) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  {
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 1, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 6, 1, /*commit_id=*/5);
+    m.AckReaching(6);
+    EXPECT_TRUE(CommitReaches(s.service(), 5));
+  }
+  {
+    // The copy cannot be written: refused, nothing cut.
+    fs_.InjectError(storage::FaultInjectionFileSystem::Op::kCreate, 1, ENOSPC);
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 3, 3, {{1, 1}, {3, 4}});
+    grpc::Status st = m.Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    EXPECT_NE(st.error_message().find("no copy could be kept"), std::string::npos);
+    EXPECT_EQ(s.log().last_id(), 6u);
+    EXPECT_EQ(s.service().commit_id(), 5u);
+  }
+  fs_.ClearInjectedErrors();
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 3, 3, {{1, 1}, {3, 4}});
+  Welcome w = m.NextWelcome();
+  EXPECT_EQ(w.last_id(), 3u);
+  EXPECT_EQ(w.commit_id(), 3u);
+  auto files = fs_.ListDir("/data");
+  ASSERT_TRUE(files.ok());
+  std::string kept;
+  for (const std::string& f : files.value()) {
+    if (f.rfind("cut-committed-log-a-4-5-", 0) == 0) kept = f;
+  }
+  ASSERT_FALSE(kept.empty()) << "no cut-committed file in /data";
+  auto text = fs_.Contents("/data/" + kept);
+  ASSERT_TRUE(text.ok());
+  // Ids 4 and 5, each a JSON line with its message; 6 was never committed and is not kept.
+  EXPECT_EQ(std::count(text.value().begin(), text.value().end(), '\n'), 2);
+  EXPECT_NE(text.value().find("\"id\":4"), std::string::npos) << text.value();
+  EXPECT_NE(text.value().find("\"id\":5"), std::string::npos) << text.value();
+  EXPECT_EQ(text.value().find("\"id\":6"), std::string::npos) << text.value();
 }
 
 }  // namespace

@@ -146,6 +146,19 @@ Result<std::unique_ptr<Wal>> NodeLog::Impl::RecoverInto() {
                    [this](std::vector<Entry>&& batch) { memory.Apply(std::move(batch)); });
 }
 
+Result<std::string> NodeLog::SaveAside(const std::string& name, std::string_view content) {
+  if (!persistent()) return Status::FailedPrecondition("in memory: no data directory");
+  FileSystem& fs = *impl_->fs;
+  const std::string path = JoinPath(impl_->options.data_dir, name);
+  auto file = fs.OpenForAppend(path, FileSystem::OpenMode::kCreateNew);
+  if (!file.ok()) return file.status();
+  if (Status s = file.value()->Append(content); !s.ok()) return s;
+  if (Status s = file.value()->Sync(); !s.ok()) return s;
+  if (Status s = file.value()->Close(); !s.ok()) return s;
+  if (Status s = fs.SyncDir(impl_->options.data_dir); !s.ok()) return s;
+  return path;
+}
+
 // Keeps the damaged files for a post-mortem instead of deleting them.
 Status NodeLog::Impl::MoveAside(const Status& corruption) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();

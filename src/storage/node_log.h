@@ -130,6 +130,11 @@ class NodeLog {
   // disk (held-back entries, in memory only, still go).
   Status TruncateAfter(LogId keep, std::span<const core::EpochStart> next = {});
 
+  // Writes `content` to <data_dir>/<name>, a file that must not exist yet, durably on return
+  // (write, fsync, fsync the directory): what a node keeps for an operator, not part of the log.
+  // Returns the file's path. In memory: FailedPrecondition (there is no directory).
+  Result<std::string> SaveAside(const std::string& name, std::string_view content);
+
   // Epoch marks (Wal::Append): the master of the accepted epoch began its own entries at
   // `first_id`. Records that this log's entries 1..first_id - 1 are that master's log, so that a
   // log ending there ranks with the accepted epoch (LastEpoch, DurableLastEpoch) as if it held an
