@@ -195,6 +195,8 @@ def test_recovering_master_waits_for_an_expected_sentinel_dns_does_not_list(tmp_
     s2.start()
     dns.serve(both)
     wait_until(lambda: master.health()["readOnly"] is False, 30, 0.05, "writable after recovery")
+    # Shown once a majority holds them with the new epoch's mark (a round trip after the Hello).
+    wait_until(lambda: master.health()["visibleId"] == 2, 10, 0.02, "the master shows 1..2")
     assert [e["message"] for e in master.get_all()] == ["on-all-three", "master-and-s2-only"]
     assert master.insert_ok("after-recovery", w=3, timeout_ms=20000) == 3
     wait_until(lambda: s1.get_all() == master.get_all() == s2.get_all(), 15, 0.05, "converged")

@@ -30,7 +30,13 @@ def _assert_every_ack_everywhere(c, acked, where):
     """Every acknowledged write on the restarted master, and what each sentinel shows a prefix of
     its log; returns the master's log. Sentinels may show the last entries of the old epochs only
     once the new master's first write commits them (Raft's rule; docs/ARCHITECTURE.md, "The commit
-    id"): callers write one, then check every node with _assert_acks_on_every_node."""
+    id"): callers write one, then check every node with _assert_acks_on_every_node. The master
+    too shows only what it knows is committed: right after a take-over, what its saved commit id
+    covers, and the rest once a majority holds it with the new epoch's mark (a round trip)."""
+    # ... and what a sentinel learned was committed from the old master.
+    top = max([0, *acked.values(), *(s.health()["visibleId"] for s in c.sentinels if s.running())])
+    wait_until(lambda: c.master.health()["visibleId"] >= top, 15, 0.02,
+               f"the restarted master shows up to id {top}")
     ref = c.master.get_all()
     assert_acked_exactly_once(ref, acked, f"master {where}")
     for s in c.sentinels:
