@@ -1,11 +1,14 @@
-"""The harness's port picking: parallel test processes (CTest -j2 runs process, observability
-and offline tests side by side) must not be handed a port another one is about to listen on."""
+"""The harness itself: its port picking (parallel test processes, as CTest -j2 runs process,
+observability and offline tests side by side, must not be handed a port another one is about to
+listen on), and the power-loss cut's check of the sync journal."""
 
 from __future__ import annotations
 
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 import harness
 from harness import free_port
@@ -45,3 +48,21 @@ def test_bench_probe_skips_ports_reserved_by_a_test_process():
     ports = [int(p) for p in out.stdout.split()]
     assert len(ports) == 400 and len(set(ports)) == 400
     assert not reserved & set(ports)
+
+
+def test_power_loss_accepts_a_create_its_journal_line_missed_but_not_a_file_written_around_it(
+        tmp_path):
+    """A kill between a create and its journal line leaves an empty file the journal does not
+    know (the line follows the call): that is a create, not a file written around the journal.
+    One holding bytes is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    known = data / "known.log"
+    known.write_bytes(b"abc")
+    journal = tmp_path / "node.syncs"
+    journal.write_text(f"create\t{known}\nsync\t{known}\t3\n")
+    (data / "commit.tmp").write_bytes(b"")
+    assert harness.power_loss(journal, data, None) == {}
+    (data / "commit.tmp").write_bytes(b"rlog-commit")
+    with pytest.raises(AssertionError, match="does not know"):
+        harness.power_loss(journal, data, None)
