@@ -282,6 +282,12 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     recovery_targets_.clear();
     recovery_answers_.clear();
     ApplyMembershipLocked(core, pending);
+    // A saved commit id past the log taken over (a power loss under fsync: interval or never took
+    // ids from every node that had them) would show this master's next writes at once: they go
+    // to those ids. Only what the log holds now can have been committed.
+    if (read_cap_.load(std::memory_order_relaxed) > last) {
+      read_cap_.store(last, std::memory_order_release);
+    }
     // Entries of earlier epochs are committed once a majority holds them all with this epoch's
     // mark (or an entry of it), or by what a sentinel reports it learned before (its Welcome),
     // never by counting copies that reach less.

@@ -161,7 +161,8 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   std::atomic<bool> stop_{false};
   // The commit id readers may see up to (ReadCap): the core's, or the one saved in <data_dir>/commit
-  // before a restart if higher (until the core learns it again). Only grows; written in Step.
+  // before a restart if higher (until the core learns it again). Written under mu_: raised in
+  // Step, set at Start, and lowered only by TakeOver, to the log's end (a saved value past it).
   std::atomic<core::LogId> read_cap_{0};
   core::LogId saved_commit_ GUARDED_BY(mu_) = 0;  // Last written to <data_dir>/commit.
   Clock::time_point last_commit_save_{};           // Ticker thread only.

@@ -249,3 +249,44 @@ def test_a_take_over_commits_nothing_a_majority_does_not_hold(make_cluster, tmp_
     # s1 takes 6..10 and the mark of the new epoch: with the master, a majority of three.
     wait_until(lambda: m.health()["visibleId"] == 10, 15, 0.05, "ids 6..10 committed")
     wait_until(lambda: s1.health()["visibleId"] == 10, 15, 0.05, "s1 shows 1..10")
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def test_a_saved_commit_id_past_the_log_taken_over_shows_no_new_write(make_cluster, tmp_path):
+    """A saved commit id can be past the log a take-over goes on with (a power loss under
+    fsync: interval or never took ids from every node that had them); those ids go to the next
+    writes, which the master then showed at once, only it holding them (review of 2026-12-07,
+    F4). The take-over lowers it to the log's end."""
+    c = make_cluster(n_sentinels=2, master_args=PATIENT_MASTER + ["--data-dir",
+                                                                    str(tmp_path / "m")])
+    c.start()
+    m, s1, s2 = c.master, *c.sentinels
+    for i in range(3):
+        m.insert_ok(f"a-{i}", w=3)
+    log_id = m.health()["logId"]
+    m.terminate()
+    assert m.wait_exit(15) == 0
+    line = f"rlog-commit 1 {log_id} 9"  # As storage/commit_checkpoint.h writes it.
+    (tmp_path / "m" / "commit").write_text(f"{line} {_crc32c(line.encode()):x}\n")
+    m.start()
+    assert "commit id 9 (saved)" in m.log_tail()
+    c.wait_writable(20)
+    s1.stop()
+    s2.stop()
+    try:
+        assert m.insert_ok("only-on-the-master", w=1) == 4
+        h = m.health()
+        assert (h["lastId"], h["visibleId"]) == (4, 3), h
+        assert len(m.get_all()) == 3
+    finally:
+        s1.cont()
+        s2.cont()
+    wait_until(lambda: m.health()["visibleId"] == 4, 10, 0.02, "id 4 committed")
