@@ -721,10 +721,16 @@ class Cluster:
 
     def wait_converged(self, nodes: Optional[Iterable[Node]] = None, expected_len: Optional[int] = None,
                        timeout: float = 30.0) -> list[dict]:
-        """Waits until every node's /get-all equals the master's (and has expected_len entries)."""
+        """Waits until every node's /get-all equals the master's (and has expected_len entries,
+        or else the master shows all it holds: every node shows only what a majority holds, so
+        right after a restart they may all agree on less than the log has)."""
         nodes = list(nodes) if nodes is not None else [n for n in self.nodes if n.running()]
 
         def converged():
+            if expected_len is None:
+                h = self.master.health(timeout=5.0)
+                if h.get("visibleId") != h.get("lastId"):
+                    return None
             ref = self.master.get_all(timeout=5.0)
             if expected_len is not None and len(ref) != expected_len:
                 return None
