@@ -95,7 +95,9 @@ Result<uint16_t> SentinelNode::Start() {
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(config_.tick_ms));
       ExpireTails(Clock::now());
-      if (Clock::now() - last_commit_save_ >= kCommitSaveEvery) SaveCommit();
+      if (service_->TakeCommitLowered() || Clock::now() - last_commit_save_ >= kCommitSaveEvery) {
+        SaveCommit();
+      }
     }
   });
   return static_cast<uint16_t>(port);

@@ -526,6 +526,7 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
               kept.message() + "): refusing it");
         }
         commit_.store(decision.keep, std::memory_order_release);
+        commit_lowered_.store(true);
       }
       spdlog::warn(
           "log {}: my entries after id {} (up to id {}) are not in the master's log (epoch {}, "

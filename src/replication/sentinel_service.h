@@ -162,6 +162,10 @@ class SentinelService final : public Replication::AsyncService {
   core::LogId commit_id() const { return commit_.load(std::memory_order_acquire); }
   // The log id and commit id together, for the checkpoint (storage/commit_checkpoint.h).
   std::pair<std::string, core::LogId> CommitOfLog() const EXCLUDES(log_mu_);
+  // True once after a Hello lowered the commit id (it cut committed entries): the owner saves the
+  // checkpoint at once rather than at its next periodic save, so that a restart in between does
+  // not report the old value to a master as committed.
+  bool TakeCommitLowered() { return commit_lowered_.exchange(false); }
   // Before serving: the commit id saved for `log_id`, if that is the log's (ignored otherwise).
   void RestoreCommit(const std::string& log_id, core::LogId commit_id) EXCLUDES(log_mu_);
 
@@ -238,6 +242,7 @@ class SentinelService final : public Replication::AsyncService {
   std::atomic<uint64_t> fault_counter_{0};
   mutable Mutex log_mu_;  // One writer of log_ at a time; Position/Fetch read under it.
   std::atomic<core::LogId> commit_{0};             // Written under log_mu_.
+  std::atomic<bool> commit_lowered_{false};        // See TakeCommitLowered.
   std::string commit_log_id_ GUARDED_BY(log_mu_);  // The log commit_ is of.
   Mutex streams_mu_;
   std::set<ReplicateCall*> streams_ GUARDED_BY(streams_mu_);

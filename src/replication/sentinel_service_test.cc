@@ -696,11 +696,15 @@ TEST_F(SentinelServiceTest, CommittedEntriesACutWouldDropAreKeptAsideFirst) {
     EXPECT_EQ(s.service().commit_id(), 5u);
   }
   fs_.ClearInjectedErrors();
+  EXPECT_FALSE(s.service().TakeCommitLowered()) << "the refused Hello lowered nothing";
   MasterStream m(s.stub());
   m.Hello(1, "log-a", 3, 3, {{1, 1}, {3, 4}});
   Welcome w = m.NextWelcome();
   EXPECT_EQ(w.last_id(), 3u);
   EXPECT_EQ(w.commit_id(), 3u);
+  // The owner is told once to save the lowered commit id now (SentinelNode's ticker).
+  EXPECT_TRUE(s.service().TakeCommitLowered());
+  EXPECT_FALSE(s.service().TakeCommitLowered());
   auto files = fs_.ListDir("/data");
   ASSERT_TRUE(files.ok());
   std::string kept;
