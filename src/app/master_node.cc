@@ -654,18 +654,14 @@ http::HttpReply MasterNode::Health() {
     // No stream is open before the take-over: each sentinel as recovery last heard from it
     // (Healthy once it gave its position), in a cluster of those known or expected.
     size_t answered = 0;
-    for (const auto& [identity, address] : recovery_targets_) {
-      auto heard = recovery_answers_.find(identity);
-      const bool gave = heard != recovery_answers_.end() && heard->second.empty();
-      answered += gave ? 1 : 0;
-      nlohmann::json o = {{"name", identity},
-                          {"status", gave ? "Healthy" : "Unhealthy"},
+    for (const RecoveringSentinel& r : RecoveringSentinels()) {
+      answered += r.gave ? 1 : 0;
+      nlohmann::json o = {{"name", r.name},
+                          {"status", r.gave ? "Healthy" : "Unhealthy"},
                           {"connected", false},
                           {"ackedId", 0},
                           {"lag", 0}};
-      if (heard != recovery_answers_.end() && !heard->second.empty()) {
-        o["lastError"] = heard->second;
-      }
+      if (!r.why.empty()) o["lastError"] = r.why;
       sentinels.push_back(o);
     }
     const size_t cluster =
@@ -694,6 +690,16 @@ http::HttpReply MasterNode::Health() {
   return {200, j.dump(), {}};
 }
 
+std::vector<MasterNode::RecoveringSentinel> MasterNode::RecoveringSentinels() const {
+  std::vector<RecoveringSentinel> out;
+  for (const auto& [identity, address] : recovery_targets_) {
+    auto heard = recovery_answers_.find(identity);
+    const bool asked = heard != recovery_answers_.end();
+    out.push_back({identity, asked && heard->second.empty(), asked ? heard->second : ""});
+  }
+  return out;
+}
+
 http::HttpReply MasterNode::Ready() {
   MutexLock lock(mu_);
   if (draining_) return http::JsonError(503, "draining");
@@ -714,11 +720,9 @@ http::HttpReply MasterNode::Metrics() {
     if (recovering_) {
       // No stream before the take-over: each sentinel as recovery last heard from it, as on
       // /health (acked id and lag unknown yet: 0), so that RlogSentinelUnhealthy still fires.
-      for (const auto& [identity, address] : recovery_targets_) {
-        auto heard = recovery_answers_.find(identity);
-        const bool gave = heard != recovery_answers_.end() && heard->second.empty();
-        metrics_.SetSentinel(identity, 0, 0, gave ? "Healthy" : "Unhealthy");
-        now.insert(identity);
+      for (const RecoveringSentinel& r : RecoveringSentinels()) {
+        metrics_.SetSentinel(r.name, 0, 0, r.gave ? "Healthy" : "Unhealthy");
+        now.insert(r.name);
       }
     }
     for (const core::SentinelStatus& s : core_->Sentinels()) {

@@ -139,6 +139,14 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
   // What each sentinel asked during recovery last answered: "" for a position, else why it gave
   // none (for /health: no stream is open yet to report it).
   std::map<std::string, std::string> recovery_answers_ GUARDED_BY(mu_);
+  // For /health and /metrics while recovering: each sentinel recovery knows of, whether it gave
+  // its position, and else why not ("" when not asked yet).
+  struct RecoveringSentinel {
+    std::string name;
+    bool gave = false;
+    std::string why;
+  };
+  std::vector<RecoveringSentinel> RecoveringSentinels() const REQUIRES(mu_);
   std::string storage_error_ GUARDED_BY(mu_);  // Set once the WAL has failed.
   // Set once a sentinel has ended a stream with ABORTED: a master of a newer epoch has taken the
   // log over. Like Raft's leader that sees a higher term, this one stops taking writes for good

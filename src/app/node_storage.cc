@@ -116,13 +116,7 @@ bool HasAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_di
 
 Status SetAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir) {
   if (HasAlwaysSyncedMark(fs, data_dir)) return Status::Ok();
-  auto file =
-      fs.get().OpenForAppend(AlwaysSyncedPath(data_dir), storage::FileSystem::OpenMode::kCreateNew);
-  if (!file.ok()) return file.status();
-  Status s = file.value()->Sync();
-  if (Status closed = file.value()->Close(); s.ok()) s = closed;
-  if (s.ok()) s = fs.get().SyncDir(data_dir);
-  return s;
+  return storage::WriteNewFileDurably(fs.get(), AlwaysSyncedPath(data_dir), "");
 }
 
 Status ClearAlwaysSyncedMark(const DataDirFileSystem& fs, const std::string& data_dir) {

@@ -37,6 +37,16 @@ Status CreateDirDurably(FileSystem& fs, const std::string& dir) {
   return fs.SyncDir(ParentDir(dir));
 }
 
+Status WriteNewFileDurably(FileSystem& fs, const std::string& path, std::string_view content) {
+  auto file = fs.OpenForAppend(path, FileSystem::OpenMode::kCreateNew);
+  if (!file.ok()) return file.status();
+  Status s = content.empty() ? Status::Ok() : file.value()->Append(content);
+  if (s.ok()) s = file.value()->Sync();
+  if (Status closed = file.value()->Close(); s.ok()) s = closed;
+  if (s.ok()) s = fs.SyncDir(ParentDir(path));
+  return s;
+}
+
 std::string JoinPath(const std::string& dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string path = dir;

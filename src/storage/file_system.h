@@ -103,6 +103,10 @@ Result<std::string> ReadFileToString(FileSystem& fs, const std::string& path);
 // (its error is ignored): a process may have made it and died before its sync.
 Status CreateDirDurably(FileSystem& fs, const std::string& dir);
 
+// Creates `path`, which must not exist yet, holding `content`, durably on return: written,
+// synced, closed, and its directory synced.
+Status WriteNewFileDurably(FileSystem& fs, const std::string& path, std::string_view content);
+
 // "dir/name" (no doubled slash).
 std::string JoinPath(const std::string& dir, std::string_view name);
 // The directory holding `path` ("." for a bare name).

@@ -148,14 +148,8 @@ Result<std::unique_ptr<Wal>> NodeLog::Impl::RecoverInto() {
 
 Result<std::string> NodeLog::SaveAside(const std::string& name, std::string_view content) {
   if (!persistent()) return Status::FailedPrecondition("in memory: no data directory");
-  FileSystem& fs = *impl_->fs;
   const std::string path = JoinPath(impl_->options.data_dir, name);
-  auto file = fs.OpenForAppend(path, FileSystem::OpenMode::kCreateNew);
-  if (!file.ok()) return file.status();
-  if (Status s = file.value()->Append(content); !s.ok()) return s;
-  if (Status s = file.value()->Sync(); !s.ok()) return s;
-  if (Status s = file.value()->Close(); !s.ok()) return s;
-  if (Status s = fs.SyncDir(impl_->options.data_dir); !s.ok()) return s;
+  if (Status s = WriteNewFileDurably(*impl_->fs, path, content); !s.ok()) return s;
   return path;
 }
 
