@@ -178,8 +178,9 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(make_cluster):
 def test_one_sentinel_listed_under_two_names_counts_once(make_cluster, tmp_path):
     # 127.0.0.1:P and localhost:P are one node. Counted twice, a w=3 write would be acknowledged
     # with two copies, the master would believe it had a majority of three, and with a third
-    # name for another sentinel the cluster would look like four nodes. Every sentinel process
-    # has a random instance id (Welcome.instance_id): the second name is cut and counts for nothing.
+    # name for another sentinel the cluster would look like four nodes. The sentinel refuses a
+    # second stream of one master under another name (SentinelService::ClaimName): that name
+    # counts for nothing, and recovery counts sentinel processes (PositionReply.instance_id).
     c = make_cluster(n_sentinels=2, master_args=["--data-dir", str(tmp_path / "m")])
     s1, s2 = c.sentinels
     c.master_args += ["--sentinels", f"127.0.0.1:{s1.grpc_port},localhost:{s1.grpc_port},"
