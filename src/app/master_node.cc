@@ -268,6 +268,7 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     }
   }
   core::LogId last = 0;
+  std::vector<storage::MemoryLog::KeyedId> keys;
   Step([&](core::Replicator& core) NO_THREAD_SAFETY_ANALYSIS {
     log_id_ = log_id;
     epoch_ = epoch;
@@ -282,6 +283,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     recovery_targets_.clear();
     recovery_answers_.clear();
     ApplyMembershipLocked(core, pending);
+    // The keys the log holds, as the master that wrote them knew them: a retry with one of them
+    // gets its id, whichever master it reached first.
+    keys = store_->memory().Keys();
+    for (const storage::MemoryLog::KeyedId& k : keys) idempotency_.Insert(k.key, k.id);
     // A saved commit id past the log taken over (a power loss under fsync: interval or never took
     // ids from every node that had them) would show this master's next writes at once: they go
     // to those ids. Only what the log holds now can have been committed.
@@ -295,6 +300,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     core.Appended(last);
     core.LocalDurable(store_->durable_id());
   });
+  if (!keys.empty()) {
+    spdlog::info("idempotency keys of ids {}..{} taken over with the log ({} keys)",
+                 keys.front().id, keys.back().id, keys.size());
+  }
   spdlog::info("master of log {} at epoch {}; last id {}; accepting writes", log_id, epoch, last);
   return Status::Ok();
 }
@@ -319,6 +328,7 @@ replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) 
     out->set_timestamp_ms(e.timestamp_ms);
     out->set_message(std::move(e.message));
     out->set_epoch(e.epoch);
+    if (!e.idempotency_key.empty()) out->set_idempotency_key(std::move(e.idempotency_key));
   }
   batch->set_master_last_id(store_->memory().last_id());
   batch->set_commit_id(send.commit);
@@ -453,14 +463,14 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
               "log holds it is unknown: read the log there before sending it again",
           "\"id\":" + std::to_string(a.parked.id) + ",\"acknowledged\":false"));
     } else if (draining) {
-      // The idempotency cache lives in this process only: a retry on the next master with the
-      // same key is appended again (README.md, the API section).
+      // The key is in the log with the entry: the next master knows it if its log holds the
+      // entry (README.md, "Idempotency keys").
       a.parked.respond(http::JsonError(
           503,
           "the master is shutting down before enough nodes acknowledged the write; id " +
               std::to_string(a.parked.id) +
-              " is stored here but not acknowledged, and the next master does not know its "
-              "idempotencyKey: read the log there before sending it again",
+              " is stored here but not acknowledged: retry with the same idempotencyKey, and the "
+              "next master answers with this id if its log holds it",
           "\"id\":" + std::to_string(a.parked.id) + ",\"stored\":true"));
     } else {
       a.parked.respond(
@@ -576,7 +586,11 @@ void MasterNode::Insert(std::string body, http::Responder respond) {
       }
     }
     if (!id) {
-      Result<core::LogId> stored = store_->AppendNext(epoch_, now_ms, std::move(req.message));
+      // The key goes into the log with the entry: a master that takes the log over after this
+      // one (restarted, or rebuilt from the sentinels) learns it from there (TakeOver).
+      std::string key = config_.idempotency_keys > 0 ? req.idempotency_key.value_or("") : "";
+      Result<core::LogId> stored =
+          store_->AppendNext(epoch_, now_ms, std::move(req.message), std::move(key));
       if (!stored.ok()) {
         refused = metrics::InsertOutcome::kStorageError;
         reply = http::JsonError(500,
@@ -1230,7 +1244,8 @@ Status MasterNode::FetchFrom(replication::Replication::Stub& stub, const std::st
                                    std::to_string(expected) + " was expected");
       }
       if (e.id() > target) break;
-      entries.push_back(storage::Entry{e.id(), e.timestamp_ms(), e.message(), e.epoch()});
+      entries.push_back(
+          storage::Entry{e.id(), e.timestamp_ms(), e.message(), e.epoch(), e.idempotency_key()});
     }
     Result<core::LogId> applied = store_->Apply(std::move(entries));
     if (!applied.ok()) return applied.status();

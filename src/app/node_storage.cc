@@ -48,6 +48,7 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
   options.wal.preallocate_bytes = config.wal_preallocate_bytes;
   options.group_commit = std::chrono::microseconds(config.wal_group_commit_us);
   options.move_aside_corrupt = config.wal_on_corruption == OnCorruption::kRefetch;
+  options.idempotency_keys = config.idempotency_keys;
   options.observe_sync = [&metrics](std::chrono::nanoseconds took) {
     metrics.ObserveWalSync(took);
   };

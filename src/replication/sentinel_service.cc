@@ -52,6 +52,7 @@ void ToProto(const storage::Entry& e, Entry* out) {
   out->set_timestamp_ms(e.timestamp_ms);
   out->set_message(e.message);
   out->set_epoch(e.epoch);
+  if (!e.idempotency_key.empty()) out->set_idempotency_key(e.idempotency_key);
 }
 
 }  // namespace
@@ -623,7 +624,8 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_e
     entries.push_back(storage::Entry{.id = e.id(),
                                      .timestamp_ms = e.timestamp_ms(),
                                      .message = e.message(),
-                                     .epoch = e.epoch()});
+                                     .epoch = e.epoch(),
+                                     .idempotency_key = e.idempotency_key()});
   }
   core::LogId before = 0, after = 0;
   Result<core::LogId> last = core::LogId{0};

@@ -127,8 +127,9 @@ class MasterStream {
     }
     Send(seq, m);
   }
+  // With `keyed`, each entry carries the idempotency key "k<id>".
   void Batch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch,
-             core::LogId commit_id = 0) {
+             core::LogId commit_id = 0, bool keyed = false) {
     MasterMessage m;
     m.mutable_batch()->set_commit_id(commit_id);
     for (core::LogId id = first; id <= last; ++id) {
@@ -137,6 +138,7 @@ class MasterStream {
       e->set_timestamp_ms(1000 + static_cast<int64_t>(id));
       e->set_message("m" + std::to_string(id));
       e->set_epoch(epoch);
+      if (keyed) e->set_idempotency_key("k" + std::to_string(id));
     }
     Send(seq, m);
   }
@@ -289,6 +291,34 @@ TEST_F(SentinelServiceTest, ReopenedSentinelWelcomesWithItsDurablePosition) {
   EXPECT_EQ(w.log_id(), "log-a");
   EXPECT_EQ(w.epoch(), 2u);
   EXPECT_EQ(w.node_id(), "s1");
+}
+
+// The keys entries arrive with are kept, durably, and handed to a master that fetches the log
+// (a master taking over learns from them which keys its log holds).
+TEST_F(SentinelServiceTest, IdempotencyKeysAreKeptAndFetchedWithTheirEntries) {
+  {
+    Sentinel s(&fs_, /*persistent=*/true);
+    MasterStream m(s.stub());
+    m.Hello(1, "log-a", 2, 0);
+    m.NextWelcome();
+    m.Batch(2, 1, 2, 2);
+    m.Batch(3, 3, 4, 2, 0, /*keyed=*/true);
+    m.AckReaching(4);
+  }
+  fs_.DropUnsyncedData();
+  Sentinel s(&fs_, /*persistent=*/true);
+  grpc::ClientContext fc;
+  FetchRequest req;
+  req.set_log_id("log-a");
+  req.set_from_id(1);
+  req.set_max_bytes(1 << 20);
+  FetchReply fetched;
+  ASSERT_TRUE(s.stub().Fetch(&fc, req, &fetched).ok());
+  ASSERT_EQ(fetched.entries_size(), 4);
+  EXPECT_EQ(fetched.entries(1).idempotency_key(), "");
+  EXPECT_EQ(fetched.entries(2).idempotency_key(), "k3");
+  EXPECT_EQ(fetched.entries(3).idempotency_key(), "k4");
+  EXPECT_EQ(fetched.entries(3).message(), "m4");
 }
 
 // One master listing this sentinel under two names opens two streams at once. The second

@@ -21,16 +21,33 @@ std::vector<core::EpochStart> MemoryLog::EpochStarts() const {
   return epoch_starts_;
 }
 
-LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
+namespace {
+
+// What one kept key costs, about: its element in the deque and its bytes.
+uint64_t KeyBytes(const MemoryLog::KeyedId& k) { return sizeof(MemoryLog::KeyedId) + k.key.size(); }
+
+}  // namespace
+
+void MemoryLog::set_key_capacity(size_t capacity) {
   std::unique_lock lock(mu_);
-  return Extend(epoch, timestamp_ms, message) ? entries_.size() : 0;
+  key_capacity_ = capacity;
+  TrimKeysLocked();
+  CountMemoryLocked();
+}
+
+LogId MemoryLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message,
+                            std::string_view idempotency_key) {
+  std::unique_lock lock(mu_);
+  return Extend(epoch, timestamp_ms, message, idempotency_key) ? entries_.size() : 0;
 }
 
 LogId MemoryLog::Apply(std::vector<Entry> entries, LogId* refused) {
   std::unique_lock lock(mu_);
   LogId first_refused = 0;
   auto take = [&](const Entry& e) {
-    if (!Extend(e.epoch, e.timestamp_ms, e.message) && first_refused == 0) first_refused = e.id;
+    if (!Extend(e.epoch, e.timestamp_ms, e.message, e.idempotency_key) && first_refused == 0) {
+      first_refused = e.id;
+    }
   };
   for (Entry& e : entries) {
     LogId last = entries_.size();
@@ -59,6 +76,10 @@ void MemoryLog::TruncateAfter(LogId last) {
   if (last >= entries_.size()) return;
   payloads_.DropAfter(last, [this](LogId id) { return entries_[id - 1].message; });
   entries_.resize(last);
+  while (!keys_.empty() && keys_.back().id > last) {
+    key_bytes_ -= KeyBytes(keys_.back());
+    keys_.pop_back();
+  }
   CountMemoryLocked();
   while (!epoch_starts_.empty() && epoch_starts_.back().first_id > last) epoch_starts_.pop_back();
 }
@@ -73,6 +94,8 @@ void MemoryLog::Clear() {
   entries_.clear();
   payloads_.Clear();
   held_back_.clear();
+  keys_.clear();
+  key_bytes_ = 0;
   CountMemoryLocked();
   epoch_starts_.clear();
 }
@@ -84,6 +107,9 @@ std::vector<Entry> MemoryLog::Read(LogId from, size_t max_entries, uint64_t max_
   // The epoch run `from` falls in; runs are few, entries many: step along them while reading.
   auto run = std::upper_bound(epoch_starts_.begin(), epoch_starts_.end(), from,
                               [](LogId id, const auto& start) { return id < start.first_id; });
+  // The same for the keys: the first one at or after `from`.
+  auto key = std::lower_bound(keys_.begin(), keys_.end(), from,
+                              [](const KeyedId& k, LogId id) { return k.id < id; });
   uint64_t bytes = 0;
   for (LogId id = from; id <= entries_.size() && out.size() < max_entries; ++id) {
     const Slot& e = entries_[id - 1];
@@ -91,8 +117,14 @@ std::vector<Entry> MemoryLog::Read(LogId from, size_t max_entries, uint64_t max_
     bytes += e.message.size();
     while (run != epoch_starts_.end() && run->first_id <= id) ++run;
     out.push_back(Entry{id, e.timestamp_ms, std::string(e.message), std::prev(run)->epoch});
+    if (key != keys_.end() && key->id == id) out.back().idempotency_key = (key++)->key;
   }
   return out;
+}
+
+std::vector<MemoryLog::KeyedId> MemoryLog::Keys() const {
+  std::shared_lock lock(mu_);
+  return {keys_.begin(), keys_.end()};
 }
 
 LogId MemoryLog::BatchEnd(LogId first, LogId last, uint64_t max_bytes) const {
@@ -113,19 +145,32 @@ size_t MemoryLog::held_back() const {
   return held_back_.size();
 }
 
-bool MemoryLog::Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message) {
+bool MemoryLog::Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message,
+                       std::string_view idempotency_key) {
   if (epoch < LastEpochLocked()) return false;
   const LogId id = entries_.size() + 1;
   if (epoch_starts_.empty() || epoch_starts_.back().epoch != epoch) {
     epoch_starts_.push_back({epoch, id});
   }
   entries_.push_back(Slot{payloads_.Add(id, message), timestamp_ms});
+  if (!idempotency_key.empty() && key_capacity_ > 0) {
+    keys_.push_back(KeyedId{id, std::string(idempotency_key)});
+    key_bytes_ += KeyBytes(keys_.back());
+    TrimKeysLocked();
+  }
   CountMemoryLocked();
   return true;
 }
 
+void MemoryLog::TrimKeysLocked() {
+  while (keys_.size() > key_capacity_) {
+    key_bytes_ -= KeyBytes(keys_.front());
+    keys_.pop_front();
+  }
+}
+
 void MemoryLog::CountMemoryLocked() {
-  memory_bytes_.store(payloads_.reserved_bytes() + entries_.size() * sizeof(Slot),
+  memory_bytes_.store(payloads_.reserved_bytes() + entries_.size() * sizeof(Slot) + key_bytes_,
                       std::memory_order_relaxed);
 }
 

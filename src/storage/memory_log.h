@@ -39,9 +39,16 @@ class MemoryLog : public core::LogView {
   // that epoch.
   std::vector<core::EpochStart> EpochStarts() const;
 
+  // How many idempotency keys are kept: those of the newest `capacity` keyed entries (older
+  // entries are then read without theirs). The master remembers as many (insert.idempotency_keys),
+  // so a master taking over finds every key it would still have known. Trims at once.
+  static constexpr size_t kDefaultKeyCapacity = 100000;
+  void set_key_capacity(size_t capacity);
+
   // Master: appends one entry with the next id and returns it. An epoch older than LastEpoch()
   // is refused: nothing is appended and 0 returned.
-  LogId AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message);
+  LogId AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string_view message,
+                   std::string_view idempotency_key = {});
 
   // Sentinel: applies replicated entries in any order. Ids at or below last_id() are ignored;
   // ids beyond last_id() + 1 wait for the gap to close. An entry that would follow one of a newer
@@ -61,6 +68,13 @@ class MemoryLog : public core::LogView {
   // max_bytes of messages would be exceeded.
   std::vector<Entry> Read(LogId from, size_t max_entries, uint64_t max_bytes) const;
 
+  struct KeyedId {
+    LogId id;
+    std::string key;
+  };
+  // The idempotency keys kept (see set_key_capacity), in id order.
+  std::vector<KeyedId> Keys() const;
+
   // core::LogView
   LogId BatchEnd(LogId first, LogId last, uint64_t max_bytes) const override;
 
@@ -79,7 +93,10 @@ class MemoryLog : public core::LogView {
 
   // Appends id last_id() + 1 unless its epoch is older than the last entry's. Requires a unique
   // lock on mu_.
-  bool Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message);
+  bool Extend(uint64_t epoch, int64_t timestamp_ms, std::string_view message,
+              std::string_view idempotency_key);
+  // Drops the oldest keys beyond key_capacity_. Requires a unique lock on mu_.
+  void TrimKeysLocked();
   uint64_t LastEpochLocked() const;
   // Recomputes memory_bytes_ after entries_ or payloads_ changed. Requires a unique lock on mu_.
   void CountMemoryLocked();
@@ -90,6 +107,11 @@ class MemoryLog : public core::LogView {
   std::map<LogId, Entry> held_back_;  // Ids > last_id() + 1. Guarded by mu_.
   // One element per run of equal epochs in entries_, ascending. Guarded by mu_.
   std::vector<core::EpochStart> epoch_starts_;
+  // The keys of keyed entries, ascending by id: few entries carry one, so they are kept beside
+  // the slots rather than in them. Guarded by mu_.
+  std::deque<KeyedId> keys_;
+  size_t key_capacity_ = kDefaultKeyCapacity;  // Guarded by mu_.
+  uint64_t key_bytes_ = 0;                 // Memory keys_ takes (approximately). Guarded by mu_.
   std::atomic<uint64_t> memory_bytes_{0};  // Written under a unique lock on mu_.
 };
 

@@ -171,6 +171,53 @@ TEST(MemoryLog, AnyDeliveryOrderWithDuplicatesYieldsExactlyOnceAndTheEpochHistor
   }
 }
 
+TEST(MemoryLog, IdempotencyKeysAreReadWithTheirEntriesAndGoWithThem) {
+  MemoryLog log;
+  EXPECT_EQ(log.AppendNext(1, 1, "a", "k1"), 1u);
+  EXPECT_EQ(log.AppendNext(1, 2, "b"), 2u);
+  Entry c = E(3, 1);
+  c.idempotency_key = "k3";
+  Entry d = E(4, 1);
+  d.idempotency_key = "k4";
+  log.Apply({d, c});  // Out of order: 4 waits for 3, and keeps its key meanwhile.
+  auto keys_of = [&](LogId from, size_t n) {
+    std::vector<std::string> keys;
+    for (const Entry& e : log.Read(from, n, UINT64_MAX)) keys.push_back(e.idempotency_key);
+    return keys;
+  };
+  EXPECT_EQ(keys_of(1, 10), (std::vector<std::string>{"k1", "", "k3", "k4"}));
+  EXPECT_EQ(keys_of(2, 2), (std::vector<std::string>{"", "k3"}));
+  EXPECT_EQ(keys_of(4, 1), (std::vector<std::string>{"k4"}));
+  EXPECT_EQ(log.Read(3, 1, UINT64_MAX)[0].message, "m3");
+  ASSERT_EQ(log.Keys().size(), 3u);
+  EXPECT_EQ(log.Keys()[1].id, 3u);
+  EXPECT_EQ(log.Keys()[1].key, "k3");
+  log.TruncateAfter(3);
+  EXPECT_EQ(keys_of(1, 10), (std::vector<std::string>{"k1", "", "k3"}));
+  EXPECT_EQ(log.AppendNext(1, 5, "e"), 4u);  // Id 4 again, without the cut entry's key.
+  EXPECT_EQ(keys_of(4, 1), (std::vector<std::string>{""}));
+  log.Clear();
+  EXPECT_TRUE(log.Keys().empty());
+}
+
+TEST(MemoryLog, OnlyTheNewestKeysAreKept) {
+  MemoryLog log;
+  log.set_key_capacity(3);
+  for (int i = 1; i <= 6; ++i) log.AppendNext(1, i, "m", i == 2 ? "" : "k" + std::to_string(i));
+  const std::vector<MemoryLog::KeyedId> keys = log.Keys();
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys[0].key, "k4");
+  EXPECT_EQ(keys[2].key, "k6");
+  EXPECT_EQ(log.Read(3, 1, UINT64_MAX)[0].idempotency_key, "");  // Forgotten; the entry stays.
+  EXPECT_EQ(log.last_id(), 6u);
+  log.set_key_capacity(1);
+  ASSERT_EQ(log.Keys().size(), 1u);
+  EXPECT_EQ(log.Keys()[0].id, 6u);
+  log.set_key_capacity(0);  // Keys disabled: none kept, none taken.
+  log.AppendNext(1, 7, "m", "k7");
+  EXPECT_TRUE(log.Keys().empty());
+}
+
 TEST(MemoryLog, MemoryBytesCountsSlotsAndPayloadChunks) {
   MemoryLog log;
   EXPECT_EQ(log.memory_bytes(), 0u);

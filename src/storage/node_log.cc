@@ -87,6 +87,7 @@ Result<std::unique_ptr<NodeLog>> NodeLog::Open(NodeLogOptions options, DurableCa
   impl.options = std::move(options);
   impl.on_durable = std::move(on_durable);
   impl.on_error = std::move(on_error);
+  log->memory_.set_key_capacity(impl.options.idempotency_keys);
   if (!impl.options.data_dir.empty()) {
     if (Status s = impl.OpenWal(); !s.ok()) return s;
   }
@@ -298,15 +299,18 @@ Status NodeLog::SetIdentity(const std::string& log_id, uint64_t epoch) {
   return s;
 }
 
-Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message) {
-  Entry entry{last_id() + 1, timestamp_ms, std::move(message), epoch};
+Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message,
+                                  std::string idempotency_key) {
+  Entry entry{last_id() + 1, timestamp_ms, std::move(message), epoch, std::move(idempotency_key)};
   if (Status s = impl_->CheckWritable({&entry, 1}, memory_.LastEpoch(), entry.id - 1); !s.ok()) {
     return s;
   }
-  if (!impl_->wal) return memory_.AppendNext(epoch, timestamp_ms, std::move(entry.message));
+  if (!impl_->wal) {
+    return memory_.AppendNext(epoch, timestamp_ms, entry.message, entry.idempotency_key);
+  }
   // The memory log picks the id: after a failure the committer thread may have cut it back, and
   // then the committer refuses the entry and it is taken out again.
-  entry.id = memory_.AppendNext(epoch, timestamp_ms, entry.message);
+  entry.id = memory_.AppendNext(epoch, timestamp_ms, entry.message, entry.idempotency_key);
   const LogId id = entry.id;
   std::vector<Entry> batch;
   batch.push_back(std::move(entry));

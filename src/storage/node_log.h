@@ -58,6 +58,8 @@ struct NodeLogOptions {
   FileSystem* fs = nullptr;
   // Duration of every successful fsync (rlog_wal_fsync_duration_seconds). Optional.
   std::function<void(std::chrono::nanoseconds)> observe_sync;
+  // How many idempotency keys the memory log keeps (MemoryLog::set_key_capacity).
+  size_t idempotency_keys = MemoryLog::kDefaultKeyCapacity;
   // TEST ONLY, see GroupCommitOptions.
   bool ack_before_sync_for_testing = false;
 };
@@ -104,8 +106,10 @@ class NodeLog {
   // data directory the entry is queued for the WAL (not durable on return: see on_durable).
   // Errors (nothing appended): InvalidArgument for an epoch older than the last entry's or newer
   // than epoch(), or a message over the WAL's record limit; FailedPrecondition with a data
-  // directory but no identity yet; the error that stopped the committer.
-  Result<LogId> AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message);
+  // directory but no identity yet; the error that stopped the committer. A non-empty
+  // `idempotency_key` is kept with the entry (Entry::idempotency_key).
+  Result<LogId> AppendNext(uint64_t epoch, int64_t timestamp_ms, std::string message,
+                           std::string idempotency_key = {});
 
   // Sentinel, and a master copying entries from a sentinel: applies entries in any order (see
   // MemoryLog::Apply); the ones that become contiguous are queued for the WAL. Returns the new

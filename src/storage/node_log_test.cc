@@ -251,6 +251,35 @@ TEST_F(NodeLogTest, EntriesEpochsAndIdentitySurviveARestart) {
   EXPECT_EQ(log->AppendNext(5, 0, "next").value(), 5u);
 }
 
+TEST_F(NodeLogTest, IdempotencyKeysSurviveARestartAndTheNewestAreKept) {
+  NodeLogOptions options = Options();
+  options.idempotency_keys = 2;
+  {
+    auto log = OpenOk(options);
+    ASSERT_TRUE(log->SetIdentity("log-n", 1).ok());
+    ASSERT_TRUE(log->AppendNext(1, 1, "a", "k1").ok());
+    ASSERT_TRUE(log->AppendNext(1, 2, "b").ok());
+    Entry copied = E(3, 1);
+    copied.idempotency_key = "k3";
+    ASSERT_TRUE(log->Apply({copied}).ok());  // Keys copied from a peer are kept too.
+    ASSERT_TRUE(log->AppendNext(1, 4, "d", "k4").ok());
+    EXPECT_EQ(log->memory().Keys().size(), 2u);
+  }  // Flushes and syncs.
+  auto log = OpenOk(options);
+  ASSERT_EQ(log->last_id(), 4u);
+  const std::vector<MemoryLog::KeyedId> keys = log->memory().Keys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].id, 3u);
+  EXPECT_EQ(keys[0].key, "k3");
+  EXPECT_EQ(keys[1].id, 4u);
+  EXPECT_EQ(keys[1].key, "k4");
+  options.idempotency_keys = 10;  // Every key is on disk: a larger capacity finds them all.
+  log.reset();
+  log = OpenOk(options);
+  EXPECT_EQ(log->memory().Keys().size(), 3u);
+  EXPECT_EQ(All(*log)[0].idempotency_key, "k1");
+}
+
 TEST_F(NodeLogTest, OnDurableReportsInOrderAndDurableIdFollowsIt) {
   auto log = NewLog(0);
   fs_.BlockSyncs();

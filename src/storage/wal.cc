@@ -35,6 +35,13 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem& fs, std::string dir, WalOptio
     if (Status s = fs.SyncDir(wal->dir_); !s.ok()) return s;
   }
   wal->synced_id_ = wal->last_id_;
+  if (!r.last_segment_path.empty() && r.last_segment_version < kFormatVersion) {
+    // Written by an older rlog: what this one appends (keyed entries) goes to a segment of this
+    // version, which an older rlog refuses to open rather than misreading it as a torn tail.
+    Status s = wal->segment_first_id_ <= wal->last_id_ ? wal->Rotate() : wal->ReplaceSegment(true);
+    if (s.ok()) s = wal->Sync();
+    if (!s.ok()) return s;
+  }
   return wal;
 }
 
@@ -107,7 +114,9 @@ Status Wal::Append(std::span<const Entry> entries, uint64_t mark_epoch) {
   }
   buffer_.clear();
   for (const Entry& e : entries) {
-    EncodeRecord({RecordType::kEntry, e.id, e.epoch, e.timestamp_ms, e.message}, &buffer_);
+    EncodeRecord({e.idempotency_key.empty() ? RecordType::kEntry : RecordType::kKeyedEntry, e.id,
+                  e.epoch, e.timestamp_ms, e.message, e.idempotency_key},
+                 &buffer_);
   }
   if (mark_epoch != 0) EncodeRecord({RecordType::kEpochMark, last + 1, mark_epoch, 0, {}}, &buffer_);
   const uint64_t good = segment_->size();
@@ -204,7 +213,7 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
       header_bytes = cut = size;
     } else if (record.id <= keep) {  // Entries up to `keep`, and marks before them.
       cut = end + size;
-      if (record.type == RecordType::kEntry) {
+      if (IsEntry(record.type)) {
         keep_epoch = record.epoch;
         found = record.id == keep;
       }
@@ -243,7 +252,7 @@ Result<uint64_t> Wal::EntryEpochIn(const std::string& path, LogId id) {
   std::optional<uint64_t> epoch;
   for (uint64_t at = 0; DecodeRecord(in.substr(at), &record, &size) == DecodeStatus::kOk;
        at += size) {
-    if (at > 0 && record.type == RecordType::kEntry && record.id == id) epoch = record.epoch;
+    if (at > 0 && IsEntry(record.type) && record.id == id) epoch = record.epoch;
   }
   if (!epoch) {
     return Status::Corruption("WAL segment " + path + " does not hold id " + std::to_string(id) +
@@ -430,6 +439,10 @@ Status CheckEntriesContinue(std::span<const Entry> entries, LogId next_id, uint6
     }
     if (e.message.size() > kMaxPayloadBytes) {
       return Status::InvalidArgument(which + " is larger than the WAL's record limit");
+    }
+    if (e.idempotency_key.size() > kMaxKeyBytes) {
+      return Status::InvalidArgument(which + " has an idempotency key longer than " +
+                                     std::to_string(kMaxKeyBytes) + " bytes");
     }
     ++next_id;
     last_epoch = e.epoch;

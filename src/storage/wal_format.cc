@@ -25,7 +25,8 @@ uint64_t GetFixed64(const char* p) {
 bool KnownType(uint8_t type) {
   return type == static_cast<uint8_t>(RecordType::kSegmentHeader) ||
          type == static_cast<uint8_t>(RecordType::kEntry) ||
-         type == static_cast<uint8_t>(RecordType::kEpochMark);
+         type == static_cast<uint8_t>(RecordType::kEpochMark) ||
+         type == static_cast<uint8_t>(RecordType::kKeyedEntry);
 }
 
 constexpr std::string_view kPrefix = "wal-";
@@ -36,12 +37,20 @@ constexpr size_t kIdDigits = 20;
 
 void EncodeRecord(const Record& record, std::string* out) {
   const size_t start = out->size();
-  PutFixed32(out, static_cast<uint32_t>(kRecordFixedBytes + record.payload.size()));
+  const bool keyed = record.type == RecordType::kKeyedEntry;
+  const size_t key_bytes = keyed ? kKeyLengthBytes + record.key.size() : 0;
+  PutFixed32(out, static_cast<uint32_t>(kRecordFixedBytes + key_bytes + record.payload.size()));
   PutFixed32(out, 0);  // crc, filled in below.
   out->push_back(static_cast<char>(record.type));
   PutFixed64(out, record.id);
   PutFixed64(out, record.epoch);
   PutFixed64(out, static_cast<uint64_t>(record.timestamp_ms));
+  if (keyed) {
+    const auto size = static_cast<uint16_t>(record.key.size());
+    out->push_back(static_cast<char>(size & 0xFF));
+    out->push_back(static_cast<char>(size >> 8));
+    out->append(record.key);
+  }
   out->append(record.payload);
   const char* covered = out->data() + start + kRecordPrefixBytes;
   const uint32_t crc = crc32c::Extend(0, covered, out->size() - start - kRecordPrefixBytes);
@@ -60,6 +69,8 @@ const char* DecodeStatusName(DecodeStatus status) {
       return "checksum mismatch";
     case DecodeStatus::kBadType:
       return "unknown record type";
+    case DecodeStatus::kBadKey:
+      return "key length past the record";
   }
   return "?";
 }
@@ -70,9 +81,7 @@ DecodeStatus DecodeRecord(std::string_view in, Record* record, size_t* record_by
     return DecodeStatus::kNeedMore;
   }
   const uint32_t length = GetFixed32(in.data());
-  if (length < kRecordFixedBytes || length > kRecordFixedBytes + kMaxPayloadBytes) {
-    return DecodeStatus::kBadLength;
-  }
+  if (length < kRecordFixedBytes || length > kMaxRecordLength) return DecodeStatus::kBadLength;
   const size_t total = kRecordPrefixBytes + length;
   if (in.size() < total) {
     *record_bytes = total;
@@ -87,6 +96,16 @@ DecodeStatus DecodeRecord(std::string_view in, Record* record, size_t* record_by
   record->epoch = GetFixed64(body + 9);
   record->timestamp_ms = static_cast<int64_t>(GetFixed64(body + 17));
   record->payload = std::string_view(body + kRecordFixedBytes, length - kRecordFixedBytes);
+  record->key = {};
+  if (record->type == RecordType::kKeyedEntry) {
+    const std::string_view p = record->payload;
+    if (p.size() < kKeyLengthBytes) return DecodeStatus::kBadKey;
+    const size_t key_size =
+        static_cast<uint8_t>(p[0]) | static_cast<size_t>(static_cast<uint8_t>(p[1])) << 8;
+    if (p.size() - kKeyLengthBytes < key_size) return DecodeStatus::kBadKey;
+    record->key = p.substr(kKeyLengthBytes, key_size);
+    record->payload = p.substr(kKeyLengthBytes + key_size);
+  }
   *record_bytes = total;
   return DecodeStatus::kOk;
 }
@@ -109,7 +128,7 @@ uint64_t CountRecordStarts(std::string_view tail) {
   size_t at = 0;
   while (at + 4 <= tail.size()) {
     const uint32_t length = GetFixed32(tail.data() + at);
-    if (length < kRecordFixedBytes || length > kRecordFixedBytes + kMaxPayloadBytes) break;
+    if (length < kRecordFixedBytes || length > kMaxRecordLength) break;
     ++records;
     at += kRecordPrefixBytes + length;
   }
@@ -121,7 +140,7 @@ uint64_t CountRecordStarts(std::string_view tail) {
 
 std::string EncodeSegmentHeader(const SegmentHeader& header) {
   std::string payload(kSegmentMagic);
-  PutFixed32(&payload, kFormatVersion);
+  PutFixed32(&payload, header.version);
   PutFixed32(&payload, static_cast<uint32_t>(header.log_id.size()));
   payload += header.log_id;
   std::string out;
@@ -138,15 +157,18 @@ Result<SegmentHeader> ParseSegmentHeader(const Record& record) {
     return Status::Corruption("bad segment magic");
   }
   const uint32_t version = GetFixed32(p.data() + kSegmentMagic.size());
-  if (version != kFormatVersion) {
-    return Status::Corruption("unsupported WAL format version " + std::to_string(version));
+  if (version < kOldestReadableVersion || version > kFormatVersion) {
+    return Status::Corruption("unsupported WAL format version " + std::to_string(version) +
+                              " (this rlog reads versions " +
+                              std::to_string(kOldestReadableVersion) + " to " +
+                              std::to_string(kFormatVersion) + ")");
   }
   const uint32_t id_size = GetFixed32(p.data() + kSegmentMagic.size() + 4);
   if (p.size() != kSegmentMagic.size() + 8 + id_size) {
     return Status::Corruption("bad log id length in segment header");
   }
   return SegmentHeader{record.id, record.epoch,
-                       std::string(p.substr(kSegmentMagic.size() + 8, id_size))};
+                       std::string(p.substr(kSegmentMagic.size() + 8, id_size)), version};
 }
 
 std::string SegmentFileName(LogId first_id) {

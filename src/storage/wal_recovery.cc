@@ -139,6 +139,7 @@ class Recovery {
     if (!header.ok()) return Corrupt(path, 0, header.status().message());
     if (Status s = CheckHeader(path, named_id, header.value()); !s.ok()) return s;
     ++state_.report.segments;
+    state_.last_segment_version = header.value().version;
     while (true) {
       next = reader.Read(&record, &why);
       if (!next.ok()) return next.status();
@@ -212,8 +213,8 @@ class Recovery {
       return Status::Ok();
     }
     state_.last_entry_epoch = record.epoch;
-    batch_.push_back(
-        Entry{record.id, record.timestamp_ms, std::string(record.payload), record.epoch});
+    batch_.push_back(Entry{record.id, record.timestamp_ms, std::string(record.payload),
+                           record.epoch, std::string(record.key)});
     ++next_id_;
     ++state_.report.entries;
     if (batch_.size() >= kSinkBatch) {

@@ -74,6 +74,7 @@ struct RecoveredWal {
   std::string last_segment_path;  // Empty when there is no segment.
   LogId last_segment_first_id = 0;
   uint64_t last_segment_size = 0;  // After any truncation.
+  uint32_t last_segment_version = 0;  // Format version of its header (0 when none).
   WalRecoveryReport report;
 };
 

@@ -64,7 +64,7 @@ Recovered Recover(FaultInjectionFileSystem& fs, const WalOptions& options) {
 
 bool SameEntry(const Entry& a, const Entry& b) {
   return a.id == b.id && a.timestamp_ms == b.timestamp_ms && a.message == b.message &&
-         a.epoch == b.epoch;
+         a.epoch == b.epoch && a.idempotency_key == b.idempotency_key;
 }
 
 // Where a record of the log sits, for the damage rules.
@@ -88,10 +88,10 @@ std::map<LogId, Placed> Index(const std::map<std::string, std::string>& files) {
     size_t n = 0;
     while (DecodeRecord(std::string_view(bytes).substr(pos), &record, &n) == DecodeStatus::kOk) {
       if (record.type == RecordType::kSegmentHeader && pos == 0) header_end = n;
-      if (record.type == RecordType::kEntry && header_end > 0) {
-        out[record.id] = {
-            name, pos, pos + n, header_end,
-            Entry{record.id, record.timestamp_ms, std::string(record.payload), record.epoch}};
+      if (IsEntry(record.type) && header_end > 0) {
+        out[record.id] = {name, pos, pos + n, header_end,
+                          Entry{record.id, record.timestamp_ms, std::string(record.payload),
+                                record.epoch, std::string(record.key)}};
       }
       pos += n;
     }
@@ -262,9 +262,15 @@ void PlantRecords(Input& in, FaultInjectionFileSystem& fs) {
       const LogId id = in.Int(3) == 0 ? in.Int(12) : next;
       if (id == next) ++next;
       std::string payload = in.Bytes(in.Int(24));
-      EncodeRecord({in.Int(9) == 0 ? static_cast<RecordType>(in.Int(3)) : RecordType::kEntry, id,
-                    in.Int(3), static_cast<int64_t>(in.Int(1000)), payload},
-                   &bytes);
+      Record record{in.Int(9) == 0 ? static_cast<RecordType>(in.Int(3)) : RecordType::kEntry, id,
+                    in.Int(3), static_cast<int64_t>(in.Int(1000)), payload};
+      std::string key;
+      if (record.type == RecordType::kEntry && in.Int(3) == 0) {  // A keyed entry.
+        record.type = RecordType::kKeyedEntry;
+        key = in.Bytes(1 + in.Int(8));
+        record.key = key;
+      }
+      EncodeRecord(record, &bytes);
     }
     if (in.Bool()) bytes += in.Bytes(in.Int(40));  // A tail.
     Put(fs, SegmentFileName(first), bytes);
@@ -396,7 +402,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (wal.value()->log_id().empty()) {
     FUZZ_CHECK(wal.value()->SetLogIdentity("log-c", 1).ok(), "SetLogIdentity");
   }
-  const Entry next{first.entries.size() + 1, 42, "next", wal.value()->epoch()};
+  const Entry next{first.entries.size() + 1, 42, "next", wal.value()->epoch(), "key-next"};
   rlog::Status s = wal.value()->Append({&next, 1});
   FUZZ_CHECK(s.ok(), s.message());
   s = wal.value()->Sync();

@@ -1,0 +1,100 @@
+"""Idempotency keys across a change of master (README, "Idempotency keys"). The key is stored
+with its entry: in the write-ahead log, in the replication stream and on every sentinel. A
+master taking the log over learns the keys from it, however it comes back: restarted with its
+data directory after kill -9 or a drain, rebuilt from the sentinels after losing the directory,
+or restarted in memory. A client retrying across the change gets the id its write was first
+given, and nothing is appended twice."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness import assert_error, json_body, wait_until
+
+MODES = ["kill9-with-data", "drain-with-data", "lost-directory", "in-memory"]
+
+
+def _cluster(make_cluster, tmp_path, mode):
+    if mode == "in-memory":
+        return make_cluster(n_sentinels=2), None
+    data = tmp_path / "data"
+    c = make_cluster(n_sentinels=2, master_args=["--data-dir", str(data / "master")],
+                     sentinel_args=lambda i: ["--data-dir", str(data / f"s{i + 1}")])
+    return c, data / "master"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_retry_reaching_the_next_master_gets_the_first_id(make_cluster, tmp_path, mode):
+    c, master_dir = _cluster(make_cluster, tmp_path, mode)
+    c.start()
+    m = c.master
+    assert m.insert_ok("plain", w=1) == 1
+    assert m.insert_ok("pay-1", w="majority", key="order-1") == 2
+    assert m.insert_ok("pay-2", w=3, key="order-2") == 3
+    assert m.insert_ok("plain-2", w=1) == 4
+    c.wait_converged(expected_len=4)
+    before = m.health()
+
+    if mode == "drain-with-data":
+        m.terminate()
+        assert m.wait_exit(15) == 0
+    else:
+        m.kill9()
+    if mode == "lost-directory":
+        shutil.rmtree(master_dir)
+    m.start()
+    h = c.wait_writable(30)
+    assert h["epoch"] > before["epoch"] and h["logId"] == before["logId"], h
+    assert "idempotency keys of ids 2..3 taken over with the log (2 keys)" in m.log_tail(), \
+        m.log_tail()
+
+    # The retries of the clients that did not see their answers: the first ids, nothing appended.
+    for message, key, w, first in [("pay-1", "order-1", "majority", 2), ("pay-2", "order-2", 3, 3)]:
+        r = m.insert(message, w=w, key=key)
+        assert r.status_code == 200, r.content
+        assert json_body(r)["id"] == first, (key, r.content)
+    assert m.last_id() == 4
+    # A key the log holds, sent with another message, is still refused, naming the first id.
+    body = assert_error(m.insert("pay-3", w=1, key="order-1"), 422)
+    assert body["id"] == 2, body
+    # A new key is a new write, and is remembered in its turn.
+    assert m.insert_ok("pay-3", w=3, key="order-3") == 5
+    assert m.insert_ok("pay-3", w=3, key="order-3") == 5
+    ref = c.wait_converged(expected_len=5)
+    assert [e["message"] for e in ref] == ["plain", "pay-1", "pay-2", "plain-2", "pay-3"]
+
+
+def test_a_write_parked_through_a_drain_is_acknowledged_by_the_next_master(make_cluster,
+                                                                          tmp_path):
+    """The case the drain's 503 is about: a w=3 write that a draining master could not complete
+    (one sentinel away). It is stored, not acknowledged. The client retries against the next
+    master with its key, and gets the same id once three nodes hold it."""
+    c, _ = _cluster(make_cluster, tmp_path, "drain-with-data")
+    c.start()  # All three: a new log with data directories waits for every sentinel.
+    m, s2 = c.master, c.sentinels[1]
+    s2.terminate()
+    assert s2.wait_exit(15) == 0
+    assert m.insert_ok("first", w=2, key="k-first") == 1
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        parked = pool.submit(m.insert, "parked", w=3, key="k-parked", http_timeout=30.0)
+        wait_until(lambda: m.last_id() == 2, 10, 0.02, "the w=3 write stored as id 2")
+        m.terminate()
+        r = parked.result(timeout=30)
+    body = assert_error(r, 503)
+    assert body["id"] == 2 and body["stored"] is True, body
+    assert "idempotencyKey" in body["error"], body
+    assert m.wait_exit(15) == 0
+
+    m.start()
+    c.wait_writable(30)
+    r = m.insert("parked", w=3, key="k-parked", timeout_ms=200)  # Still only two nodes.
+    assert assert_error(r, 504)["id"] == 2
+    assert m.last_id() == 2, "a retry appended the message again"
+    s2.start()
+    r = m.insert("parked", w=3, key="k-parked", http_timeout=30.0)
+    assert r.status_code == 200 and json_body(r)["id"] == 2, r.content
+    ref = c.wait_converged(expected_len=2)
+    assert [e["message"] for e in ref] == ["first", "parked"]
