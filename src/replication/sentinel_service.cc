@@ -466,11 +466,11 @@ Status SentinelService::KeepCutCommitted(core::LogId from, core::LogId to, uint6
     const std::vector<storage::Entry> page = log_->memory().Read(next, to - next + 1, 4 << 20);
     if (page.empty()) break;
     for (const storage::Entry& e : page) {
-      lines += nlohmann::json{{"id", e.id},
-                              {"epoch", e.epoch},
-                              {"timestamp", e.timestamp_ms},
-                              {"message", e.message}}
-                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      nlohmann::json line{
+          {"id", e.id}, {"epoch", e.epoch}, {"timestamp", e.timestamp_ms}, {"message", e.message}};
+      // The client's key, to tell whether a retry of it reached the new master's log.
+      if (!e.idempotency_key.empty()) line["idempotencyKey"] = e.idempotency_key;
+      lines += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       lines += '\n';
     }
     next = page.back().id + 1;

@@ -710,7 +710,7 @@ TEST_F(SentinelServiceTest, CommittedEntriesACutWouldDropAreKeptAsideFirst) {
     MasterStream m(s.stub());
     m.Hello(1, "log-a", 1, 0);
     m.NextWelcome();
-    m.Batch(2, 1, 6, 1, /*commit_id=*/5);
+    m.Batch(2, 1, 6, 1, /*commit_id=*/5, /*keyed=*/true);
     m.AckReaching(6);
     EXPECT_TRUE(CommitReaches(s.service(), 5));
   }
@@ -748,6 +748,7 @@ TEST_F(SentinelServiceTest, CommittedEntriesACutWouldDropAreKeptAsideFirst) {
   EXPECT_EQ(std::count(text.value().begin(), text.value().end(), '\n'), 2);
   EXPECT_NE(text.value().find("\"id\":4"), std::string::npos) << text.value();
   EXPECT_NE(text.value().find("\"id\":5"), std::string::npos) << text.value();
+  EXPECT_NE(text.value().find("\"idempotencyKey\":\"k5\""), std::string::npos) << text.value();
   EXPECT_EQ(text.value().find("\"id\":6"), std::string::npos) << text.value();
 }
 
