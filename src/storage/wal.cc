@@ -189,20 +189,29 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
     }
   }
   if (home == 0) return Status::Corruption("no WAL segment in " + dir_ + " (truncation refused)");
+  bool found = keep == 0 || home == keep + 1;  // Entry `keep` ends the segment before.
+  uint64_t keep_epoch = 0, keep_mark = 0;
+  if (home == keep + 1 && keep > 0) {
+    // Its epoch, for the next entry's check: the last entry of the segment before. Marks after
+    // it may end that segment too (written with the entries before them, and the log went on in
+    // a new segment): if one of them goes, the cut is made there, and `home` goes whole.
+    auto tail = EntryTailIn(JoinPath(dir_, SegmentFileName(before_home)), keep);
+    if (!tail.ok()) return tail.status();
+    if (tail.value().newest_mark > marks_through) {
+      later.push_back(home);
+      home = before_home;
+      found = false;
+    } else {
+      keep_epoch = tail.value().epoch;
+      keep_mark = tail.value().newest_mark;  // Stays; marks at the start of `home` may follow.
+    }
+  }
   const std::string home_path = JoinPath(dir_, SegmentFileName(home));
   auto bytes = ReadFileToString(fs_, home_path);
   if (!bytes.ok()) return bytes.status();
   // Where the records of `home` end, where the last kept one ends, and the epochs involved.
   const std::string_view in = bytes.value();
-  uint64_t end = 0, cut = 0, header_bytes = 0;
-  uint64_t header_epoch = 0, keep_epoch = 0, keep_mark = 0;
-  bool found = keep == 0 || home == keep + 1;  // Entry `keep` ends the segment before.
-  if (home == keep + 1 && keep > 0) {
-    // Its epoch, for the next entry's check: the last record of the segment before.
-    auto epoch = EntryEpochIn(JoinPath(dir_, SegmentFileName(before_home)), keep);
-    if (!epoch.ok()) return epoch.status();
-    keep_epoch = epoch.value();
-  }
+  uint64_t end = 0, cut = 0, header_bytes = 0, header_epoch = 0;
   Record record;
   size_t size = 0;
   while (DecodeRecord(in.substr(end), &record, &size) == DecodeStatus::kOk) {
@@ -243,22 +252,26 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
   return Status::Ok();
 }
 
-Result<uint64_t> Wal::EntryEpochIn(const std::string& path, LogId id) {
+Result<Wal::EntryTail> Wal::EntryTailIn(const std::string& path, LogId id) {
   auto bytes = ReadFileToString(fs_, path);
   if (!bytes.ok()) return bytes.status();
   const std::string_view in = bytes.value();
   Record record;
   size_t size = 0;
   std::optional<uint64_t> epoch;
+  uint64_t newest_mark = 0;
   for (uint64_t at = 0; DecodeRecord(in.substr(at), &record, &size) == DecodeStatus::kOk;
        at += size) {
     if (at > 0 && IsEntry(record.type) && record.id == id) epoch = record.epoch;
+    if (epoch && record.type == RecordType::kEpochMark && record.id == id + 1) {
+      newest_mark = std::max(newest_mark, record.epoch);
+    }
   }
   if (!epoch) {
     return Status::Corruption("WAL segment " + path + " does not hold id " + std::to_string(id) +
                               " (truncation refused)");
   }
-  return *epoch;
+  return EntryTail{*epoch, newest_mark};
 }
 
 Status Wal::CutSegments(LogId home, const std::string& replacement, std::vector<LogId> later,

@@ -115,8 +115,13 @@ class Wal {
   Status DropReserve();
   Status Rotate();
   Status ReplaceSegment(bool keep_marks);
-  // The epoch of entry `id` in the segment at `path` (Corruption if it is not there).
-  Result<uint64_t> EntryEpochIn(const std::string& path, LogId id);
+  // The epoch of entry `id` in the segment at `path` (Corruption if it is not there), and the
+  // newest epoch mark right after it there (0 if none).
+  struct EntryTail {
+    uint64_t epoch = 0;
+    uint64_t newest_mark = 0;
+  };
+  Result<EntryTail> EntryTailIn(const std::string& path, LogId id);
   // The two halves of replacing a segment by one with the current identity in its header: write
   // the new header and `records` beside it (synced; returns the temporary path), then rename it
   // into place and append to it.

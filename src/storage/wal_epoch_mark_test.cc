@@ -247,5 +247,42 @@ TEST_F(WalEpochMarkTest, TruncationHandlesAMarkThatStartsTheNextSegment) {
   EXPECT_EQ(wal->last_epoch(), 1u);
 }
 
+// A mark written with the entries before it ends their segment when the log goes on in a new one
+// (a newer epoch, a rotation): a truncation to those entries cuts that segment, not only the next.
+// Found by wal_recovery_fuzz: the mark survived a truncation told to drop it.
+TEST_F(WalEpochMarkTest, TruncationHandlesAMarkThatEndsTheSegmentBefore) {
+  auto wal = NewLog(0);
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 2).ok());
+  ASSERT_TRUE(wal->Append(Entries(1, 2, 10, 1), 2).ok());  // Mark 2 after 2, in segment 1.
+  ASSERT_TRUE(wal->SetLogIdentity("log-a", 3).ok());       // Segment 3.
+  ASSERT_TRUE(wal->Append(Entries(3, 2, 10, 3)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  ASSERT_EQ(fs_.ListDir(dir_).value(),
+            (std::vector<std::string>{SegmentFileName(1), SegmentFileName(3)}));
+
+  ASSERT_TRUE(wal->TruncateAfter(2, 2).ok());  // The next log has mark 2: it stays.
+  EXPECT_EQ(wal->mark_epoch(), 2u);
+  EXPECT_EQ(wal->last_epoch(), 1u);
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 2));
+  EXPECT_EQ(Marks(*wal), (std::vector<EpochMark>{{2, 2}}));
+  EXPECT_EQ(wal->mark_epoch(), 2u);
+
+  ASSERT_TRUE(wal->TruncateAfter(2, 1).ok());  // It lacks it: the mark goes.
+  EXPECT_EQ(wal->mark_epoch(), 0u);
+  fs_.DropUnsyncedData();  // Durable on return.
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 2));
+  EXPECT_TRUE(Marks(*wal).empty());
+  EXPECT_EQ(wal->epoch(), 3u);  // The accepted epoch stays.
+  EXPECT_EQ(wal->last_epoch(), 1u);
+  // And the log goes on from there with entries older than the dropped mark (the next master's).
+  ASSERT_TRUE(wal->Append(Entries(3, 1, 10, 1)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredIds(), Ids(1, 3));
+}
+
 }  // namespace
 }  // namespace rlog::storage
