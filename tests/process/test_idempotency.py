@@ -174,6 +174,7 @@ def test_clients_retrying_with_keys_append_each_message_once_across_master_failu
         writers.stop(20)
     assert not writers.refused, writers.refused[:3]
     assert writers.retries > 0, "no insert was retried: the test did not test retries"
+    print(f"acked {len(writers.acked)}, retried {writers.retries} times")
     ref = c.wait_converged()
     assert_acked_exactly_once(ref, writers.acked, "after six changes of master")
     # Messages sent but not acknowledged when the writers stopped may be in the log: once at most.
