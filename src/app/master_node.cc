@@ -919,6 +919,7 @@ void MasterNode::RecoverFromSentinels() {
     bool promised = false;      // It accepted `promise` (below) and refuses older masters.
     std::vector<core::EpochStart> history = {};  // Of 1..last_id; empty from an older sentinel.
     std::string instance = {};  // The sentinel process (PositionReply.instance_id).
+    core::LogId commit_id = 0;  // The highest commit id it was told for its log.
   };
   struct Target {
     std::string address;
@@ -975,6 +976,7 @@ void MasterNode::RecoverFromSentinels() {
       report.history.push_back({step.epoch(), step.first_id()});
     }
     report.instance = reply.instance_id();
+    report.commit_id = reply.commit_id();
     return report;
   };
   std::string last_progress;
@@ -1035,6 +1037,8 @@ void MasterNode::RecoverFromSentinels() {
     std::vector<core::RecoveryPosition> positions;
     std::string foreign;  // Sentinels of another log, for /health.
     std::map<std::string, std::string> instances;  // Sentinel process -> the name it counted as.
+    core::LogId committed = 0;  // The highest commit id an answer of the log reports, and whose.
+    std::string committed_by;
     for (const auto& [identity, r] : reports) {
       if (!r.log_id.empty() && r.log_id != log_id) {
         const std::string why = "holds log " + r.log_id + ", not " +
@@ -1057,6 +1061,8 @@ void MasterNode::RecoverFromSentinels() {
         }
       }
       ++counted;
+      if (r.commit_id > committed)
+        std::tie(committed, committed_by) = std::tie(r.commit_id, identity);
       max_epoch = std::max(max_epoch, r.epoch);
       identities.push_back(identity);
       positions.push_back({r.last_epoch, r.last_id, r.epoch_end, r.history});
@@ -1071,6 +1077,16 @@ void MasterNode::RecoverFromSentinels() {
         core::PlanRecovery(history, own_last, store_->LastEpoch(), positions);
     std::string source;
     if (plan.source) source = identities[*plan.source];
+    // Where the log taken over would end. A commit id past it (a sentinel learned it, and the
+    // nodes that hold those ids did not answer: removed from the cluster by a scale-down, away,
+    // or their disks lost) means committed writes the take-over would lose, and reuse the ids of.
+    // Under fsync: always nothing else takes them, so it waits for a node that holds them, unless
+    // told to go on (recovery.unclean); under interval or never a power loss may have taken them
+    // from every node, and it goes on.
+    const core::LogId reach = std::max(plan.keep, plan.source ? plan.copy_to : core::LogId{0});
+    const bool short_of_commit = !log_id.empty() && committed > reach;
+    const bool wait_for_commit =
+        short_of_commit && !config_.recovery_unclean && config_.fsync == FsyncPolicy::kAlways;
     // Enough answers that one must hold every majority-acknowledged write
     // (core::RecoveryAnswersNeeded), counted against the sentinels the cluster is meant to have,
     // when configured: one that DNS does not list at the moment (a Pending pod) may hold the
@@ -1113,6 +1129,12 @@ void MasterNode::RecoverFromSentinels() {
     if (restart && log_id.empty() && counted < needed) {
       progress += "; none holds a log yet: a new one begins only once every sentinel has answered";
     }
+    if (wait_for_commit) {
+      progress += "; sentinel " + committed_by + " says ids up to " + std::to_string(committed) +
+                  " are committed, but the answers hold only up to " + std::to_string(reach) +
+                  ": waiting for a node that holds them (recovery.unclean: true goes on without "
+                  "them, and they are lost)";
+    }
     progress += foreign;
     if (progress != last_progress) {
       spdlog::info("recovering: {}", progress);
@@ -1120,12 +1142,19 @@ void MasterNode::RecoverFromSentinels() {
       MutexLock lock(mu_);
       recovery_progress_ = progress;
     }
-    const bool enough = counted >= needed && (targets.size() > 0 || config_.sentinels.empty());
+    const bool enough =
+        counted >= needed && (targets.size() > 0 || config_.sentinels.empty()) && !wait_for_commit;
     if (promise > 0 && !enough) {
-      spdlog::warn("recovering: fewer sentinels than needed kept the promise of epoch {}; asking "
-                   "again", promise);
+      if (!wait_for_commit) {
+        spdlog::warn(
+            "recovering: fewer sentinels than needed kept the promise of epoch {}; "
+            "asking again",
+            promise);
+      }
       promise = 0;
       reports.clear();
+    } else if (wait_for_commit) {
+      reports.clear();  // Asked again: a sentinel may have caught up meanwhile.
     } else if (enough && promise == 0 && !log_id.empty() && !config_.sentinels.empty()) {
       promise = max_epoch + 1;
       trusted_at_promise = trusted;
@@ -1152,6 +1181,13 @@ void MasterNode::RecoverFromSentinels() {
       }
       continue;  // The plan is made from the promised answers.
     } else if (enough) {
+      if (short_of_commit) {
+        spdlog::error(
+            "recovering: sentinel {} says ids up to {} are committed, but no answer holds past id "
+            "{}: ids {}..{} are lost, and go to the next writes ({})",
+            committed_by, committed, reach, reach + 1, committed,
+            config_.recovery_unclean ? "recovery.unclean" : "fsync: interval or never");
+      }
       Status fetched = Status::Ok();
       // The copied entries' epochs must not exceed the log's (a lost directory has none yet).
       if (!source.empty()) fetched = store_->SetIdentity(log_id, max_epoch);

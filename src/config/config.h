@@ -96,6 +96,10 @@ struct Config {
   // fail: refuse to start, naming the file and offset. refetch (sentinels only): move the damaged
   // log aside and fetch the whole log from the master again.
   OnCorruption wal_on_corruption = OnCorruption::kFail;  // wal.on_corruption / WAL_ON_CORRUPTION
+  // Master: a take-over may go on with a log that ends before a commit id a sentinel reports
+  // (losing those committed ids) instead of waiting for a node that holds them. Kafka's
+  // unclean.leader.election.enable.
+  bool recovery_unclean = false;  // recovery.unclean / RECOVERY_UNCLEAN / --recovery-unclean
 
   // Logging.
   std::string log_level = "info";             // log.level / LOG_LEVEL / --log-level (trace|debug|info|warn|error|off)

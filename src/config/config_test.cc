@@ -190,6 +190,17 @@ TEST_F(ConfigTest, FlagOverridesEnv) {
   EXPECT_EQ(c.fsync, FsyncPolicy::kNever);
 }
 
+TEST_F(ConfigTest, RecoveryUncleanComesFromFileEnvironmentOrFlag) {
+  EXPECT_FALSE(MustLoad({}).recovery_unclean);
+  EXPECT_TRUE(MustLoad({"--config", File("recovery: {unclean: true}")}).recovery_unclean);
+  EXPECT_TRUE(MustLoad({}, {{"RECOVERY_UNCLEAN", "true"}}).recovery_unclean);
+  EXPECT_TRUE(MustLoad({"--recovery-unclean"}).recovery_unclean);
+  EXPECT_FALSE(MustLoad({"--set", "recovery.unclean=false"}, {{"RECOVERY_UNCLEAN", "true"}})
+                   .recovery_unclean);
+  EXPECT_THAT(Error({}, {{"RECOVERY_UNCLEAN", "yes"}}), HasSubstr("RECOVERY_UNCLEAN"));
+  EXPECT_THAT(FileError("recovery: {unclean: 1}"), HasSubstr("recovery.unclean"));
+}
+
 TEST_F(ConfigTest, SetFlagOverridesNamedFlag) {
   EXPECT_EQ(MustLoad({"--set", "http.port=7300", "--port", "7200"}).http_port, 7300);
 }

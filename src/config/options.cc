@@ -318,6 +318,10 @@ std::vector<OptionSpec> BuildOptions() {
       Choice({"wal.on_corruption", "WAL_ON_CORRUPTION", "--wal-on-corruption",
               "corrupt WAL at start: fail, or (sentinels) refetch from the master"},
              &C::wal_on_corruption, kOnCorruptionNames),
+      Switch({"recovery.unclean", "RECOVERY_UNCLEAN", "--recovery-unclean",
+              "master: take a log over without committed ids no answering sentinel holds "
+              "(they are lost) instead of waiting for one that does"},
+             &C::recovery_unclean),
 
       Choice({"log.level", "LOG_LEVEL", "--log-level", "least severe level logged"}, &C::log_level,
              kLogLevelNames),

@@ -739,6 +739,7 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
     }
     reply->set_epoch_end(std::min(durable, core::EpochEnd(history, request.epoch(), durable)));
   }
+  if (commit_log_id_ == log_->log_id()) reply->set_commit_id(commit_id());
   reply->set_node_id(node_id_);
   reply->set_instance_id(instance_id_);
   return grpc::Status::OK;

@@ -4,12 +4,15 @@ sentinels the same way."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import threading
 import time
 
-from harness import (WriteLoad, assert_acked_exactly_once, assert_error, check_log, cut_wal_tail,
-                     wait_until)
+import pytest
+
+from harness import (Disks, WriteLoad, assert_acked_exactly_once, assert_error, check_log,
+                     cut_wal_tail, power_loss, wait_until)
 
 
 def _data_cluster(make_cluster, tmp_path, fsync="always", master_extra=()):
@@ -742,3 +745,64 @@ def test_lost_directory_recovers_the_log_most_sentinels_hold_not_the_longest(mak
     assert [e["message"] for e in c.wait_converged(nodes=[m, s2, s3], expected_len=4)] == \
         ["b-0", "b-1", "b-2", "b-3"]
     assert [e["message"] for e in s1.get_all()] == [f"a-{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("unclean", [False, True], ids=["waits", "recovery-unclean"])
+def test_a_take_over_does_not_go_on_without_ids_a_sentinel_knows_are_committed(make_cluster,
+                                                                               tmp_path, unclean):
+    """Ids 1..5 are committed (w=3). s1, on fsync: interval, loses power: its log loses them, but
+    it keeps the commit id it was told (its checkpoint is synced). Then s2, which holds them, is
+    removed from the cluster (a scale-down) while the master's directory is lost. s1's answer is
+    enough answers for the cluster of two that is left, and the master took its shorter log over,
+    reusing ids 1..5 (the membership audit's F3). s1 knows they were committed: the master waits
+    for a node that holds them, until s2 is back. With recovery.unclean it goes on without them
+    (Kafka's unclean leader election) and says what was lost."""
+    disks = Disks(tmp_path)
+    master_args = ["--data-dir", str(tmp_path / "m")] + (["--recovery-unclean"] if unclean else [])
+
+    def sentinel_args(i):
+        if i == 0:
+            return disks.args("s1", "--fsync", "interval", "--set", "fsync_interval_ms=600000")
+        return ["--data-dir", str(tmp_path / "s2")]
+
+    c = make_cluster(n_sentinels=2, master_args=master_args, sentinel_args=sentinel_args)
+    c.start()
+    m, s1, s2 = c.master, *c.sentinels
+    for i in range(5):
+        assert m.insert_ok(f"c-{i}", w=3) == i + 1
+
+    def saved_commit():
+        path = disks.data("s1") / "commit"
+        return int(path.read_text().split()[3]) if path.exists() else 0
+    wait_until(lambda: saved_commit() == 5, 10, 0.02, "s1 saved commit id 5")
+    s1.kill9()
+    lost = power_loss(disks.journal("s1"), disks.data("s1"), random.Random(7))
+    assert any("wal" in path for path in lost), lost
+    m.kill9()
+    shutil.rmtree(tmp_path / "m")
+    s2.kill9()
+    c.sentinels = [s1]  # s2 is no longer listed: the cluster is the master and s1.
+    s1.start()
+    h1 = s1.health()
+    assert h1["lastId"] < 5 and h1["commitId"] == 5, h1
+    m.start()
+    if unclean:
+        h = c.wait_writable(20)
+        assert h["lastId"] == h1["lastId"], h
+        assert f"ids {h1['lastId'] + 1}..5 are lost" in m.log_tail(), m.log_tail()
+        return
+    h = wait_until(lambda: (lambda h: h if "are committed" in h.get("recovery", "") else None)(
+        m.health()), 20, 0.05, "the master waiting for ids 1..5")
+    assert h["state"] == "recovering" and "recovery.unclean" in h["recovery"], h
+    assert_error(m.insert("too-early", w=1), 503)
+    assert s1.get_all() == [] or len(s1.get_all()) == h1["lastId"]
+
+    c.sentinels = [s1, s2]  # Scaled back up: the master is told of s2 (a restart, as it waits).
+    s2.start()
+    m.kill9()
+    m.start()
+    h = c.wait_writable(30)
+    assert h["lastId"] == 5, h
+    assert m.insert_ok("after", w=3) == 6
+    log = c.wait_converged(expected_len=6)
+    assert [e["message"] for e in log] == [f"c-{i}" for i in range(5)] + ["after"]
