@@ -793,12 +793,9 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
       m.stream.reset();
       if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
         // The sentinel already takes this master's stream under another name
-        // (SentinelService::ClaimName): one node, counted once.
-        const std::string& text = status.error_message();
-        const size_t open = text.find("as '");
-        const size_t close = open == std::string::npos ? open : text.find('\'', open + 4);
-        duplicate_of = close == std::string::npos ? std::string("another name")
-                                                  : text.substr(open + 4, close - open - 4);
+        // (SentinelService::ClaimName), which the status details carry: one node, counted once.
+        duplicate_of =
+            status.error_details().empty() ? std::string("another name") : status.error_details();
         new_duplicate = m.duplicate_of != duplicate_of;
         m.duplicate_of = duplicate_of;
         core.SetDuplicate(s, true);

@@ -316,9 +316,11 @@ class ReplicateCall {
     if (std::string other = service_->ClaimName(this, hello); !other.empty()) {
       // Refused before the log sees the Hello: its master_last_id may be older than entries the
       // other stream delivered, which Admit would take for a diverged tail and drop.
+      // The details carry the other name alone, for the master (its /health names it).
       FinishOnce(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                               "this sentinel already replicates from this master as '" + other +
-                                  "': '" + hello.sentinel_name() + "' is a second name for it"));
+                                  "': '" + hello.sentinel_name() + "' is a second name for it",
+                              other));
       return false;
     }
     SentinelMessage reply;

@@ -335,6 +335,7 @@ TEST_F(SentinelServiceTest, ASecondNameFromTheSameMasterIsRefusedBeforeTheLogSee
   second.Hello(1, "log-a", 1, 0, {}, "localhost:9091");
   grpc::Status st = second.Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
+  EXPECT_EQ(st.error_details(), "127.0.0.1:9091") << "the master reads the first name there";
   EXPECT_NE(st.error_message().find("as '127.0.0.1:9091'"), std::string::npos)
       << st.error_message();
   EXPECT_EQ(s.log().last_id(), 3u) << "entries the first stream delivered were dropped";

@@ -191,6 +191,9 @@ def test_one_sentinel_listed_under_two_names_counts_once(make_cluster, tmp_path)
                             else None)(m.health()), 10, 0.05, "the second name marked a duplicate")
     assert h["quorum"]["clusterSize"] == 3 and h["quorum"]["majority"] == 2, h
     assert len(h["sentinels"]) == 3, h
+    names = {x["name"] for x in h["sentinels"]}
+    dup = next(x for x in h["sentinels"] if "duplicateOf" in x)
+    assert dup["duplicateOf"] in names - {dup["name"]}, h  # The other name of the same sentinel.
     assert m.insert_ok("three copies", w=3) == 1
     assert m.insert_ok("all of them", w="all") == 2
     log = m.log_path.read_text()
