@@ -77,7 +77,8 @@ LogId Replicator::CommittedAt(uint32_t w) const {
   positions_.clear();
   positions_.push_back(local_durable_);
   for (const Peer& peer : peers_) {
-    if (!peer.member) continue;
+    // A second name of a sentinel counted under its first is not a copy (cluster_size).
+    if (!peer.member || peer.duplicate) continue;
     // Only a live stream's report counts: a sentinel that went away may come back with less
     // (an in-memory restart), and it cannot hold more of this log than the master appended.
     positions_.push_back(peer.link == Link::kConnected ? std::min(peer.acked, last_appended_) : 0);

@@ -579,6 +579,36 @@ TEST(Replicator, DuplicateSentinelCountsTowardNothingUntilItIsNoLongerOne) {
   (void)s2;
 }
 
+// A stream of the second name that was connected (and acked) before the sentinel refused it is
+// one node's copy already counted under the first name: it must not make a second.
+TEST(Replicator, AConnectedDuplicateAcksNothing) {
+  FakeLog log;
+  Replicator r(SmallOptions(), &log);
+  SentinelId s1 = r.AddSentinel("127.0.0.1:9091");
+  SentinelId dup = r.AddSentinel("localhost:9091");
+  r.AddSentinel("s2");
+  uint64_t g1 = 0, gd = 0;
+  for (int i = 0; i < 100 && (g1 == 0 || gd == 0); ++i, r.OnTick()) {
+    for (const auto& c : r.TakeReady().connects) {
+      if (c.sentinel == s1) g1 = c.generation;
+      if (c.sentinel == dup) gd = c.generation;
+    }
+  }
+  ASSERT_NE(g1, 0u);
+  ASSERT_NE(gd, 0u);
+  r.Connected(s1, g1, 0);
+  r.Connected(dup, gd, 0);
+  AppendN(r, log, 1);
+  r.LocalDurable(1);
+  r.Acked(s1, g1, 0, 1);
+  r.Acked(dup, gd, 0, 1);
+  r.SetDuplicate(dup, true);
+  EXPECT_EQ(r.cluster_size(), 3u);
+  WriteHandle h = r.ParkWrite(1, 3, 1000);
+  for (const auto& c : r.TakeReady().completions) EXPECT_NE(c.handle, h) << "w=3 with two nodes";
+  EXPECT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
+}
+
 // ----------------------------------------------------------------------------------------
 // Seeded random simulation (replicator_simulation.h): sentinels that process messages in order,
 // crash, lose data, drop batches, leave and join, and a master whose fsync lags. After every step
