@@ -19,6 +19,21 @@ from harness import (StoppableThreads, assert_acked_exactly_once, assert_error, 
 MODES = ["kill9-with-data", "drain-with-data", "lost-directory", "in-memory"]
 
 
+def _change_master(c, master_dir, how):
+    """The master goes away (kill -9, a drain, or kill -9 and its directory lost) and comes back;
+    returns /health once it is writable again."""
+    m = c.master
+    if how.startswith("drain"):
+        m.terminate()
+        assert m.wait_exit(15) == 0
+    else:
+        m.kill9()
+    if how == "lost-directory":
+        shutil.rmtree(master_dir)
+    m.start()
+    return c.wait_writable(30)
+
+
 def _cluster(make_cluster, tmp_path, mode):
     if mode == "in-memory":
         return make_cluster(n_sentinels=2), None
@@ -39,16 +54,7 @@ def test_a_retry_reaching_the_next_master_gets_the_first_id(make_cluster, tmp_pa
     assert m.insert_ok("plain-2", w=1) == 4
     c.wait_converged(expected_len=4)
     before = m.health()
-
-    if mode == "drain-with-data":
-        m.terminate()
-        assert m.wait_exit(15) == 0
-    else:
-        m.kill9()
-    if mode == "lost-directory":
-        shutil.rmtree(master_dir)
-    m.start()
-    h = c.wait_writable(30)
+    h = _change_master(c, master_dir, mode)
     assert h["epoch"] > before["epoch"] and h["logId"] == before["logId"], h
     assert "idempotency keys of ids 2..3 taken over with the log (2 keys)" in m.log_tail(), \
         m.log_tail()
@@ -159,15 +165,7 @@ def test_clients_retrying_with_keys_append_each_message_once_across_master_failu
             before = len(writers.acked)
             wait_until(lambda: len(writers.acked) >= before + 20, 30, 0.02,
                        f"round {round_}: 20 more writes acknowledged")
-            if mode == "drain":
-                m.terminate()
-                assert m.wait_exit(15) == 0
-            else:
-                m.kill9()
-            if mode == "lost-directory":
-                shutil.rmtree(master_dir)
-            m.start()
-            c.wait_writable(30)
+            _change_master(c, master_dir, mode)
         before = len(writers.acked)
         wait_until(lambda: len(writers.acked) >= before + 20, 30, 0.02, "writes after the last round")
     finally:
