@@ -53,8 +53,8 @@ TEST(WalFormat, KeyedEntryCarriesItsKeyBeforeTheMessage) {
   EXPECT_EQ(r.key, "order-42");
   EXPECT_EQ(r.payload, "hello");
   // A plain entry decodes with no key, also into a Record that held one.
-  ASSERT_EQ(DecodeRecord(Encode({RecordType::kEntry, 8, 3, 11, "plain"}), &r, &n),
-            DecodeStatus::kOk);
+  const std::string plain = Encode({RecordType::kEntry, 8, 3, 11, "plain"});
+  ASSERT_EQ(DecodeRecord(plain, &r, &n), DecodeStatus::kOk);
   EXPECT_EQ(r.key, "");
   EXPECT_EQ(r.payload, "plain");
 }
