@@ -286,7 +286,10 @@ Status MasterNode::TakeOver(const std::string& log_id, uint64_t epoch) {
     // The keys the log holds, as the master that wrote them knew them: a retry with one of them
     // gets its id, whichever master it reached first.
     keys = store_->memory().Keys();
-    for (const storage::MemoryLog::KeyedId& k : keys) idempotency_.Insert(k.key, k.id);
+    std::vector<std::pair<std::string_view, core::LogId>> restored;
+    restored.reserve(keys.size());
+    for (const storage::MemoryLog::KeyedId& k : keys) restored.emplace_back(k.key, k.id);
+    idempotency_.Restore(restored);
     // A saved commit id past the log taken over (a power loss under fsync: interval or never took
     // ids from every node that had them) would show this master's next writes at once: they go
     // to those ids. Only what the log holds now can have been committed.
@@ -793,7 +796,8 @@ void MasterNode::OnClosed(core::SentinelId s, uint64_t gen, const grpc::Status& 
       m.stream.reset();
       if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
         // The sentinel already takes this master's stream under another name
-        // (SentinelService::ClaimName), which the status details carry: one node, counted once.
+        // (SentinelService::ClaimName), which SentinelStream puts in the status's details (from
+        // the sentinel's kDuplicateOfTrailer): one node, counted once.
         duplicate_of =
             status.error_details().empty() ? std::string("another name") : status.error_details();
         new_duplicate = m.duplicate_of != duplicate_of;
@@ -977,6 +981,7 @@ void MasterNode::RecoverFromSentinels() {
     return report;
   };
   std::string last_progress;
+  std::map<std::string, std::string> logged_positions;  // What was last logged of each sentinel.
   // In memory, a first start is the common case and a restart the other (the process lost its
   // log like a master that lost its directory). Until a sentinel reports a log, it is a first
   // start: once every known sentinel has been asked, a new log begins. From then on (sticky)
@@ -997,8 +1002,14 @@ void MasterNode::RecoverFromSentinels() {
       if (reports.contains(identity)) continue;
       std::optional<Report> report = ask(identity, 0, "");
       if (!report) continue;
-      spdlog::info("recovering: sentinel {} holds log '{}' up to id {} (epoch {})", identity,
-                   report->log_id, report->last_id, report->epoch);
+      // Once per position: while it waits, a master asks the same sentinels again and again.
+      std::string position = "log '" + report->log_id + "' up to id " +
+                             std::to_string(report->last_id) + " (epoch " +
+                             std::to_string(report->epoch) + ")";
+      if (report->commit_id > 0) position += ", commit id " + std::to_string(report->commit_id);
+      if (std::exchange(logged_positions[identity], position) != position) {
+        spdlog::info("recovering: sentinel {} holds {}", identity, position);
+      }
       reports[identity] = std::move(*report);
     }
 

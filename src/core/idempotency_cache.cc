@@ -18,4 +18,14 @@ void IdempotencyCache::Insert(const std::string& key, LogId id) {
   }
 }
 
+void IdempotencyCache::Restore(std::span<const std::pair<std::string_view, LogId>> keys) {
+  ids_.clear();
+  order_.clear();
+  std::unordered_map<std::string_view, size_t> last;
+  for (size_t i = 0; i < keys.size(); ++i) last[keys[i].first] = i;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (last[keys[i].first] == i) Insert(std::string(keys[i].first), keys[i].second);
+  }
+}
+
 }  // namespace rlog::core

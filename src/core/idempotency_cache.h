@@ -9,8 +9,11 @@
 #include <cstddef>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "core/types.h"
 
@@ -23,6 +26,10 @@ class IdempotencyCache {
   std::optional<LogId> Find(const std::string& key) const;
   // Records key -> id; a key already present keeps its first id.
   void Insert(const std::string& key, LogId id);
+  // Starts over from the keys a log holds, in id order (a master taking the log over). A key
+  // that occurs twice was used again after the master then forgot it (more keyed inserts than
+  // it remembered came between): the last use is the one a retry means, so it counts.
+  void Restore(std::span<const std::pair<std::string_view, LogId>> keys);
   size_t size() const { return ids_.size(); }
 
  private:

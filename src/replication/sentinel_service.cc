@@ -16,6 +16,7 @@
 #include "core/backoff.h"
 #include "replication/durable_ack_queue.h"
 #include "replication/hello_decision.h"
+#include "replication/sentinel_stream.h"
 
 namespace rlog::replication {
 
@@ -316,11 +317,11 @@ class ReplicateCall {
     if (std::string other = service_->ClaimName(this, hello); !other.empty()) {
       // Refused before the log sees the Hello: its master_last_id may be older than entries the
       // other stream delivered, which Admit would take for a diverged tail and drop.
-      // The details carry the other name alone, for the master (its /health names it).
+      // A trailer carries the other name alone, for the master (its /health names it).
+      context_.AddTrailingMetadata(kDuplicateOfTrailer, other);
       FinishOnce(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                               "this sentinel already replicates from this master as '" + other +
-                                  "': '" + hello.sentinel_name() + "' is a second name for it",
-                              other));
+                                  "': '" + hello.sentinel_name() + "' is a second name for it"));
       return false;
     }
     SentinelMessage reply;
@@ -565,6 +566,19 @@ Status SentinelService::Admit(const Hello& hello, Welcome* welcome) {
     return IsRefusal(st) ? st : StorageFailure(st);
   }
   CommitFollowsLogLocked();
+  // A master's log holds every id committed before it (its take-over made sure of it), unless
+  // it went on without some (recovery.unclean; a power loss under fsync: interval or never). A
+  // commit id past its log names ids that are gone: kept, it would make every later take-over
+  // wait for them, and show this master's next ids as committed before they are.
+  if (commit_log_id_ == hello.log_id() && commit_id() > hello.master_last_id()) {
+    spdlog::warn(
+        "log {}: the master's log (epoch {}) ends at id {}, before commit id {} this sentinel "
+        "was told: ids {}..{} were lost by a take-over; commit id lowered to {}",
+        hello.log_id(), hello.epoch(), hello.master_last_id(), commit_id(),
+        hello.master_last_id() + 1, commit_id(), hello.master_last_id());
+    commit_.store(hello.master_last_id(), std::memory_order_release);
+    commit_lowered_.store(true);
+  }
   state_->SetMaster(hello.master_http());
   state_->Welcomed(hello.master_last_id());
   welcome->set_log_id(hello.log_id());

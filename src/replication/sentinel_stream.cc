@@ -144,7 +144,15 @@ void SentinelStream::OnFinished(bool /*ok*/) {
     std::lock_guard lock(mu_);
     queue_messages_.clear();
   }
-  events_->OnClosed(sentinel_, generation_, status_);
+  grpc::Status status = status_;
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    const auto& trailers = context_.GetServerTrailingMetadata();
+    if (auto name = trailers.find(kDuplicateOfTrailer); name != trailers.end()) {
+      status = grpc::Status(status.error_code(), status.error_message(),
+                            std::string(name->second.data(), name->second.size()));
+    }
+  }
+  events_->OnClosed(sentinel_, generation_, status);
   StreamQueue* queue = queue_;
   std::shared_ptr<SentinelStream> last_reference;
   {

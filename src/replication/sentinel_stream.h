@@ -25,6 +25,13 @@
 #include "rlog/replication.grpc.pb.h"
 
 namespace rlog::replication {
+// Trailing metadata of a sentinel's ALREADY_EXISTS (a second name for a sentinel that already
+// replicates from this master): the first name. SentinelStream hands it to OnClosed as the
+// status's details.
+inline constexpr char kDuplicateOfTrailer[] = "rlog-duplicate-of";
+}  // namespace rlog::replication
+
+namespace rlog::replication {
 
 class SentinelStream;
 

@@ -322,6 +322,15 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
   // Epoch order is checked by the memory log as entries become contiguous.
   if (Status s = impl_->CheckWritable(entries, 0); !s.ok()) return s;
   const LogId before = memory_.last_id();
+  // The keys these entries carry, for the WAL: the memory log keeps only its newest ones
+  // (MemoryLog::set_key_capacity), and the WAL is written from what it holds.
+  std::vector<std::pair<LogId, std::string>> keys;
+  if (impl_->wal) {
+    for (const Entry& e : entries) {
+      if (!e.idempotency_key.empty() && e.id > before) keys.emplace_back(e.id, e.idempotency_key);
+    }
+    std::sort(keys.begin(), keys.end());
+  }
   LogId refused = 0;
   const LogId last = memory_.Apply(std::move(entries), &refused);
   uint64_t mark = 0;  // An expected mark these entries reach.
@@ -341,8 +350,16 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
     }
   }
   if (impl_->wal && last > before) {
-    if (Status s = impl_->Queue(memory_.Read(before + 1, last - before, UINT64_MAX), before, mark);
-        !s.ok()) {
+    std::vector<Entry> added = memory_.Read(before + 1, last - before, UINT64_MAX);
+    if (!keys.empty()) {
+      for (Entry& e : added) {
+        auto key = std::lower_bound(keys.begin(), keys.end(), std::make_pair(e.id, std::string()));
+        if (e.idempotency_key.empty() && key != keys.end() && key->first == e.id) {
+          e.idempotency_key = std::move(key->second);
+        }
+      }
+    }
+    if (Status s = impl_->Queue(std::move(added), before, mark); !s.ok()) {
       MutexLock lock(impl_->mu);
       if (mark != 0) impl_->marks.pop_back();
       return s;

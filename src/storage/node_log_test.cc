@@ -280,6 +280,24 @@ TEST_F(NodeLogTest, IdempotencyKeysSurviveARestartAndTheNewestAreKept) {
   EXPECT_EQ(All(*log)[0].idempotency_key, "k1");
 }
 
+TEST_F(NodeLogTest, CopiedEntriesKeepTheirKeysOnDiskBeyondWhatMemoryKeeps) {
+  NodeLogOptions options = Options();
+  options.idempotency_keys = 0;  // This node keeps no key in memory.
+  {
+    auto log = OpenOk(options);
+    ASSERT_TRUE(log->SetIdentity("log-n", 1).ok());
+    Entry a = E(1, 1), b = E(2, 1);
+    b.idempotency_key = "k2";
+    ASSERT_TRUE(log->Apply({b, a}).ok());  // Any order.
+    EXPECT_TRUE(log->memory().Keys().empty());
+  }
+  options.idempotency_keys = 10;
+  auto log = OpenOk(options);
+  ASSERT_EQ(log->memory().Keys().size(), 1u);
+  EXPECT_EQ(log->memory().Keys()[0].id, 2u);
+  EXPECT_EQ(log->memory().Keys()[0].key, "k2");
+}
+
 TEST_F(NodeLogTest, OnDurableReportsInOrderAndDurableIdFollowsIt) {
   auto log = NewLog(0);
   fs_.BlockSyncs();

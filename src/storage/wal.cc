@@ -212,6 +212,7 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
   // Where the records of `home` end, where the last kept one ends, and the epochs involved.
   const std::string_view in = bytes.value();
   uint64_t end = 0, cut = 0, header_bytes = 0, header_epoch = 0;
+  uint32_t header_version = kFormatVersion;
   Record record;
   size_t size = 0;
   while (DecodeRecord(in.substr(end), &record, &size) == DecodeStatus::kOk) {
@@ -219,6 +220,7 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
       auto header = ParseSegmentHeader(record);
       if (!header.ok()) return header.status();
       header_epoch = header.value().epoch;
+      header_version = header.value().version;
       header_bytes = cut = size;
     } else if (record.id <= keep) {  // Entries up to `keep`, and marks before them.
       cut = end + size;
@@ -238,8 +240,10 @@ Status Wal::TruncateAfter(LogId keep, uint64_t marks_through) {
                               std::to_string(keep) + " (truncation refused)");
   }
   std::string replacement;
-  if (header_epoch < epoch_) {
-    // The new header has the old one's size (same log id), so offsets are unchanged.
+  if (header_epoch < epoch_ || header_version < kFormatVersion) {
+    // The new header has the old one's size (same log id), so offsets are unchanged. An older
+    // version's goes too: `home` becomes the live segment again, and keyed entries will follow
+    // (Open's upgrade, docs/wal-format.md "Versions").
     auto temp = WriteReplacement(home, in.substr(header_bytes, end - header_bytes));
     if (!temp.ok()) return temp.status();
     replacement = std::move(temp.value());

@@ -100,6 +100,21 @@ TEST_F(WalKeyTest, AVersionOneSegmentIsReadAndTheNextWritesGoToANewSegment) {
   EXPECT_EQ(fs_.ListDir(dir_).value().size(), 2u);  // A version 2 last segment is reused.
 }
 
+TEST_F(WalKeyTest, ATruncationIntoAVersionOneSegmentUpgradesItsHeader) {
+  PlantVersionOneSegment(1, EntryRecord(1, 1, "one") + EntryRecord(2, 1, "two"));
+  std::unique_ptr<Wal> wal;
+  REOPEN(wal);                              // Segment 3, of this version, is where appends go now.
+  ASSERT_TRUE(wal->TruncateAfter(1).ok());  // Segment 1 is the live one again.
+  EXPECT_EQ(fs_.ListDir(dir_).value(), (std::vector<std::string>{SegmentFileName(1)}));
+  EXPECT_EQ(VersionOf(1), kFormatVersion);
+  ASSERT_TRUE(wal->Append(Keyed(2, 1)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  fs_.DropUnsyncedData();
+  REOPEN(wal);
+  EXPECT_EQ(RecoveredKeys(), (std::vector<std::string>{"", "key-2"}));
+  EXPECT_EQ(recovered_[0].message, "one");
+}
+
 TEST_F(WalKeyTest, AVersionOneSegmentWithoutEntriesIsReplacedInPlace) {
   PlantVersionOneSegment(1, "");
   std::unique_ptr<Wal> wal;

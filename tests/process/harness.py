@@ -233,7 +233,7 @@ def cut_wal_tail(wal_dir: pathlib.Path, keep: int) -> int:
             break  # preallocated zeros, or a torn tail recovery drops anyway
         kind = data[offset + 8]
         rid = int.from_bytes(data[offset + 9:offset + 17], "little")
-        if kind == 2 and rid > keep:
+        if kind in (2, 4) and rid > keep:  # an entry, or a keyed entry (docs/wal-format.md)
             cut_at = offset if cut_at is None else cut_at
             cut += 1
         offset += 8 + length
