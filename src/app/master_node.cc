@@ -644,6 +644,8 @@ http::HttpReply MasterNode::Health() {
   j["commitId"] = core_->commit_id();
   j["visibleId"] = VisibleId();  // What readers see: up to the commit id (ReadCap).
   j["waitingReads"] = WaitingReads();
+  // Keys a retry would be answered from (taken over with the log, then added by inserts).
+  j["idempotencyKeys"] = idempotency_.size();
   j["logBytes"] = store_->memory().memory_bytes();
   j["maxLogBytes"] = config_.max_log_bytes;
   // Writes are refused while recovering too (state says why).

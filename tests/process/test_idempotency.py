@@ -58,6 +58,7 @@ def test_a_retry_reaching_the_next_master_gets_the_first_id(make_cluster, tmp_pa
     assert h["epoch"] > before["epoch"] and h["logId"] == before["logId"], h
     assert "idempotency keys of ids 2..3 taken over with the log (2 keys)" in m.log_tail(), \
         m.log_tail()
+    assert h["idempotencyKeys"] == 2, h
 
     # The retries of the clients that did not see their answers: the first ids, nothing appended.
     for message, key, w, first in [("pay-1", "order-1", "majority", 2), ("pay-2", "order-2", 3, 3)]:
@@ -71,6 +72,7 @@ def test_a_retry_reaching_the_next_master_gets_the_first_id(make_cluster, tmp_pa
     # A new key is a new write, and is remembered in its turn.
     assert m.insert_ok("pay-3", w=3, key="order-3") == 5
     assert m.insert_ok("pay-3", w=3, key="order-3") == 5
+    assert m.health()["idempotencyKeys"] == 3
     ref = c.wait_converged(expected_len=5)
     assert [e["message"] for e in ref] == ["plain", "pay-1", "pay-2", "plain-2", "pay-3"]
 
