@@ -1093,7 +1093,7 @@ void MasterNode::RecoverFromSentinels() {
     // Under fsync: always nothing else takes them, so it waits for a node that holds them, unless
     // told to go on (recovery.unclean); under interval or never a power loss may have taken them
     // from every node, and it goes on.
-    const core::LogId reach = std::max(plan.keep, plan.source ? plan.copy_to : core::LogId{0});
+    const core::LogId reach = plan.end();
     const bool short_of_commit = !log_id.empty() && committed > reach;
     const bool wait_for_commit =
         short_of_commit && !config_.recovery_unclean && config_.fsync == FsyncPolicy::kAlways;

@@ -12,6 +12,7 @@
 // first step at id 1.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -81,6 +82,9 @@ struct RecoveryPlan {
   std::optional<size_t> source;  // Into the positions given; none: nothing to copy.
   LogId keep = 0;                // The master's own entries 1..keep stay; the rest must go.
   LogId copy_to = 0;             // Copy ids keep + 1 .. copy_to from the source.
+  // Where the log taken over ends. A commit id some answer reports past it names committed ids
+  // no answer holds (MasterNode::RecoverFromSentinels waits for them).
+  LogId end() const { return source ? std::max(keep, copy_to) : keep; }
 };
 RecoveryPlan PlanRecovery(std::span<const EpochStart> history, LogId own_last,
                           uint64_t own_last_epoch, std::span<const RecoveryPosition> positions);

@@ -249,6 +249,15 @@ TEST(Epochs, RecoveryTakesTheLongestLogOfTheNewestEpoch) {
   ASSERT_TRUE(plan.source.has_value());
   EXPECT_EQ(*plan.source, 1u);
   EXPECT_EQ(plan.copy_to, 9u);
+  EXPECT_EQ(plan.end(), 9u) << "not the longer log of an older epoch";
+}
+
+TEST(Epochs, RecoveryPlanEndIsWhereTheLogTakenOverEnds) {
+  History history = {{1, 1}};
+  EXPECT_EQ(PlanRecovery(history, 5, 1, Positions{{1, 3, 3}}).end(), 5u) << "our own, no copy";
+  EXPECT_EQ(PlanRecovery(history, 5, 1, Positions{{1, 8, 8}}).end(), 8u) << "copied up to 8";
+  EXPECT_EQ(PlanRecovery(history, 5, 1, Positions{{2, 6, 3}}).end(), 6u) << "4-5 replaced";
+  EXPECT_EQ(PlanFromNothing({{0, 0, 0}}).end(), 0u);
 }
 
 TEST(Epochs, RecoveryCountsAPositionOnlyAsFarAsItExtendsTheOwnLog) {
