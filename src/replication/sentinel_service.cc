@@ -198,6 +198,10 @@ class ReplicateCall {
   // Sends the Ack the log's current durable id allows, if any. Any thread.
   void SendDurableAck() EXCLUDES(mu_) {
     MutexLock lock(mu_);
+    // This stream's own message is being applied, and its round reports from inside Apply: the
+    // ack goes once Handle has recorded the message (else one ack would name the message before
+    // it, and a second this one).
+    if (applying_) return;
     SendDurableAckLocked();
   }
 
@@ -297,8 +301,16 @@ class ReplicateCall {
     const bool batch = msg.has_batch() && msg.batch().entries_size() > 0;
     const core::LogId commit =
         msg.has_batch() ? msg.batch().commit_id() : msg.heartbeat().commit_id();
+    if (batch) {
+      MutexLock lock(mu_);
+      applying_ = true;
+    }
     Result<core::LogId> last =
         batch ? service_->Apply(msg.batch(), epoch_) : service_->PositionIfCurrent(epoch_, commit);
+    if (batch) {
+      MutexLock lock(mu_);
+      applying_ = false;
+    }
     if (!last.ok()) {
       FinishOnce(ToGrpc(last.status()));
       return false;
@@ -402,6 +414,7 @@ class ReplicateCall {
   SentinelMessage outgoing_ GUARDED_BY(mu_);             // Being written while writing_.
   std::optional<SentinelMessage> pending_ GUARDED_BY(mu_);
   bool writing_ GUARDED_BY(mu_) = false;
+  bool applying_ GUARDED_BY(mu_) = false;  // Handle is inside Apply (SendDurableAck).
   bool finishing_ GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ GUARDED_BY(mu_);
 };

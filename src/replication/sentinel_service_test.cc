@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -27,9 +28,12 @@ constexpr auto kWait = 10s;
 // One sentinel: a NodeLog, the service over it, and a gRPC server. Reopening keeps the files.
 class Sentinel {
  public:
-  Sentinel(storage::FaultInjectionFileSystem* fs, bool persistent) {
+  // `rounds_on_caller` as a node's sentinel runs (node_storage.cc): each batch written and
+  // synced inside Apply, on the service's thread.
+  Sentinel(storage::FaultInjectionFileSystem* fs, bool persistent, bool rounds_on_caller = false) {
     storage::NodeLogOptions options;
     if (persistent) options.data_dir = "/data";
+    options.rounds_on_caller = rounds_on_caller;
     options.fs = fs;
     auto opened = storage::NodeLog::Open(
         std::move(options),
@@ -229,6 +233,58 @@ TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
   EXPECT_EQ(ack.last_id(), 3u);
   EXPECT_EQ(ack.seq(), 3u);  // The heartbeat came after the batch: one Ack covers both.
   EXPECT_EQ(s.log().durable_id(), 3u);
+}
+
+// As a node runs it: the batch is synced on the service's thread, which reads nothing more
+// meanwhile, and the Ack follows the sync.
+TEST_F(SentinelServiceTest, WithRoundsOnItsThreadTheAckStillWaitsForTheFsync) {
+  Sentinel s(&fs_, /*persistent=*/true, /*rounds_on_caller=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  EXPECT_EQ(m.NextWelcome().last_id(), 0u);
+
+  fs_.BlockSyncs();
+  m.Batch(2, 1, 3, 1);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  m.Heartbeat(3);
+  EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
+  EXPECT_EQ(s.log().durable_id(), 0u);
+
+  fs_.UnblockSyncs();
+  Ack ack = m.AckReaching(3);
+  EXPECT_EQ(ack.seq(), 2u);  // The batch's own Ack, then the heartbeat's.
+  ack = m.AckReaching(3);
+  EXPECT_EQ(ack.seq(), 3u);
+  EXPECT_EQ(s.log().durable_id(), 3u);
+}
+
+// The round reports inside Apply, before the stream has recorded the message: the Ack still
+// names that message, not a first one the message before (one wasted Ack per batch). Acks may
+// be coalesced (a newer one replaces one not yet sent), so each names a message and its id.
+TEST_F(SentinelServiceTest, WithRoundsOnItsThreadEachAckNamesTheMessageItFollows) {
+  Sentinel s(&fs_, /*persistent=*/true, /*rounds_on_caller=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  m.Batch(2, 1, 3, 1);
+  m.Batch(3, 4, 6, 1);
+  m.Heartbeat(4);
+  std::vector<std::pair<core::LogId, uint64_t>> acks;
+  while (auto answer = m.Next(kQuiet)) {
+    ASSERT_TRUE(answer->has_ack()) << answer->DebugString();
+    acks.emplace_back(answer->ack().last_id(), answer->ack().seq());
+  }
+  const std::map<uint64_t, core::LogId> last_of_message = {{2, 3}, {3, 6}, {4, 6}};
+  ASSERT_FALSE(acks.empty());
+  for (size_t i = 0; i < acks.size(); ++i) {
+    const auto [last, seq] = acks[i];
+    ASSERT_TRUE(last_of_message.count(seq))
+        << "an Ack of message " << seq << " (id " << last << ")";
+    EXPECT_EQ(last, last_of_message.at(seq)) << "message " << seq;
+    if (i > 0) EXPECT_GT(seq, acks[i - 1].second);
+  }
+  EXPECT_EQ(acks.back(), std::make_pair(core::LogId{6}, uint64_t{4}));
+  EXPECT_TRUE(s.errors().empty());
 }
 
 TEST_F(SentinelServiceTest, FailedFsyncIsReportedAndNothingIsAcked) {

@@ -17,6 +17,8 @@ GroupCommitter::GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCall
       epoch_(wal.epoch()),
       next_id_(wal.last_id() + 1),
       last_epoch_(std::max(wal.last_epoch(), wal.mark_epoch())),
+      written_(wal.last_id()),
+      synced_(wal.synced_id()),
       written_id_(wal.last_id()),
       synced_id_(wal.synced_id()),
       thread_([this] { Run(); }) {}
@@ -27,10 +29,16 @@ GroupCommitter::~GroupCommitter() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  thread_.join();  // It waits for a caller's round to end, then flushes.
 }
 
 Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_epoch) {
+  Result<LogId> queued = Queue(std::move(entries), mark_epoch);
+  if (queued.ok() && options_.rounds_on_caller) RunRoundsOnCaller();
+  return queued;
+}
+
+Result<LogId> GroupCommitter::Queue(std::vector<Entry> entries, uint64_t mark_epoch) {
   if (!has_identity_) return Status::FailedPrecondition("WAL has no log identity yet");
   MutexLock lock(mu_);
   if (!failed_.ok()) return failed_;
@@ -51,6 +59,7 @@ Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_e
                   std::make_move_iterator(entries.end()));
   if (mark_epoch != 0) pending_marks_.emplace_back(pending_.size(), mark_epoch);
   ++pending_appends_;
+  if (options_.rounds_on_caller) return last;  // Append runs the round.
   if (was_empty || pending_appends_ == wanted_appends_) cv_.notify_one();
   return last;
 }
@@ -64,73 +73,130 @@ void GroupCommitter::Run() {
   using Clock = std::chrono::steady_clock;
   const bool interval = options_.policy == FsyncPolicy::kInterval;
   const bool always = options_.policy == FsyncPolicy::kAlways;
-  const bool ack_after_sync = always && !options_.ack_before_sync_for_testing;
-  LogId written = written_id_.load();
-  LogId synced = synced_id_.load();
-  Clock::time_point sync_due;  // kInterval: when the oldest unsynced write must be synced.
-  Clock::time_point hold_until;  // kAlways: the latest a sync may be held back (group_commit).
-  size_t last_appends = 0;       // Appends the last batch covered.
   std::vector<Entry> batch;
   std::vector<std::pair<size_t, uint64_t>> marks;
   while (true) {
     bool stopping = false;
     {
       MutexLock lock(mu_);
-      while (pending_.empty() && !stop_) {
-        if (!interval || written == synced) {
+      // Wait until this thread has a round to run: queued entries (unless the callers run them),
+      // a due interval sync, or the final flush; never while a caller's round runs.
+      while (true) {
+        if (!failed_.ok()) return;
+        if (round_running_) {
           cv_.wait(mu_);
-        } else if (cv_.wait_until(mu_, sync_due) == std::cv_status::timeout) {
+          continue;
+        }
+        if (stop_ || (!pending_.empty() && !options_.rounds_on_caller)) break;
+        if (!interval || written_ == synced_) {
+          cv_.wait(mu_);
+        } else if (cv_.wait_until(mu_, sync_due_) == std::cv_status::timeout && !round_running_) {
           break;
         }
       }
       // Appends go on meanwhile (the lock is released while waiting): wait for as many as the
       // last batch had, within the window. Append notifies when the count is reached.
-      if (always && pending_appends_ < last_appends) {
-        wanted_appends_ = last_appends;
-        while (!stop_ && pending_appends_ < last_appends && Clock::now() < hold_until) {
-          cv_.wait_until(mu_, hold_until);
+      if (always && !options_.rounds_on_caller && pending_appends_ < last_appends_) {
+        wanted_appends_ = last_appends_;
+        while (!stop_ && pending_appends_ < last_appends_ && Clock::now() < hold_until_) {
+          cv_.wait_until(mu_, hold_until_);
         }
         wanted_appends_ = 0;
       }
-      last_appends = pending_appends_;
+      last_appends_ = pending_appends_;
       pending_appends_ = 0;
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
       marks.swap(pending_marks_);
       stopping = stop_;
+      round_running_ = true;
     }
-    if (!batch.empty()) {
-      // One write, or one per epoch mark among them (rare: a master's take-over), before the
-      // one sync.
-      size_t from = 0;
-      for (const auto& [before, epoch] : marks) {
-        const std::span<const Entry> part(batch.data() + from, before - from);
-        if (Status s = wal_.Append(part, epoch); !s.ok()) return Stop(s);
-        from = before;
-      }
-      if (from < batch.size()) {
-        const std::span<const Entry> rest(batch.data() + from, batch.size() - from);
-        if (Status s = wal_.Append(rest); !s.ok()) return Stop(s);
-      }
-      if (written == synced) sync_due = Clock::now() + options_.interval;
-      written = batch.back().id;
-      written_id_.store(written);
-      if (!ack_after_sync && on_durable_) on_durable_(written);
+    const bool ok = Round(batch, marks, stopping);
+    {
+      MutexLock lock(mu_);
+      round_running_ = false;
     }
-    const bool sync_now = options_.policy == FsyncPolicy::kAlways || stopping ||
-                          (interval && Clock::now() >= sync_due);
-    if (sync_now && written > synced) {
-      const auto start = Clock::now();
-      hold_until = start + options_.group_commit;
-      if (Status s = wal_.Sync(); !s.ok()) return Stop(s);
-      if (options_.observe_sync) options_.observe_sync(Clock::now() - start);
-      synced = written;
-      synced_id_.store(synced);
-    }
-    if (!batch.empty() && ack_after_sync && on_durable_) on_durable_(written);
-    batch.clear();
-    marks.clear();
-    if (stopping) return;
+    cv_.notify_all();
+    if (!ok || stopping) return;
   }
+}
+
+void GroupCommitter::RunRoundsOnCaller() {
+  std::vector<Entry> batch;
+  std::vector<std::pair<size_t, uint64_t>> marks;
+  {
+    MutexLock lock(mu_);
+    if (round_running_ || !failed_.ok()) return;  // That round takes what this call queued.
+    round_running_ = true;
+  }
+  while (true) {
+    {
+      MutexLock lock(mu_);
+      if (pending_.empty() || !failed_.ok()) {
+        round_running_ = false;
+        break;
+      }
+      pending_appends_ = 0;
+      batch.swap(pending_);
+      marks.swap(pending_marks_);
+    }
+    if (!Round(batch, marks, /*stopping=*/false)) {
+      MutexLock lock(mu_);
+      round_running_ = false;
+      break;
+    }
+  }
+  // The committer thread may be waiting for this round to end (shutdown), or now have an
+  // interval sync to schedule.
+  cv_.notify_all();
+}
+
+bool GroupCommitter::Round(std::vector<Entry>& batch,
+                           std::vector<std::pair<size_t, uint64_t>>& marks, bool stopping) {
+  using Clock = std::chrono::steady_clock;
+  const bool interval = options_.policy == FsyncPolicy::kInterval;
+  const bool ack_after_sync =
+      options_.policy == FsyncPolicy::kAlways && !options_.ack_before_sync_for_testing;
+  if (!batch.empty()) {
+    // One write, or one per epoch mark among them (rare: a master's take-over), before the
+    // one sync.
+    size_t from = 0;
+    for (const auto& [before, epoch] : marks) {
+      const std::span<const Entry> part(batch.data() + from, before - from);
+      if (Status s = wal_.Append(part, epoch); !s.ok()) {
+        Stop(s);
+        return false;
+      }
+      from = before;
+    }
+    if (from < batch.size()) {
+      const std::span<const Entry> rest(batch.data() + from, batch.size() - from);
+      if (Status s = wal_.Append(rest); !s.ok()) {
+        Stop(s);
+        return false;
+      }
+    }
+    if (written_ == synced_) sync_due_ = Clock::now() + options_.interval;
+    written_ = batch.back().id;
+    written_id_.store(written_);
+    if (!ack_after_sync && on_durable_) on_durable_(written_);
+  }
+  const bool sync_now = options_.policy == FsyncPolicy::kAlways || stopping ||
+                        (interval && Clock::now() >= sync_due_);
+  if (sync_now && written_ > synced_) {
+    const auto start = Clock::now();
+    hold_until_ = start + options_.group_commit;
+    if (Status s = wal_.Sync(); !s.ok()) {
+      Stop(s);
+      return false;
+    }
+    if (options_.observe_sync) options_.observe_sync(Clock::now() - start);
+    synced_ = written_;
+    synced_id_.store(synced_);
+  }
+  if (!batch.empty() && ack_after_sync && on_durable_) on_durable_(written_);
+  batch.clear();
+  marks.clear();
+  return true;
 }
 
 void GroupCommitter::Stop(const Status& error) {

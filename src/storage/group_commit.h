@@ -11,9 +11,19 @@
 // are not in the WAL; answer their writers "not acknowledged") or a failed fsync (stop the
 // process; never retry, see wal.h). After it, no on_durable follows and Append fails.
 //
-// Threads: Append and the getters are thread-safe. Callbacks run on the committer thread, in id
-// order, with no lock held (they may call Append). The Wal belongs to the committer thread from
-// construction to destruction: nobody else may touch it meanwhile.
+// Rounds on the caller (GroupCommitOptions::rounds_on_caller): Append itself writes what is
+// queued, syncs it by the policy and reports it before it returns, unless another round is
+// running; then that round's thread takes the entries before it ends. The committer thread is left
+// the timed syncs of kInterval and the flush at shutdown. Meant for one appender whose next batch
+// waits for this one's acknowledgement (a sentinel: its master sends the next batch once this one
+// is acknowledged, docs/PERFORMANCE.md "Rounds on the sentinel's thread"): it spares the hand-off
+// to the committer thread and back, and holds nothing back for anyone.
+//
+// Threads: Append and the getters are thread-safe. Callbacks run in id order, with no lock of
+// this object held (they may call Append, which then only queues), on the thread running the
+// round: the committer thread, or with rounds_on_caller the appender's. The Wal belongs to this
+// object from construction to destruction, used by one round at a time: nobody else may touch it
+// meanwhile.
 #pragma once
 
 #include <atomic>
@@ -48,6 +58,9 @@ struct GroupCommitOptions {
   // Called on the committer thread with the duration of every successful Wal::Sync (for the
   // rlog_wal_fsync_duration_seconds histogram). Optional.
   std::function<void(std::chrono::nanoseconds)> observe_sync = nullptr;
+  // Rounds run on the thread calling Append (see the top of this file); group_commit is then
+  // unused: nothing waits for more appends.
+  bool rounds_on_caller = false;
   // TEST ONLY. Acknowledges before the fsync, as a broken implementation would; exists so the
   // power-loss tests can show they catch a lost acknowledged write. Never set it in production.
   bool ack_before_sync_for_testing = false;
@@ -75,6 +88,9 @@ class GroupCommitter {
   // `mark_epoch` > 0 (with entries): an epoch mark follows them (Wal::Append), written in the
   // same round and covered by the same sync, so on_durable covering the batch covers the mark
   // too. Entries queued after it in that round follow it in the WAL.
+  //
+  // With rounds_on_caller the round runs before Append returns, unless one is running already; a
+  // failure of the round is reported to on_error, not returned (the entries were queued).
   Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0) EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
@@ -82,7 +98,17 @@ class GroupCommitter {
   Status status() const EXCLUDES(mu_);                     // Ok, or what stopped it.
 
  private:
+  // Append's part under the lock: checks and queues.
+  Result<LogId> Queue(std::vector<Entry> entries, uint64_t mark_epoch) EXCLUDES(mu_);
+  // The committer thread.
   void Run() EXCLUDES(mu_);
+  // Rounds on the calling thread until nothing is queued, unless a round is running already.
+  void RunRoundsOnCaller() EXCLUDES(mu_);
+  // One round by the thread that set round_running_: writes `batch` (one write per part between
+  // `marks`), syncs by the policy (always when `stopping`) and reports. False when it failed
+  // (Stop has run).
+  bool Round(std::vector<Entry>& batch, std::vector<std::pair<size_t, uint64_t>>& marks,
+             bool stopping);
   void Stop(const Status& error) EXCLUDES(mu_);
 
   // Constant after construction.
@@ -105,7 +131,19 @@ class GroupCommitter {
   // Marks among pending_: (how many of pending_ come before it, its epoch).
   std::vector<std::pair<size_t, uint64_t>> pending_marks_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
+  // A round is running (on the committer thread or a caller's): its thread owns the WAL and the
+  // round state below until it clears this, under mu_.
+  bool round_running_ GUARDED_BY(mu_) = false;
   Status failed_ GUARDED_BY(mu_);
+
+  // Round state, used only by the thread running a round (round_running_).
+  LogId written_ = 0;  // Last id handed to the OS.
+  LogId synced_ = 0;   // Last id covered by an fsync.
+  std::chrono::steady_clock::time_point
+      sync_due_;  // kInterval: the oldest unsynced write's deadline.
+  std::chrono::steady_clock::time_point
+      hold_until_;           // kAlways: the latest a sync may be held back.
+  size_t last_appends_ = 0;  // Appends the last round covered (group_commit).
 
   std::atomic<LogId> written_id_;
   std::atomic<LogId> synced_id_;

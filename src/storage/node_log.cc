@@ -183,6 +183,7 @@ void NodeLog::Impl::AdoptWal() {
   commit.group_commit = options.group_commit;
   commit.observe_sync = options.observe_sync;
   commit.ack_before_sync_for_testing = options.ack_before_sync_for_testing;
+  commit.rounds_on_caller = options.rounds_on_caller;
   Wal* w = wal.get();
   committer = std::make_unique<GroupCommitter>(
       *wal, commit,

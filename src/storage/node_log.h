@@ -4,8 +4,8 @@
 // Without a data directory everything is in memory and an id is "durable" as soon as it is in
 // the memory log. With one, Open() recovers the WAL into memory, new entries are queued for the
 // group committer after they enter the memory log, and on_durable(n) reports (on the committer
-// thread) when every id <= n is covered by the fsync policy. Acknowledge nothing above
-// durable_id().
+// thread, or with `rounds_on_caller` inside the AppendNext or Apply that queued them) when every
+// id <= n is covered by the fsync policy. Acknowledge nothing above durable_id().
 //
 // Epochs: every entry carries the epoch of the master that appended it (wal_format.h). The memory
 // log keeps the epoch history (where each epoch's entries start), so a master can send it in its
@@ -60,6 +60,10 @@ struct NodeLogOptions {
   std::function<void(std::chrono::nanoseconds)> observe_sync;
   // How many idempotency keys the memory log keeps (MemoryLog::set_key_capacity).
   size_t idempotency_keys = MemoryLog::kDefaultKeyCapacity;
+  // AppendNext and Apply write, sync (by the policy) and report what they queued before they
+  // return, on the caller's thread (GroupCommitOptions::rounds_on_caller): for a sentinel, whose
+  // one writer waits for the round anyway. on_error may then run inside them too.
+  bool rounds_on_caller = false;
   // TEST ONLY, see GroupCommitOptions.
   bool ack_before_sync_for_testing = false;
 };
@@ -70,7 +74,8 @@ class NodeLog {
   using ErrorCallback = GroupCommitter::ErrorCallback;
 
   // Recovers the data directory (created if missing) into memory. The callbacks are only ever
-  // called with a data directory, on the committer thread, with no NodeLog lock held.
+  // called with a data directory, with no NodeLog lock held: on the committer thread, or with
+  // rounds_on_caller also inside AppendNext and Apply (so the caller may hold its own lock then).
   static Result<std::unique_ptr<NodeLog>> Open(NodeLogOptions options, DurableCallback on_durable,
                                                ErrorCallback on_error);
   ~NodeLog();  // Flushes and syncs what is queued.
@@ -103,7 +108,8 @@ class NodeLog {
   Status SetIdentity(const std::string& log_id, uint64_t epoch);
 
   // Master: appends one entry with id last_id() + 1 and the given epoch; returns the id. With a
-  // data directory the entry is queued for the WAL (not durable on return: see on_durable).
+  // data directory the entry is queued for the WAL (not durable on return, unless
+  // rounds_on_caller: see on_durable).
   // Errors (nothing appended): InvalidArgument for an epoch older than the last entry's or newer
   // than epoch(), or a message over the WAL's record limit; FailedPrecondition with a data
   // directory but no identity yet; the error that stopped the committer. A non-empty
