@@ -330,6 +330,22 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerTakeWhatIsQueuedDuringARound) {
   EXPECT_EQ(Syncs(), 2u);
 }
 
+TEST_F(GroupCommitTest, RoundsOnTheCallerShutdownWaitsForTheRoundRunning) {
+  auto gc = Start(OnCaller());
+  fs_.BlockSyncs();
+  std::thread appender([&] { ASSERT_TRUE(gc->Append({E(1)}).ok()); });  // Waits in its sync.
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  std::thread stopper([&] { gc.reset(); });
+  // The committer thread must not touch the WAL while the caller's round has it (a bounded
+  // check of something that must not happen).
+  EXPECT_FALSE(fs_.WaitForBlockedSyncs(2, 200ms));
+  fs_.UnblockSyncs();
+  appender.join();
+  stopper.join();
+  EXPECT_EQ(acks_.seen(), std::vector<LogId>{1});
+  EXPECT_EQ(Syncs(), 1u);
+}
+
 TEST_F(GroupCommitTest, RoundsOnTheCallerUnderNeverAndIntervalLeaveTheSyncsToTheThread) {
   {
     auto gc = Start(OnCaller(FsyncPolicy::kNever));
