@@ -361,6 +361,11 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerUnderNeverAndIntervalLeaveTheSyncsToThe
   ASSERT_TRUE(gc->Append({E(2)}).ok());
   EXPECT_EQ(acks_.seen(), (std::vector<LogId>{1, 2}));
   EXPECT_TRUE(fs_.WaitForSyncs(base_syncs_ + 2, kWait));  // The committer thread's timed sync.
+  // synced_id() follows the sync's return: poll it, bounded.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (gc->synced_id() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
   EXPECT_EQ(gc->synced_id(), 2u);
 }
 
