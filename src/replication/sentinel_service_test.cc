@@ -214,21 +214,26 @@ void ReplicateAndClose(Sentinel& s, uint64_t epoch, core::LogId last) {
   m.AckReaching(last);
 }
 
-TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
-  Sentinel s(&fs_, /*persistent=*/true);
-  MasterStream m(s.stub());
+// Welcomed, a batch of ids 1..3 (seq 2) whose fsync is held, then a heartbeat (seq 3): nothing
+// is acknowledged until the fsync is let go, at the end.
+void BatchAndHeartbeatWhileTheFsyncIsHeld(storage::FaultInjectionFileSystem& fs, Sentinel& s,
+                                          MasterStream& m) {
   m.Hello(1, "log-a", 1, 0);
   EXPECT_EQ(m.NextWelcome().last_id(), 0u);
-
-  fs_.BlockSyncs();
+  fs.BlockSyncs();
   m.Batch(2, 1, 3, 1);
-  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  ASSERT_TRUE(fs.WaitForBlockedSyncs(1, kWait));
   m.Heartbeat(3);
   EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
   EXPECT_EQ(s.log().last_id(), 3u);
   EXPECT_EQ(s.log().durable_id(), 0u);
+  fs.UnblockSyncs();
+}
 
-  fs_.UnblockSyncs();
+TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
+  Sentinel s(&fs_, /*persistent=*/true);
+  MasterStream m(s.stub());
+  BatchAndHeartbeatWhileTheFsyncIsHeld(fs_, s, m);
   Ack ack = m.AckReaching(3);
   EXPECT_EQ(ack.last_id(), 3u);
   EXPECT_EQ(ack.seq(), 3u);  // The heartbeat came after the batch: one Ack covers both.
@@ -240,17 +245,7 @@ TEST_F(SentinelServiceTest, AckWaitsForTheFsyncOfTheEntriesItCovers) {
 TEST_F(SentinelServiceTest, WithRoundsOnItsThreadTheAckStillWaitsForTheFsync) {
   Sentinel s(&fs_, /*persistent=*/true, /*rounds_on_caller=*/true);
   MasterStream m(s.stub());
-  m.Hello(1, "log-a", 1, 0);
-  EXPECT_EQ(m.NextWelcome().last_id(), 0u);
-
-  fs_.BlockSyncs();
-  m.Batch(2, 1, 3, 1);
-  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
-  m.Heartbeat(3);
-  EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
-  EXPECT_EQ(s.log().durable_id(), 0u);
-
-  fs_.UnblockSyncs();
+  BatchAndHeartbeatWhileTheFsyncIsHeld(fs_, s, m);
   Ack ack = m.AckReaching(3);
   EXPECT_EQ(ack.seq(), 2u);  // The batch's own Ack, then the heartbeat's.
   ack = m.AckReaching(3);

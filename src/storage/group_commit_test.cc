@@ -264,21 +264,27 @@ TEST_F(GroupCommitTest, FailedFsyncIsReportedAndNeverRetried) {
   EXPECT_EQ(acks_.errors().size(), 1u);
 }
 
-TEST_F(GroupCommitTest, ConcurrentAppendersAreAllAcknowledged) {
-  auto gc = Start();
-  std::mutex id_mu;  // As the master's lock orders ids and appends.
+// Four threads append 200 entries each, one at a time; a lock orders ids and appends, as the
+// master's (or a sentinel's) does.
+void AppendFromFourThreads(GroupCommitter& gc) {
+  std::mutex id_mu;
   LogId next = 1;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {
         std::lock_guard<std::mutex> lock(id_mu);
-        ASSERT_TRUE(gc->Append({E(next)}).ok());
+        ASSERT_TRUE(gc.Append({E(next)}).ok());
         ++next;
       }
     });
   }
   for (auto& t : threads) t.join();
+}
+
+TEST_F(GroupCommitTest, ConcurrentAppendersAreAllAcknowledged) {
+  auto gc = Start();
+  AppendFromFourThreads(*gc);
   ASSERT_TRUE(acks_.WaitDurable(800));
   const auto seen = acks_.seen();
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
@@ -385,19 +391,7 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerReportAWriteErrorBeforeAppendReturns) {
 
 TEST_F(GroupCommitTest, RoundsOnTheCallerOfConcurrentAppendersReportInOrder) {
   auto gc = Start(OnCaller());
-  std::mutex id_mu;
-  LogId next = 1;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 200; ++i) {
-        std::lock_guard<std::mutex> lock(id_mu);  // Orders ids and appends, as a sentinel's lock.
-        ASSERT_TRUE(gc->Append({E(next)}).ok());
-        ++next;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  AppendFromFourThreads(*gc);
   ASSERT_TRUE(acks_.WaitDurable(800));
   const auto seen = acks_.seen();
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
