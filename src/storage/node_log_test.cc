@@ -379,6 +379,26 @@ TEST_F(NodeLogTest, ApplyQueuesOnlyTheIdsThatBecameContiguous) {
   EXPECT_EQ(Ids(*log), Range(1, 3));
 }
 
+// As a sentinel runs it (node_storage.cc): Apply writes, syncs and reports before it returns,
+// and the rounds survive a SetIdentity (a new committer) and a restart.
+TEST_F(NodeLogTest, WithRoundsOnTheCallerApplyIsDurableWhenItReturns) {
+  NodeLogOptions options = Options();
+  options.rounds_on_caller = true;
+  {
+    auto log = OpenOk(options);
+    ASSERT_TRUE(log->SetIdentity("log-r", 1).ok());
+    ASSERT_EQ(log->Apply({E(1, 1), E(2, 1)}).value(), 2u);
+    EXPECT_EQ(log->durable_id(), 2u);
+    EXPECT_EQ(reports_.seen(), std::vector<LogId>{2});  // Reported inside Apply.
+    ASSERT_TRUE(log->SetIdentity("log-r", 2).ok());
+    ASSERT_EQ(log->Apply({E(3, 2)}).value(), 3u);
+    EXPECT_EQ(log->durable_id(), 3u);
+  }
+  auto log = OpenOk(options);
+  EXPECT_EQ(Ids(*log), Range(1, 3));
+  EXPECT_EQ(log->epoch(), 2u);
+}
+
 // Ids reported durable survive a power loss in the middle of later syncs (fsync: always). The
 // check is shown to be able to fail by acknowledging before the fsync.
 std::vector<std::string> PowerLossRounds(bool ack_before_sync, uint64_t seed) {
