@@ -49,13 +49,21 @@ Result<std::unique_ptr<storage::NodeLog>> OpenNodeLog(const Config& config,
   options.group_commit = std::chrono::microseconds(config.wal_group_commit_us);
   options.move_aside_corrupt = config.wal_on_corruption == OnCorruption::kRefetch;
   options.idempotency_keys = config.idempotency_keys;
-  // A sentinel's one writer (the replication thread) gets the master's next batch only once it
-  // acknowledged this one: the round runs on it, sparing two thread hand-offs per batch
-  // (docs/PERFORMANCE.md, "Rounds on the sentinel's thread"). A master's appends come from the
-  // HTTP threads, which must not wait for an fsync while other connections wait for them.
-  // --test-ack-before-fsync keeps the committer thread: on the replication thread an ack sent
-  // before the fsync would leave only after it, and the broken node could not be caught.
-  options.rounds_on_caller = config.role == Role::kSentinel && !config.test_ack_before_fsync;
+  // wal.sync_on_replication_thread: a sentinel's one writer (the replication thread) gets the
+  // master's next batch only once it acknowledged this one, so the round may run on it, sparing
+  // two thread hand-offs per batch (docs/PERFORMANCE.md, "Rounds on the sentinel's thread"). Off
+  // by default: the group commit stays off the threads that serve gRPC calls. A master's appends
+  // come from the HTTP threads, which must not wait for an fsync while other connections wait
+  // for them: it ignores the key. --test-ack-before-fsync keeps the committer thread: on the
+  // replication thread an ack sent before the fsync would leave only after it, and the broken
+  // node could not be caught.
+  options.rounds_on_caller = config.role == Role::kSentinel &&
+                             config.wal_sync_on_replication_thread && !config.test_ack_before_fsync;
+  if (options.rounds_on_caller) {
+    spdlog::info(
+        "writing and syncing each batch on the replication thread "
+        "(wal.sync_on_replication_thread)");
+  }
   options.observe_sync = [&metrics](std::chrono::nanoseconds took) {
     metrics.ObserveWalSync(took);
   };

@@ -96,6 +96,10 @@ struct Config {
   // fail: refuse to start, naming the file and offset. refetch (sentinels only): move the damaged
   // log aside and fetch the whole log from the master again.
   OnCorruption wal_on_corruption = OnCorruption::kFail;  // wal.on_corruption / WAL_ON_CORRUPTION
+  // Sentinels: write and fsync each batch on the replication thread, before its ack, instead of
+  // handing it to the committer thread (storage::NodeLogOptions::rounds_on_caller). A master
+  // ignores it.
+  bool wal_sync_on_replication_thread = false;  // wal.sync_on_replication_thread
   // Master: a take-over may go on with a log that ends before a commit id a sentinel reports
   // (losing those committed ids) instead of waiting for a node that holds them. Kafka's
   // unclean.leader.election.enable.

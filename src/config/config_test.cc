@@ -201,6 +201,19 @@ TEST_F(ConfigTest, RecoveryUncleanComesFromFileEnvironmentOrFlag) {
   EXPECT_THAT(FileError("recovery: {unclean: 1}"), HasSubstr("recovery.unclean"));
 }
 
+TEST_F(ConfigTest, SyncOnTheReplicationThreadIsOffUnlessSetForEitherRole) {
+  EXPECT_FALSE(MustLoad({}).wal_sync_on_replication_thread);
+  EXPECT_TRUE(MustLoad({"--config", File("wal: {sync_on_replication_thread: true}")})
+                  .wal_sync_on_replication_thread);
+  EXPECT_TRUE(MustLoad({"--role", "sentinel", "--set", "wal.sync_on_replication_thread=true"})
+                  .wal_sync_on_replication_thread);
+  // A master takes it too (and ignores it), so one config file serves every pod.
+  EXPECT_TRUE(MustLoad({"--role", "master", "--set", "wal.sync_on_replication_thread=true"})
+                  .wal_sync_on_replication_thread);
+  EXPECT_THAT(FileError("wal: {sync_on_replication_thread: yes please}"),
+              HasSubstr("wal.sync_on_replication_thread"));
+}
+
 TEST_F(ConfigTest, SetFlagOverridesNamedFlag) {
   EXPECT_EQ(MustLoad({"--set", "http.port=7300", "--port", "7200"}).http_port, 7300);
 }

@@ -315,6 +315,10 @@ std::vector<OptionSpec> BuildOptions() {
       Integer({"wal.group_commit_us", "", "",
                "with fsync: always, least time from one fsync's start to the next's (0: none)"},
               &C::wal_group_commit_us, 0, 1000000),
+      Switch({"wal.sync_on_replication_thread", "", "",
+              "sentinel: write and fsync each batch on the replication thread, not the "
+              "committer thread (a master ignores it)"},
+             &C::wal_sync_on_replication_thread),
       Choice({"wal.on_corruption", "WAL_ON_CORRUPTION", "--wal-on-corruption",
               "corrupt WAL at start: fail, or (sentinels) refetch from the master"},
              &C::wal_on_corruption, kOnCorruptionNames),

@@ -5,8 +5,9 @@
 // order, applies batches to the log (ids it holds are ignored, gaps are held back) and
 // acknowledges what is DURABLE: an Ack never names an id above NodeLog::durable_id(), nor the seq
 // of a message whose entries are not durable yet (DurableAckQueue). Acks that wait for the disk
-// are sent by OnDurable (the NodeLog's on_durable; a node's log syncs each batch inside Apply,
-// and then the Ack follows the message as in memory, where every id is durable at once). Writes are
+// are sent by OnDurable (the NodeLog's on_durable; a log with rounds_on_caller syncs each batch
+// inside Apply, and then the Ack follows the message as in memory, where every id is durable at
+// once). Writes are
 // gated to one in flight; an ack that piles up meanwhile replaces the older unsent one.
 //
 // Hello: a master of another log (while entries are held) is refused with FAILED_PRECONDITION,
@@ -32,13 +33,13 @@
 // Lifetime: NodeLog's writers (Apply, SetIdentity, TruncateAfter, MarkEpochStart) run under
 // log_mu_, which also gives Position and Fetch a consistent view. Calls register themselves in
 // `streams_` and unregister before they delete themselves, under streams_mu_, so OnDurable never
-// reaches a deleted call. Lock order: log_mu_, then streams_mu_, then a call's own lock. With a
-// data directory the sentinel's NodeLog writes and syncs each batch inside Apply, on the queue's
-// thread (NodeLogOptions::rounds_on_caller: the master sends the next batch only once this one
-// is acknowledged, so nothing waits that would not wait anyway), and reports it there, so
-// OnDurable runs under log_mu_. Otherwise nothing on the queue's thread blocks, except a Hello's
-// durable changes (rare: a new master or epoch, a diverged tail, the new epoch's mark) and the
-// test-only injected delays.
+// reaches a deleted call. Lock order: log_mu_, then streams_mu_, then a call's own lock. With
+// wal.sync_on_replication_thread (NodeLogOptions::rounds_on_caller) the NodeLog writes and syncs
+// each batch inside Apply, on the queue's thread (the master sends the next batch only once this
+// one is acknowledged, so nothing waits that would not wait anyway, except Position and Fetch),
+// and reports it there, so OnDurable runs under log_mu_. Otherwise nothing on the queue's thread
+// blocks, except a Hello's durable changes (rare: a new master or epoch, a diverged tail, the new
+// epoch's mark) and the test-only injected delays.
 #pragma once
 
 #include <atomic>

@@ -276,7 +276,9 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadEachAckNamesTheMessageItFollows
     ASSERT_TRUE(last_of_message.count(seq))
         << "an Ack of message " << seq << " (id " << last << ")";
     EXPECT_EQ(last, last_of_message.at(seq)) << "message " << seq;
-    if (i > 0) EXPECT_GT(seq, acks[i - 1].second);
+    if (i > 0) {
+      EXPECT_GT(seq, acks[i - 1].second);
+    }
   }
   EXPECT_EQ(acks.back(), std::make_pair(core::LogId{6}, uint64_t{4}));
   EXPECT_TRUE(s.errors().empty());

@@ -99,20 +99,29 @@ def test_a_master_alone_keeps_every_acknowledged_write_through_power_losses(make
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sentinels,master_disk", [(2, True), (2, False), (1, False)],
-                         ids=["master on disk", "master in memory", "one sentinel"])
+@pytest.mark.parametrize("sentinels,master_disk,sentinel_flags",
+                         [(2, True, ()), (2, False, ()), (1, False, ()),
+                          (2, False, ("--set", "wal.sync_on_replication_thread=true"))],
+                         ids=["master on disk", "master in memory", "one sentinel",
+                              "sentinels syncing on their replication thread"])
 def test_a_whole_cluster_losing_power_at_once_keeps_every_acknowledged_write(
-        make_cluster, tmp_path, sentinels, master_disk):
+        make_cluster, tmp_path, sentinels, master_disk, sentinel_flags):
     """With the master's data directory every acknowledged write survives; with the master in
     memory (its log lost with the power, taken back from the sentinels) every write a majority
-    acknowledged."""
-    c = _cluster(make_cluster, tmp_path, sentinels=sentinels, master_disk=master_disk)
+    acknowledged. The last case has the sentinels write and fsync on their replication thread
+    (wal.sync_on_replication_thread)."""
+    c = _cluster(make_cluster, tmp_path, sentinels=sentinels, master_disk=master_disk,
+                 sentinel_flags=sentinel_flags)
     log_id = c.master.health()["logId"]
     majority = ["majority", sentinels + 1]
     cut, losses = _power_loss_rounds(c, tmp_path, seed=2, rounds=8, writes=100, until_lost=3,
                                      ws=majority + [1], concerns=None if master_disk else majority)
     assert cut >= 1, f"no power loss found unsynced bytes to take: {losses}"
     assert c.master.health()["logId"] == log_id, "the log id changed"
+    if sentinel_flags:
+        for s in c.sentinels:
+            assert "on the replication thread" in s.log_path.read_text(errors="replace"), \
+                f"{s.name} did not take wal.sync_on_replication_thread"
 
 
 @pytest.mark.slow
