@@ -354,6 +354,10 @@ class ReplicateCall {
 
   void SendDurableAckLocked() REQUIRES(mu_) {
     if (!acks_) return;  // Not welcomed yet.
+    // A deposed master's stream (a newer epoch was accepted since its Hello) gets no ack: the
+    // durable id may now cover the newer master's entries, which it would count as its own. Its
+    // next message ends the stream (Superseded).
+    if (epoch_ < service_->log_->epoch()) return;
     std::optional<AckPoint> point = acks_->Durable(service_->log_->durable_id());
     if (!point) return;
     SentinelMessage reply;
@@ -403,7 +407,9 @@ class ReplicateCall {
   core::Random random_{1};
   bool registered_ = false;
   bool accepted_ = false;
-  uint64_t epoch_ = 0;  // Of the master whose Hello was accepted.
+  // Of the master whose Hello was accepted. Written on the queue's thread; read there and by
+  // SendDurableAckLocked on whichever thread reports durability.
+  std::atomic<uint64_t> epoch_{0};
   static constexpr size_t kIncomingBlockBytes = 64 << 10;
   std::unique_ptr<char[]> incoming_block_{new char[kIncomingBlockBytes]};
   google::protobuf::Arena arena_{IncomingArenaOptions(incoming_block_.get(), kIncomingBlockBytes)};

@@ -30,10 +30,16 @@ class Sentinel {
  public:
   // `rounds_on_caller` as a node's sentinel runs (node_storage.cc): each batch written and
   // synced inside Apply, on the service's thread.
-  Sentinel(storage::FaultInjectionFileSystem* fs, bool persistent, bool rounds_on_caller = false) {
+  // `fsync_interval` > 0: fsync: interval.
+  Sentinel(storage::FaultInjectionFileSystem* fs, bool persistent, bool rounds_on_caller = false,
+           std::chrono::milliseconds fsync_interval = {}) {
     storage::NodeLogOptions options;
     if (persistent) options.data_dir = "/data";
     options.rounds_on_caller = rounds_on_caller;
+    if (fsync_interval.count() > 0) {
+      options.fsync = storage::FsyncPolicy::kInterval;
+      options.fsync_interval = fsync_interval;
+    }
     options.fs = fs;
     auto opened = storage::NodeLog::Open(
         std::move(options),
@@ -282,6 +288,54 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadEachAckNamesTheMessageItFollows
   }
   EXPECT_EQ(acks.back(), std::make_pair(core::LogId{6}, uint64_t{4}));
   EXPECT_TRUE(s.errors().empty());
+}
+
+// fsync: interval with the rounds on the service's thread: a batch that comes while the
+// committer thread's timed sync runs waits for that sync, then is written and acked (it was
+// left queued, unacked, and the master sent nothing more).
+TEST_F(SentinelServiceTest, WithRoundsOnItsThreadABatchDuringAnIntervalSyncIsAcked) {
+  Sentinel s(&fs_, /*persistent=*/true, /*rounds_on_caller=*/true, /*fsync_interval=*/50ms);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  fs_.BlockSyncs();
+  m.Batch(2, 1, 3, 1);
+  EXPECT_EQ(m.AckReaching(3).seq(), 2u);           // Written: acked (interval).
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));  // The timed sync, held.
+  m.Batch(3, 4, 6, 1);
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (s.log().last_id() < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // Until the batch is in memory (bounded).
+  }
+  ASSERT_EQ(s.log().last_id(), 6u);
+  fs_.UnblockSyncs();
+  EXPECT_EQ(m.AckReaching(6).seq(), 3u);
+  EXPECT_EQ(s.log().durable_id(), 6u);
+}
+
+// The new master's entries become durable while the deposed master's stream is still open: that
+// stream must not get an ack naming them (its master would count them for its own writes).
+TEST_F(SentinelServiceTest, ADeposedMastersStreamIsNotAckedTheNewMastersEntries) {
+  for (bool on_caller : {false, true}) {
+    SCOPED_TRACE(on_caller ? "rounds on the caller" : "committer thread");
+    storage::FaultInjectionFileSystem fs;
+    Sentinel s(&fs, /*persistent=*/true, on_caller);
+    MasterStream old_master(s.stub());
+    old_master.Hello(1, "log-a", 1, 0);
+    old_master.NextWelcome();
+    old_master.Batch(2, 1, 3, 1);
+    EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
+
+    MasterStream new_master(s.stub());
+    new_master.Hello(1, "log-a", 2, 3, {{1, 1}, {2, 4}});
+    EXPECT_EQ(new_master.NextWelcome().last_id(), 3u);
+    new_master.Batch(2, 4, 6, 2);
+    EXPECT_EQ(new_master.AckReaching(6).last_id(), 6u);
+    while (auto answer = old_master.Next(kQuiet)) {
+      EXPECT_FALSE(answer->has_ack() && answer->ack().last_id() > 3)
+          << "the deposed master was acked " << answer->DebugString();
+    }
+  }
 }
 
 TEST_F(SentinelServiceTest, FailedFsyncIsReportedAndNothingIsAcked) {

@@ -34,7 +34,9 @@ GroupCommitter::~GroupCommitter() {
 
 Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_epoch) {
   Result<LogId> queued = Queue(std::move(entries), mark_epoch);
-  if (queued.ok() && options_.rounds_on_caller) RunRoundsOnCaller();
+  if (!queued.ok() || !options_.rounds_on_caller) return queued;
+  RunRoundsOnCaller();
+  if (Status s = status(); !s.ok()) return s;  // This round (or one before) failed.
   return queued;
 }
 
@@ -90,8 +92,10 @@ void GroupCommitter::Run() {
         if (stop_ || (!pending_.empty() && !options_.rounds_on_caller)) break;
         if (!interval || written_ == synced_) {
           cv_.wait(mu_);
-        } else if (cv_.wait_until(mu_, sync_due_) == std::cv_status::timeout && !round_running_) {
-          break;
+        } else {
+          // A copy: a caller's round may set sync_due_ while this waits without the lock.
+          const auto due = sync_due_;
+          if (cv_.wait_until(mu_, due) == std::cv_status::timeout && !round_running_) break;
         }
       }
       // Appends go on meanwhile (the lock is released while waiting): wait for as many as the
@@ -109,11 +113,13 @@ void GroupCommitter::Run() {
       marks.swap(pending_marks_);
       stopping = stop_;
       round_running_ = true;
+      committer_round_ = true;
     }
     const bool ok = Round(batch, marks, stopping);
     {
       MutexLock lock(mu_);
       round_running_ = false;
+      committer_round_ = false;
     }
     cv_.notify_all();
     if (!ok || stopping) return;
@@ -125,7 +131,11 @@ void GroupCommitter::RunRoundsOnCaller() {
   std::vector<std::pair<size_t, uint64_t>> marks;
   {
     MutexLock lock(mu_);
-    if (round_running_ || !failed_.ok()) return;  // That round takes what this call queued.
+    // A round of the committer thread (an interval sync, the shutdown flush) took what was queued
+    // when it started, and takes nothing more: wait for it. A caller's round takes what this
+    // call queued before it ends.
+    while (committer_round_) cv_.wait(mu_);
+    if (round_running_ || !failed_.ok()) return;
     round_running_ = true;
   }
   while (true) {

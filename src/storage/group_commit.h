@@ -1,8 +1,9 @@
-// Group commit: one background thread writes everything queued since its last round to the WAL
-// with one write and covers it with one fsync, so many concurrent appends share each fsync.
+// Group commit: a background thread (the committer thread) writes everything queued since its last
+// round to the WAL with one write and covers it with one fsync, so many concurrent appends share
+// each fsync.
 //
-// Callers (HTTP and gRPC threads) Append() and return at once; on_durable(n) later says that every
-// id <= n is covered by the fsync policy:
+// Callers (HTTP and gRPC threads) Append() and return at once (unless rounds_on_caller, below);
+// on_durable(n) later says that every id <= n is covered by the fsync policy:
 //   kAlways   - after a Sync covering n: durable (the only policy that counts toward writeConcern
 //               "durably" in DESIGN.md invariant 4);
 //   kInterval - right after the write; a Sync follows within `interval`;
@@ -12,18 +13,20 @@
 // process; never retry, see wal.h). After it, no on_durable follows and Append fails.
 //
 // Rounds on the caller (GroupCommitOptions::rounds_on_caller): Append itself writes what is
-// queued, syncs it by the policy and reports it before it returns, unless another round is
-// running; then that round's thread takes the entries before it ends. The committer thread is left
-// the timed syncs of kInterval and the flush at shutdown. Meant for one appender whose next batch
-// waits for this one's acknowledgement (a sentinel: its master sends the next batch once this one
-// is acknowledged, docs/PERFORMANCE.md "Rounds on the sentinel's thread"): it spares the hand-off
-// to the committer thread and back, and holds nothing back for anyone.
+// queued, syncs it by the policy and reports it before it returns. If another caller's round is
+// running, that round takes the entries before it ends and Append returns at once; if the
+// committer thread's round is running, Append waits for it, then runs its own. The committer
+// thread is left the timed syncs of kInterval (a caller's round also syncs once one is due) and
+// the flush at shutdown. Meant for one appender whose next batch waits for this one's
+// acknowledgement (a sentinel, docs/PERFORMANCE.md "Rounds on the sentinel's thread"): it spares
+// the hand-off to the committer thread and back. Each Append is then its own round: appends that
+// would have queued behind an fsync get one each.
 //
 // Threads: Append and the getters are thread-safe. Callbacks run in id order, with no lock of
-// this object held (they may call Append, which then only queues), on the thread running the
-// round: the committer thread, or with rounds_on_caller the appender's. The Wal belongs to this
-// object from construction to destruction, used by one round at a time: nobody else may touch it
-// meanwhile.
+// this object held, on the thread running the round: the committer thread, or with
+// rounds_on_caller the appender's. They may call Append (which then only queues) unless
+// rounds_on_caller is set. The Wal belongs to this object from construction to destruction, used
+// by one round at a time: nobody else may touch it meanwhile.
 #pragma once
 
 #include <atomic>
@@ -55,7 +58,7 @@ struct GroupCommitOptions {
   // and N writers in lock step are synced as soon as all N have appended. 0: the next fsync
   // starts as soon as the previous one has returned. Shutdown does not wait for it.
   std::chrono::microseconds group_commit{0};
-  // Called on the committer thread with the duration of every successful Wal::Sync (for the
+  // Called on the thread running the round with the duration of every successful Wal::Sync (for the
   // rlog_wal_fsync_duration_seconds histogram). Optional.
   std::function<void(std::chrono::nanoseconds)> observe_sync = nullptr;
   // Rounds run on the thread calling Append (see the top of this file); group_commit is then
@@ -89,8 +92,8 @@ class GroupCommitter {
   // same round and covered by the same sync, so on_durable covering the batch covers the mark
   // too. Entries queued after it in that round follow it in the WAL.
   //
-  // With rounds_on_caller the round runs before Append returns, unless one is running already; a
-  // failure of the round is reported to on_error, not returned (the entries were queued).
+  // With rounds_on_caller the round runs before Append returns (see the top of this file); if it
+  // failed, Append returns that error after on_error has been called.
   Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0) EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
@@ -134,6 +137,7 @@ class GroupCommitter {
   // A round is running (on the committer thread or a caller's): its thread owns the WAL and the
   // round state below until it clears this, under mu_.
   bool round_running_ GUARDED_BY(mu_) = false;
+  bool committer_round_ GUARDED_BY(mu_) = false;  // That round is the committer thread's.
   Status failed_ GUARDED_BY(mu_);
 
   // Round state, used only by the thread running a round (round_running_).

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <random>
@@ -375,12 +376,37 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerUnderNeverAndIntervalLeaveTheSyncsToThe
   EXPECT_EQ(gc->synced_id(), 2u);
 }
 
+// fsync: interval. The committer thread's timed sync took only what was queued when it started:
+// an append made meanwhile waits for it, then writes its own entries, before it returns.
+TEST_F(GroupCommitTest, RoundsOnTheCallerWaitForTheCommitterThreadsRound) {
+  GroupCommitOptions interval = OnCaller(FsyncPolicy::kInterval);
+  interval.interval = 100ms;  // Long enough that the first round does not find its sync due.
+  auto gc = Start(interval);
+  fs_.BlockSyncs();
+  ASSERT_TRUE(gc->Append({E(1)}).ok());            // Written and reported on this thread...
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));  // ...and the committer thread's sync is held.
+  std::atomic<bool> returned{false};
+  std::thread second([&] {
+    EXPECT_TRUE(gc->Append({E(2)}).ok());
+    returned = true;
+  });
+  // It must not return while the committer thread's round runs (a bounded check of something
+  // that must not happen).
+  EXPECT_FALSE(fs_.WaitForBlockedSyncs(2, 200ms));
+  EXPECT_FALSE(returned.load());
+  fs_.UnblockSyncs();
+  second.join();
+  EXPECT_EQ(gc->written_id(), 2u);  // Written by its own round when Append returned.
+  EXPECT_EQ(acks_.seen(), (std::vector<LogId>{1, 2}));
+}
+
 TEST_F(GroupCommitTest, RoundsOnTheCallerReportAWriteErrorBeforeAppendReturns) {
   auto gc = Start(OnCaller());
   ASSERT_TRUE(gc->Append({E(1)}).ok());
   fs_.InjectError(FaultInjectionFileSystem::Op::kWrite, 1, ENOSPC, 5);
-  ASSERT_TRUE(gc->Append({E(2)}).ok());  // Queued; its round failed...
-  ASSERT_EQ(acks_.errors().size(), 1u);  // ...and said so before Append returned.
+  const Result<LogId> failed = gc->Append({E(2)});  // Its round failed...
+  EXPECT_FALSE(failed.ok());                        // ...Append says so...
+  ASSERT_EQ(acks_.errors().size(), 1u);             // ...after on_error.
   EXPECT_NE(acks_.errors()[0].find("No space left on device"), std::string::npos);
   EXPECT_FALSE(gc->Append({E(3)}).ok());
   EXPECT_FALSE(gc->status().ok());
