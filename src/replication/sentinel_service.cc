@@ -183,10 +183,11 @@ class UnaryCall {
 
 // One replication stream on the service's completion queue. Each asynchronous operation has its
 // own tag (naming the member function its completion runs); the reading side (accept, read,
-// Handle) runs only on the queue's thread, writes are also started by OnDurable on the committer
-// thread, under mu_. The call deletes itself when its Finish completes (or when it was never
-// accepted), after unregistering: at that point no operation of it is outstanding, because a read
-// is only started by the completion of the previous one and Finish only once no write is.
+// Handle) runs only on the queue's thread, writes are also started by OnDurable on whichever
+// thread reports durability (the log's committer thread, or this one inside Apply), under mu_. The
+// call deletes itself when its Finish completes (or when it was never accepted), after
+// unregistering: at that point no operation of it is outstanding, because a read is only started by
+// the completion of the previous one and Finish only once no write is.
 class ReplicateCall {
  public:
   ReplicateCall(SentinelService* service, grpc::ServerCompletionQueue* cq)

@@ -36,7 +36,8 @@
 // reaches a deleted call. Lock order: log_mu_, then streams_mu_, then a call's own lock. With
 // wal.sync_on_replication_thread (NodeLogOptions::rounds_on_caller) the NodeLog writes and syncs
 // each batch inside Apply, on the queue's thread (the master sends the next batch only once this
-// one is acknowledged, so nothing waits that would not wait anyway, except Position and Fetch),
+// one is acknowledged under w >= 2 load, so little waits that would not wait anyway; Position and
+// Fetch wait behind the fsyncs of the batches read before them),
 // and reports it there, so OnDurable runs under log_mu_. Otherwise nothing on the queue's thread
 // blocks, except a Hello's durable changes (rare: a new master or epoch, a diverged tail, the new
 // epoch's mark) and the test-only injected delays.

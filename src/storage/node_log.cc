@@ -15,8 +15,9 @@
 namespace rlog::storage {
 
 // Ownership: the writer (the caller of AppendNext/Apply/SetIdentity/TruncateAfter) owns
-// `committer`; the WAL belongs to the committer thread while a committer exists and to the writer
-// otherwise, so SetIdentity and TruncateAfter stop the committer before they touch the WAL. The
+// `committer`; the WAL belongs to the committer (its thread, or with rounds_on_caller the round
+// running inside AppendNext/Apply) while one exists and to the writer otherwise, so SetIdentity
+// and TruncateAfter stop the committer before they touch the WAL. The
 // getters use only what is constant after Open, the atomic and the fields guarded by mu.
 struct NodeLog::Impl {
   explicit Impl(MemoryLog& log) : memory(log) {}
@@ -191,7 +192,7 @@ void NodeLog::Impl::AdoptWal() {
         durable.store(n);
         if (on_durable) on_durable(n);
       },
-      // On the committer thread, which owns the WAL: reading its last id is safe here.
+      // On the thread running the round, which owns the WAL: reading its last id is safe here.
       [this, w](const Status& error) { WalFailed(error, w->last_id()); });
 }
 
