@@ -77,7 +77,8 @@ class GroupCommitter {
   // Precondition: the WAL has its identity (Wal::SetLogIdentity) and outlives this object.
   GroupCommitter(Wal& wal, GroupCommitOptions options, DurableCallback on_durable,
                  ErrorCallback on_error);
-  // Clean shutdown: writes and syncs everything queued (whatever the policy), then joins.
+  // Clean shutdown: writes and syncs everything queued (whatever the policy), then joins. No
+  // Append may be running (it may be running a round on its thread).
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
