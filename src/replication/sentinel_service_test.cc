@@ -313,6 +313,20 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadABatchDuringAnIntervalSyncIsAck
   EXPECT_EQ(s.log().durable_id(), 6u);
 }
 
+// The old master (epoch 1) writes ids 1..3, acknowledged; then a new master (epoch 2) takes over
+// from id 4 and writes 4..new_last, acknowledged, while the old master's stream stays open.
+void OldMasterThenNewMaster(MasterStream& old_master, MasterStream& new_master,
+                            core::LogId new_last) {
+  old_master.Hello(1, "log-a", 1, 0);
+  old_master.NextWelcome();
+  old_master.Batch(2, 1, 3, 1);
+  EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
+  new_master.Hello(1, "log-a", 2, 3, {{1, 1}, {2, 4}});
+  EXPECT_EQ(new_master.NextWelcome().last_id(), 3u);
+  new_master.Batch(2, 4, new_last, 2);
+  EXPECT_EQ(new_master.AckReaching(new_last).last_id(), new_last);
+}
+
 // The new master's entries become durable while the deposed master's stream is still open: that
 // stream must not get an ack naming them (its master would count them for its own writes).
 TEST_F(SentinelServiceTest, ADeposedMastersStreamIsNotAckedTheNewMastersEntries) {
@@ -321,16 +335,8 @@ TEST_F(SentinelServiceTest, ADeposedMastersStreamIsNotAckedTheNewMastersEntries)
     storage::FaultInjectionFileSystem fs;
     Sentinel s(&fs, /*persistent=*/true, on_caller);
     MasterStream old_master(s.stub());
-    old_master.Hello(1, "log-a", 1, 0);
-    old_master.NextWelcome();
-    old_master.Batch(2, 1, 3, 1);
-    EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
-
     MasterStream new_master(s.stub());
-    new_master.Hello(1, "log-a", 2, 3, {{1, 1}, {2, 4}});
-    EXPECT_EQ(new_master.NextWelcome().last_id(), 3u);
-    new_master.Batch(2, 4, 6, 2);
-    EXPECT_EQ(new_master.AckReaching(6).last_id(), 6u);
+    OldMasterThenNewMaster(old_master, new_master, 6);
     while (auto answer = old_master.Next(kQuiet)) {
       EXPECT_FALSE(answer->has_ack() && answer->ack().last_id() > 3)
           << "the deposed master was acked " << answer->DebugString();
@@ -479,16 +485,8 @@ TEST_F(SentinelServiceTest, StreamOfADeposedMasterIsEndedAndNothingOfItApplied) 
   // the old stream's batches must not land, and it must get no ack it could count for them.
   Sentinel s(&fs_, /*persistent=*/false);
   MasterStream old_master(s.stub());
-  old_master.Hello(1, "log-a", 1, 0);
-  old_master.NextWelcome();
-  old_master.Batch(2, 1, 3, 1);
-  EXPECT_EQ(old_master.AckReaching(3).last_id(), 3u);
-
   MasterStream new_master(s.stub());
-  new_master.Hello(1, "log-a", 2, 3, {{1, 1}, {2, 4}});
-  EXPECT_EQ(new_master.NextWelcome().last_id(), 3u);
-  new_master.Batch(2, 4, 4, 2);
-  EXPECT_EQ(new_master.AckReaching(4).last_id(), 4u);
+  OldMasterThenNewMaster(old_master, new_master, 4);
 
   old_master.Batch(3, 4, 5, 1);  // Its own id 4, and 5.
   grpc::Status st = old_master.Finish();
