@@ -85,7 +85,7 @@ void GroupCommitter::Run() {
       // a due interval sync, or the final flush; never while a caller's round runs.
       while (true) {
         if (!failed_.ok()) return;
-        if (round_running_) {
+        if (round_owner_ != RoundOwner::kNone) {
           cv_.wait(mu_);
           continue;
         }
@@ -95,7 +95,10 @@ void GroupCommitter::Run() {
         } else {
           // A copy: a caller's round may set sync_due_ while this waits without the lock.
           const auto due = sync_due_;
-          if (cv_.wait_until(mu_, due) == std::cv_status::timeout && !round_running_) break;
+          if (cv_.wait_until(mu_, due) == std::cv_status::timeout &&
+              round_owner_ == RoundOwner::kNone) {
+            break;
+          }
         }
       }
       // Appends go on meanwhile (the lock is released while waiting): wait for as many as the
@@ -112,14 +115,12 @@ void GroupCommitter::Run() {
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
       marks.swap(pending_marks_);
       stopping = stop_;
-      round_running_ = true;
-      committer_round_ = true;
+      round_owner_ = RoundOwner::kCommitterThread;
     }
     const bool ok = Round(batch, marks, stopping);
     {
       MutexLock lock(mu_);
-      round_running_ = false;
-      committer_round_ = false;
+      round_owner_ = RoundOwner::kNone;
     }
     cv_.notify_all();
     if (!ok || stopping) return;
@@ -134,34 +135,28 @@ void GroupCommitter::RunRoundsOnCaller() {
     // A round of the committer thread (an interval sync, the shutdown flush) took what was queued
     // when it started, and takes nothing more: wait for it. A caller's round takes what this
     // call queued before it ends.
-    while (committer_round_) cv_.wait(mu_);
-    if (round_running_ || !failed_.ok()) return;
-    round_running_ = true;
+    while (round_owner_ == RoundOwner::kCommitterThread) cv_.wait(mu_);
+    if (round_owner_ == RoundOwner::kCaller || !failed_.ok()) return;
+    round_owner_ = RoundOwner::kCaller;
   }
+  bool ok = true;
+  bool wake = false;
   while (true) {
     {
       MutexLock lock(mu_);
-      if (pending_.empty() || !failed_.ok()) {
-        round_running_ = false;
+      if (!ok || pending_.empty() || !failed_.ok()) {
+        round_owner_ = RoundOwner::kNone;
+        // Wake the committer thread only if it has something to do: wait for this round to end
+        // (shutdown), or schedule an interval sync. Waking it every round would cost two context
+        // switches per round, which is what running rounds here saves.
+        wake = stop_ || options_.policy == FsyncPolicy::kInterval;
         break;
       }
       pending_appends_ = 0;
       batch.swap(pending_);
       marks.swap(pending_marks_);
     }
-    if (!Round(batch, marks, /*stopping=*/false)) {
-      MutexLock lock(mu_);
-      round_running_ = false;
-      break;
-    }
-  }
-  // Wake the committer thread only if it has something to do: wait for this round to end
-  // (shutdown), or schedule an interval sync. Waking it every round would cost two context
-  // switches per round, which is what running rounds here saves.
-  bool wake = options_.policy == FsyncPolicy::kInterval;
-  if (!wake) {
-    MutexLock lock(mu_);
-    wake = stop_;
+    ok = Round(batch, marks, /*stopping=*/false);
   }
   if (wake) cv_.notify_all();
 }

@@ -108,7 +108,7 @@ class GroupCommitter {
   void Run() EXCLUDES(mu_);
   // Rounds on the calling thread until nothing is queued, unless a round is running already.
   void RunRoundsOnCaller() EXCLUDES(mu_);
-  // One round by the thread that set round_running_: writes `batch` (one write per part between
+  // One round by the thread that set round_owner_: writes `batch` (one write per part between
   // `marks`), syncs by the policy (always when `stopping`) and reports. False when it failed
   // (Stop has run).
   bool Round(std::vector<Entry>& batch, std::vector<std::pair<size_t, uint64_t>>& marks,
@@ -135,13 +135,13 @@ class GroupCommitter {
   // Marks among pending_: (how many of pending_ come before it, its epoch).
   std::vector<std::pair<size_t, uint64_t>> pending_marks_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
-  // A round is running (on the committer thread or a caller's): its thread owns the WAL and the
-  // round state below until it clears this, under mu_.
-  bool round_running_ GUARDED_BY(mu_) = false;
-  bool committer_round_ GUARDED_BY(mu_) = false;  // That round is the committer thread's.
+  // Who runs the round in progress, if any: its thread owns the WAL and the round state below
+  // until it sets this back to kNone, under mu_.
+  enum class RoundOwner { kNone, kCaller, kCommitterThread };
+  RoundOwner round_owner_ GUARDED_BY(mu_) = RoundOwner::kNone;
   Status failed_ GUARDED_BY(mu_);
 
-  // Round state, used only by the thread running a round (round_running_).
+  // Round state, used only by the thread running a round (round_owner_).
   LogId written_ = 0;  // Last id handed to the OS.
   LogId synced_ = 0;   // Last id covered by an fsync.
   std::chrono::steady_clock::time_point
