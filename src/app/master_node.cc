@@ -11,6 +11,7 @@
 #include "app/tls.h"
 #include "core/epochs.h"
 #include "http/insert_request.h"
+#include "replication/master_message.h"
 #include "storage/commit_checkpoint.h"
 
 namespace rlog::app {
@@ -315,29 +316,6 @@ core::Tick MasterNode::ToTicks(uint64_t ms) const {
   return std::max<core::Tick>(1, (ms + config_.tick_ms - 1) / config_.tick_ms);
 }
 
-replication::MasterMessage MasterNode::BuildSend(const core::Ready::Send& send) const {
-  replication::MasterMessage msg;
-  msg.set_seq(send.seq);
-  if (send.heartbeat()) {
-    msg.mutable_heartbeat()->set_master_last_id(store_->memory().last_id());
-    msg.mutable_heartbeat()->set_commit_id(send.commit);
-    return msg;
-  }
-  replication::Batch* batch = msg.mutable_batch();
-  for (storage::Entry& e :
-       store_->memory().Read(send.first, send.last - send.first + 1, UINT64_MAX)) {
-    replication::Entry* out = batch->add_entries();
-    out->set_id(e.id);
-    out->set_timestamp_ms(e.timestamp_ms);
-    out->set_message(std::move(e.message));
-    out->set_epoch(e.epoch);
-    if (!e.idempotency_key.empty()) out->set_idempotency_key(std::move(e.idempotency_key));
-  }
-  batch->set_master_last_id(store_->memory().last_id());
-  batch->set_commit_id(send.commit);
-  return msg;
-}
-
 void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
   struct Answer {
     Parked parked;
@@ -436,7 +414,9 @@ void MasterNode::Step(const std::function<void(core::Replicator&)>& event) {
     start.stream->Start(start.stub, &stream_queue_, std::move(hello));
   }
   for (auto& stream : to_cancel) stream->Cancel();
-  for (auto& [stream, send] : sends) stream->Send(BuildSend(send));
+  for (auto& [stream, send] : sends) {
+    stream->Send(replication::BuildMasterMessage(send, store_->memory()));
+  }
   for (const auto& [name, entries] : batches) metrics_.CountReplicationBatch(name, entries);
   auto now = Clock::now();
   for (const auto& [name, appended_at] : replicated) {

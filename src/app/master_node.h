@@ -98,7 +98,6 @@ class MasterNode final : public NodeBase, public replication::StreamEvents {
 
   void Step(const std::function<void(core::Replicator&)>& event) EXCLUDES(mu_);
   core::Tick ToTicks(uint64_t ms) const;
-  replication::MasterMessage BuildSend(const core::Ready::Send& send) const;
 
   void ApplyMembership(const std::vector<discovery::Change>& changes) EXCLUDES(mu_);
   void ApplyMembershipLocked(core::Replicator& core, const std::vector<discovery::Change>& changes)

@@ -323,7 +323,7 @@ void Replicator::CutSends() {
         peer.in_flight.size() < options_.window_batches) {
       LogId last = std::min<LogId>(last_appended_, peer.next + options_.batch_max_entries - 1);
       if (log_ != nullptr) last = log_->BatchEnd(peer.next, last, options_.batch_max_bytes);
-      Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last, commit_};
+      Ready::Send send{s, peer.generation, ++peer.seq, peer.next, last, commit_, batch_in_flight};
       peer.in_flight.push_back({send.seq, last, true});
       peer.told_commit = commit_;
       peer.next = last + 1;

@@ -91,6 +91,8 @@ struct Ready {
     LogId first;
     LogId last;
     LogId commit;
+    // A batch cut while another of this stream is unacknowledged (Batch.pipelined).
+    bool pipelined = false;
     bool heartbeat() const { return first == 0; }
   };
   struct Completion {

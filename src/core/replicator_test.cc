@@ -85,6 +85,7 @@ TEST(Replicator, BatchesAreConsecutiveAndCappedByEntriesAndBytes) {
   ASSERT_EQ(ready.sends.size(), 1u);
   EXPECT_EQ(ready.sends[0].first, 1u);
   EXPECT_EQ(ready.sends[0].last, 4u);
+  EXPECT_FALSE(ready.sends[0].pipelined);  // Nothing unacknowledged before it.
   // One write outstanding per stream: nothing more until WriteDone.
   EXPECT_TRUE(r.TakeReady().sends.empty());
   r.WriteDone(s, gen);
@@ -92,6 +93,7 @@ TEST(Replicator, BatchesAreConsecutiveAndCappedByEntriesAndBytes) {
   ASSERT_EQ(ready.sends.size(), 1u);
   EXPECT_EQ(ready.sends[0].first, 5u);
   EXPECT_EQ(ready.sends[0].last, 5u);
+  EXPECT_TRUE(ready.sends[0].pipelined);  // 1..4 is not acknowledged yet.
   // Window of 2 unacknowledged batches is full.
   r.WriteDone(s, gen);
   EXPECT_TRUE(r.TakeReady().sends.empty());
@@ -99,6 +101,14 @@ TEST(Replicator, BatchesAreConsecutiveAndCappedByEntriesAndBytes) {
   ready = r.TakeReady();
   ASSERT_EQ(ready.sends.size(), 1u);
   EXPECT_EQ(ready.sends[0].first, 6u);
+  EXPECT_TRUE(ready.sends[0].pipelined);  // 5 is not.
+  r.WriteDone(s, gen);
+  r.Acked(s, gen, 3, 6);
+  AppendN(r, log, 1, 10);
+  ready = r.TakeReady();
+  ASSERT_EQ(ready.sends.size(), 1u);
+  EXPECT_EQ(ready.sends[0].first, 7u);
+  EXPECT_FALSE(ready.sends[0].pipelined);  // Everything before it is acknowledged.
   ASSERT_TRUE(r.CheckInvariants().ok()) << r.CheckInvariants().message();
 }
 

@@ -670,7 +670,9 @@ Result<core::LogId> SentinelService::Apply(const Batch& batch, uint64_t stream_e
     MutexLock lock(log_mu_);
     if (log_->epoch() > stream_epoch) return Superseded(stream_epoch);  // Under the lock.
     before = log_->last_id();
-    last = log_->Apply(std::move(entries));
+    // A pipelined batch's sync goes to the committer thread: the master is not waiting for it,
+    // and the batches it sends meanwhile share the next sync (NodeLog::Apply).
+    last = log_->Apply(std::move(entries), /*hand_off=*/batch.pipelined());
     after = log_->last_id();  // A refused batch may still have applied a prefix.
     commit_moved = LearnCommitLocked(batch.commit_id());
   }

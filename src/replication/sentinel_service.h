@@ -6,8 +6,8 @@
 // acknowledges what is DURABLE: an Ack never names an id above NodeLog::durable_id(), nor the seq
 // of a message whose entries are not durable yet (DurableAckQueue). Acks that wait for the disk
 // are sent by OnDurable (the NodeLog's on_durable; a log with rounds_on_caller syncs each batch
-// inside Apply, and then the Ack follows the message as in memory, where every id is durable at
-// once). Writes are
+// the master waits for inside Apply, and then the Ack follows the message as in memory, where
+// every id is durable at once). Writes are
 // gated to one in flight; an ack that piles up meanwhile replaces the older unsent one.
 //
 // Hello: a master of another log (while entries are held) is refused with FAILED_PRECONDITION,
@@ -38,7 +38,9 @@
 // each batch inside Apply, on the queue's thread (the master sends the next batch only once this
 // one is acknowledged under w >= 2 load, so little waits that would not wait anyway; Position and
 // Fetch wait behind the fsyncs of the batches read before them),
-// and reports it there, so OnDurable runs under log_mu_. Otherwise nothing on the queue's thread
+// and reports it there, so OnDurable runs under log_mu_; a batch marked `pipelined` (the master
+// did not wait) is handed to the committer thread instead, which reports it as without the key.
+// Otherwise nothing on the queue's thread
 // blocks, except a Hello's durable changes (rare: a new master or epoch, a diverged tail, the new
 // epoch's mark) and the test-only injected delays.
 #pragma once

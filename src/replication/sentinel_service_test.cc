@@ -141,6 +141,16 @@ class MasterStream {
   // With `keyed`, each entry carries the idempotency key "k<id>".
   void Batch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch,
              core::LogId commit_id = 0, bool keyed = false) {
+    Send(seq, MakeBatch(first, last, epoch, commit_id, keyed));
+  }
+  // A batch sent while an earlier one is unacknowledged (Batch.pipelined).
+  void PipelinedBatch(uint64_t seq, core::LogId first, core::LogId last, uint64_t epoch) {
+    MasterMessage m = MakeBatch(first, last, epoch, 0, false);
+    m.mutable_batch()->set_pipelined(true);
+    Send(seq, m);
+  }
+  static MasterMessage MakeBatch(core::LogId first, core::LogId last, uint64_t epoch,
+                                 core::LogId commit_id, bool keyed) {
     MasterMessage m;
     m.mutable_batch()->set_commit_id(commit_id);
     for (core::LogId id = first; id <= last; ++id) {
@@ -151,7 +161,7 @@ class MasterStream {
       e->set_epoch(epoch);
       if (keyed) e->set_idempotency_key("k" + std::to_string(id));
     }
-    Send(seq, m);
+    return m;
   }
   void Heartbeat(uint64_t seq, core::LogId commit_id = 0) {
     MasterMessage m;
@@ -311,6 +321,43 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadABatchDuringAnIntervalSyncIsAck
   fs_.UnblockSyncs();
   EXPECT_EQ(m.AckReaching(6).seq(), 3u);
   EXPECT_EQ(s.log().durable_id(), 6u);
+}
+
+// Batches the master sends without waiting for the acks of the ones before (a catch-up): with
+// the rounds on the service's thread, their syncs still go to the committer thread, so the
+// thread reads on during a sync and the batches that came meanwhile share the next one.
+TEST_F(SentinelServiceTest, WithRoundsOnItsThreadPipelinedBatchesShareTheCommitterThreadsSyncs) {
+  Sentinel s(&fs_, /*persistent=*/true, /*rounds_on_caller=*/true);
+  MasterStream m(s.stub());
+  m.Hello(1, "log-a", 1, 0);
+  m.NextWelcome();
+  const uint64_t syncs_before = fs_.sync_count();
+  fs_.BlockSyncs();
+  m.PipelinedBatch(2, 1, 3, 1);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));  // 1..3's sync, held.
+  m.PipelinedBatch(3, 4, 6, 1);
+  m.PipelinedBatch(4, 7, 9, 1);
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (s.log().last_id() < 9 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // The thread is not the one held in the sync (bounded).
+  }
+  EXPECT_EQ(s.log().last_id(), 9u);
+  EXPECT_EQ(s.log().durable_id(), 0u);
+  EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
+  fs_.UnblockSyncs();
+  const Ack ack = m.AckReaching(9);
+  EXPECT_EQ(ack.seq(), 4u);
+  EXPECT_EQ(s.log().durable_id(), 9u);
+  EXPECT_EQ(fs_.sync_count() - syncs_before, 2u);  // 1..3, then 4..9 together.
+  // A batch the master waits for is synced on the service's thread again, before its Ack.
+  fs_.BlockSyncs();
+  m.Batch(5, 10, 10, 1);
+  ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+  m.Heartbeat(6);
+  EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
+  fs_.UnblockSyncs();
+  EXPECT_EQ(m.AckReaching(10).seq(), 5u);  // Sent before the heartbeat was read.
+  EXPECT_TRUE(s.errors().empty());
 }
 
 // The old master (epoch 1) writes ids 1..3, acknowledged; then a new master (epoch 2) takes over

@@ -32,15 +32,17 @@ GroupCommitter::~GroupCommitter() {
   thread_.join();  // It waits for a caller's round to end, then flushes.
 }
 
-Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_epoch) {
-  Result<LogId> queued = Queue(std::move(entries), mark_epoch);
-  if (!queued.ok() || !options_.rounds_on_caller) return queued;
+Result<LogId> GroupCommitter::Append(std::vector<Entry> entries, uint64_t mark_epoch,
+                                     bool hand_off) {
+  Result<LogId> queued = Queue(std::move(entries), mark_epoch, hand_off);
+  if (!queued.ok() || !options_.rounds_on_caller || hand_off) return queued;
   RunRoundsOnCaller();
   if (Status s = status(); !s.ok()) return s;  // This round (or one before) failed.
   return queued;
 }
 
-Result<LogId> GroupCommitter::Queue(std::vector<Entry> entries, uint64_t mark_epoch) {
+Result<LogId> GroupCommitter::Queue(std::vector<Entry> entries, uint64_t mark_epoch,
+                                    bool hand_off) {
   if (!has_identity_) return Status::FailedPrecondition("WAL has no log identity yet");
   MutexLock lock(mu_);
   if (!failed_.ok()) return failed_;
@@ -61,7 +63,10 @@ Result<LogId> GroupCommitter::Queue(std::vector<Entry> entries, uint64_t mark_ep
                   std::make_move_iterator(entries.end()));
   if (mark_epoch != 0) pending_marks_.emplace_back(pending_.size(), mark_epoch);
   ++pending_appends_;
-  if (options_.rounds_on_caller) return last;  // Append runs the round.
+  if (options_.rounds_on_caller) {
+    if (!hand_off) return last;  // Append runs the round.
+    handed_off_ = true;
+  }
   if (was_empty || pending_appends_ == wanted_appends_) cv_.notify_one();
   return last;
 }
@@ -81,15 +86,16 @@ void GroupCommitter::Run() {
     bool stopping = false;
     {
       MutexLock lock(mu_);
-      // Wait until this thread has a round to run: queued entries (unless the callers run them),
-      // a due interval sync, or the final flush; never while a caller's round runs.
+      // Wait until this thread has a round to run: queued entries (unless the callers run them
+      // and none was handed off), a due interval sync, or the final flush; never while a
+      // caller's round runs.
       while (true) {
         if (!failed_.ok()) return;
         if (round_owner_ != RoundOwner::kNone) {
           cv_.wait(mu_);
           continue;
         }
-        if (stop_ || (!pending_.empty() && !options_.rounds_on_caller)) break;
+        if (stop_ || (!pending_.empty() && (!options_.rounds_on_caller || handed_off_))) break;
         if (!interval || written_ == synced_) {
           cv_.wait(mu_);
         } else {
@@ -112,6 +118,7 @@ void GroupCommitter::Run() {
       }
       last_appends_ = pending_appends_;
       pending_appends_ = 0;
+      handed_off_ = false;
       batch.swap(pending_);  // One write and one sync for everything that arrived meanwhile.
       marks.swap(pending_marks_);
       stopping = stop_;
@@ -153,6 +160,7 @@ void GroupCommitter::RunRoundsOnCaller() {
         break;
       }
       pending_appends_ = 0;
+      handed_off_ = false;  // This round takes what was handed off too.
       batch.swap(pending_);
       marks.swap(pending_marks_);
     }
@@ -217,6 +225,7 @@ void GroupCommitter::Stop(const Status& error) {
     pending_.clear();
     pending_marks_.clear();
     pending_appends_ = 0;
+    handed_off_ = false;
   }
   if (on_error_) on_error_(error);
 }

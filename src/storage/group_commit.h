@@ -20,7 +20,10 @@
 // the flush at shutdown. Meant for one appender whose next batch waits for this one's
 // acknowledgement (a sentinel, docs/PERFORMANCE.md "Rounds on the sentinel's thread"): it spares
 // the hand-off to the committer thread and back. Each Append is then its own round: appends that
-// would have queued behind an fsync get one each.
+// would have queued behind an fsync get one each. An Append whose writer does not wait for it
+// (`hand_off`: a master sending batches without waiting for their acks, as in a catch-up) queues
+// and leaves its round to the committer thread, as without the option, so that the appends
+// arriving during its fsync share the next one.
 //
 // Threads: Append and the getters are thread-safe. Callbacks run in id order, with no lock of
 // this object held, on the thread running the round: the committer thread, or with
@@ -94,8 +97,10 @@ class GroupCommitter {
   // too. Entries queued after it in that round follow it in the WAL.
   //
   // With rounds_on_caller the round runs before Append returns (see the top of this file); if it
-  // failed, Append returns that error after on_error has been called.
-  Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0) EXCLUDES(mu_);
+  // failed, Append returns that error after on_error has been called. Unless `hand_off`: then the
+  // committer thread runs it, and Append returns once the entries are queued.
+  Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0, bool hand_off = false)
+      EXCLUDES(mu_);
 
   LogId written_id() const { return written_id_.load(); }  // Handed to the OS.
   LogId synced_id() const { return synced_id_.load(); }    // Covered by an fsync.
@@ -103,7 +108,7 @@ class GroupCommitter {
 
  private:
   // Append's part under the lock: checks and queues.
-  Result<LogId> Queue(std::vector<Entry> entries, uint64_t mark_epoch) EXCLUDES(mu_);
+  Result<LogId> Queue(std::vector<Entry> entries, uint64_t mark_epoch, bool hand_off) EXCLUDES(mu_);
   // The committer thread.
   void Run() EXCLUDES(mu_);
   // Rounds on the calling thread until nothing is queued, unless a round is running already.
@@ -135,6 +140,8 @@ class GroupCommitter {
   // Marks among pending_: (how many of pending_ come before it, its epoch).
   std::vector<std::pair<size_t, uint64_t>> pending_marks_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;           // Destructor called.
+  // rounds_on_caller: an Append handed pending_ to the committer thread (hand_off).
+  bool handed_off_ GUARDED_BY(mu_) = false;
   // Who runs the round in progress, if any: its thread owns the WAL and the round state below
   // until it sets this back to kNone, under mu_.
   enum class RoundOwner { kNone, kCaller, kCommitterThread };

@@ -405,6 +405,56 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerWaitForTheCommitterThreadsRound) {
   EXPECT_EQ(acks_.seen(), (std::vector<LogId>{1, 2}));
 }
 
+// hand_off: the writer does not wait for these entries (a master sending without waiting for
+// acks), so Append only queues them and the committer thread runs the round; what is handed off
+// during its sync shares the next one. An Append without it runs its round on the caller again.
+TEST_F(GroupCommitTest, RoundsOnTheCallerLeaveHandedOffAppendsToTheCommitterThread) {
+  std::mutex mu;
+  std::vector<std::thread::id> reported_on;
+  auto gc = std::make_unique<GroupCommitter>(
+      *wal_, OnCaller(),
+      [&](LogId n) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          reported_on.push_back(std::this_thread::get_id());
+        }
+        acks_.Durable(n);
+      },
+      nullptr);
+  fs_.BlockSyncs();
+  std::atomic<int> returned{0};
+  std::thread::id appender_id;
+  std::thread appender([&] {  // On a thread of its own: a wrong Append would wait in the sync.
+    appender_id = std::this_thread::get_id();
+    for (LogId id = 1; id <= 3; ++id) {
+      EXPECT_TRUE(gc->Append({E(id)}, 0, /*hand_off=*/true).ok());
+      if (id == 1) {
+        EXPECT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));
+      }
+      ++returned;
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (returned.load() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // Bounded.
+  }
+  EXPECT_EQ(returned.load(), 3) << "a handed-off Append waited for the sync";
+  EXPECT_TRUE(acks_.seen().empty());
+  fs_.UnblockSyncs();
+  appender.join();
+  ASSERT_TRUE(acks_.WaitDurable(3));
+  EXPECT_EQ(acks_.seen(), (std::vector<LogId>{1, 3}));
+  EXPECT_EQ(Syncs(), 2u);                     // 1, then 2 and 3 together.
+  ASSERT_EQ(gc->Append({E(4)}).value(), 4u);  // On this thread, reported before it returns.
+  EXPECT_EQ(acks_.seen(), (std::vector<LogId>{1, 3, 4}));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(reported_on.size(), 3u);
+  EXPECT_NE(reported_on[0], appender_id);
+  EXPECT_NE(reported_on[0], std::this_thread::get_id());
+  EXPECT_EQ(reported_on[1], reported_on[0]);  // The committer thread.
+  EXPECT_EQ(reported_on[2], std::this_thread::get_id());
+}
+
 TEST_F(GroupCommitTest, RoundsOnTheCallerReportAWriteErrorBeforeAppendReturns) {
   auto gc = Start(OnCaller());
   ASSERT_TRUE(gc->Append({E(1)}).ok());

@@ -46,7 +46,8 @@ struct NodeLog::Impl {
                        LogId mark_after = kNoMark) const;
   // Hands entries just added to memory to the committer; if it refuses them, takes them (and
   // everything after `keep`) back out of memory.
-  Status Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch = 0);
+  Status Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch = 0,
+               bool hand_off = false);
   // The epoch of the newest mark right after entry `id`, 0 if none.
   uint64_t MarkAfter(LogId id) const;
   uint64_t MarkAfterLocked(LogId id) const REQUIRES(mu);
@@ -238,9 +239,10 @@ Status NodeLog::Impl::CheckWritable(std::span<const Entry> entries, uint64_t las
   return Status::Ok();
 }
 
-Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch) {
+Status NodeLog::Impl::Queue(std::vector<Entry> entries, LogId keep, uint64_t mark_epoch,
+                            bool hand_off) {
   if (entries.empty()) return Status::Ok();
-  auto queued = committer->Append(std::move(entries), mark_epoch);
+  auto queued = committer->Append(std::move(entries), mark_epoch, hand_off);
   if (queued.ok()) return Status::Ok();
   memory.TruncateAfter(keep);
   return queued.status();
@@ -320,7 +322,7 @@ Result<LogId> NodeLog::AppendNext(uint64_t epoch, int64_t timestamp_ms, std::str
   return id;
 }
 
-Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
+Result<LogId> NodeLog::Apply(std::vector<Entry> entries, bool hand_off) {
   // Epoch order is checked by the memory log as entries become contiguous.
   if (Status s = impl_->CheckWritable(entries, 0); !s.ok()) return s;
   const LogId before = memory_.last_id();
@@ -361,7 +363,7 @@ Result<LogId> NodeLog::Apply(std::vector<Entry> entries) {
         }
       }
     }
-    if (Status s = impl_->Queue(std::move(added), before, mark); !s.ok()) {
+    if (Status s = impl_->Queue(std::move(added), before, mark, hand_off); !s.ok()) {
       MutexLock lock(impl_->mu);
       if (mark != 0) impl_->marks.pop_back();
       return s;

@@ -124,7 +124,11 @@ class NodeLog {
   // directory but no identity yet; the error that stopped the committer. InvalidArgument when an
   // entry that became next has an epoch older than the one before it (a history no master
   // wrote): it is dropped, and what came before it is applied (see last_id()).
-  Result<LogId> Apply(std::vector<Entry> entries);
+  // With rounds_on_caller, `hand_off` leaves the round to the committer thread
+  // (GroupCommitter::Append): Apply returns before the entries are durable, and on_durable
+  // reports them from that thread. For a batch the master sent without waiting for the ack of
+  // the one before: batches arriving during its fsync then share the next one.
+  Result<LogId> Apply(std::vector<Entry> entries, bool hand_off = false);
 
   // Drops the entries after `keep` (<= last_id(); 0 drops them all) and every held-back entry,
   // in memory and on disk (durably on return), keeping the identity and epoch; the next entry is

@@ -117,3 +117,33 @@ def test_durability_runs_each_mode_on_disk_every_round():
     # Each `always` cluster wrote and fsynced its own data directories.
     fsyncs = re.findall(r"always: sentinel 1 made (\d+) fsyncs", out)
     assert len(fsyncs) == 2 and all(int(n) > 0 for n in fsyncs), out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["memory", "always"], ids=["in memory", "fsync always"])
+def test_catchup_brings_the_late_sentinel_to_the_masters_last_id(storage):
+    # With data directories the sentinels sync on their replication thread, the mode whose
+    # catch-up the fsync count was added for.
+    on_disk = storage != "memory"
+    env = {"ENTRIES": "20000", "STORAGE": storage}
+    if on_disk:
+        env["NODE_FLAGS"] = "--set wal.sync_on_replication_thread=true"
+    out = run_script("catchup.sh", env)
+    title = rows(out, r"late sentinel catch-up .*")
+    assert len(title) == 1, out
+    # 20,000 inserts plus the warm-up writes; the sentinel reached the master's last id.
+    entries = int(re.search(r"\((\d+) entries of 100 B", title[0][0]).group(1))
+    assert 20000 < entries < 20010, out
+    assert ("fsync: always" in title[0][0]) == on_disk, out
+    rate = rows(out, r"entries/s, from start")
+    assert len(rate) == 1 and float(rate[0][1]) > 0, out
+    fsyncs = re.search(r"sentinel 2 made (\d+) fsyncs for the (\d+) batches", out)
+    if not on_disk:
+        assert fsyncs is None, out
+        return
+    assert fsyncs, out
+    made, batches = int(fsyncs.group(1)), int(fsyncs.group(2))
+    # At most 512 entries a batch (replication.batch_max_entries); at least one fsync for the
+    # copy, and none past one per batch (plus the few of the sentinel's start-up).
+    assert batches >= entries // 512, out
+    assert 1 <= made <= batches + 10, out
