@@ -176,6 +176,7 @@ Status MasterNode::Start() {
   store_ = std::move(opened).value();
   served_ = store_.get();
   get_all_max_bytes_ = config_.get_all_max_bytes;
+  max_waiting_reads_ = static_cast<size_t>(config_.max_waiting_reads);
   if (store_->persistent()) {
     // Decided before anything is written: a run with fsync: never or interval may lose, in a
     // power loss, writes it counted itself for, so its log stops vouching for itself until a

@@ -86,13 +86,24 @@ void NodeBase::Messages(core::LogId from, size_t limit, uint64_t wait_ms, http::
     respond(Page(from, limit));
     return;
   }
+  bool full = false;
   {
     std::lock_guard lock(tails_mu_);
-    if (!tails_closed_) {
+    if (tails_.size() >= max_waiting_reads_) {
+      full = true;
+    } else if (!tails_closed_) {
       tails_.emplace(from, Tail{from, limit, Clock::now() + std::chrono::milliseconds(wait_ms),
                                 std::move(respond)});
       respond = nullptr;
     }
+  }
+  if (full) {
+    http::HttpReply reply = http::JsonError(
+        503, "too many waiting reads: " + std::to_string(max_waiting_reads_) +
+                 " long polls are parked (http.max_waiting_reads); retry, or read without waitMs");
+    reply.headers.emplace_back("Retry-After", "1");
+    respond(std::move(reply));
+    return;
   }
   if (respond) {  // Draining: nobody would ever answer it.
     respond(Page(from, limit));

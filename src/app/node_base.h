@@ -51,6 +51,9 @@ class NodeBase : public http::Service {
   const storage::NodeLog* served_ = nullptr;
   // The largest GET /get-all body built; a larger log is refused (page it with /messages).
   uint64_t get_all_max_bytes_ = UINT64_MAX;
+  // The most long polls parked at once (http.max_waiting_reads); one more is answered 503. A
+  // parked poll stays until its entry comes or its wait is over, even when its client has gone.
+  size_t max_waiting_reads_ = SIZE_MAX;
 
  private:
   struct Tail {

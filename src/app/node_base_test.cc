@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -32,6 +34,8 @@ class ReadNode final : public NodeBase {
   http::HttpReply Metrics() override { return {200, "", {}}; }
   using NodeBase::NotifyAppended;
   void set_get_all_max_bytes(uint64_t n) { get_all_max_bytes_ = n; }
+  void set_max_waiting_reads(size_t n) { max_waiting_reads_ = n; }
+  using NodeBase::WaitingReads;
 };
 
 std::vector<std::string> Messages(const http::HttpReply& reply) {
@@ -200,6 +204,100 @@ TEST_F(NodeBaseTest, GetAllJoinsItsPagesAndRefusesAnAnswerOverTheLimit) {
   EXPECT_EQ(j["lastId"], 9);
   EXPECT_EQ(j["getAllMaxBytes"], whole.size() - 1);
   EXPECT_NE(j["error"].get<std::string>().find("/messages?from=1"), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace rlog::app
+
+namespace rlog::app {
+namespace {
+
+// The answers of long polls, by the order they were asked.
+struct Answers {
+  std::mutex mu;
+  std::vector<std::optional<http::HttpReply>> replies;
+  http::Responder For(size_t i) {
+    {
+      std::lock_guard lock(mu);
+      if (replies.size() <= i) replies.resize(i + 1);
+    }
+    return [this, i](http::HttpReply r) {
+      std::lock_guard lock(mu);
+      replies[i] = std::move(r);
+    };
+  }
+  std::optional<http::HttpReply> At(size_t i) {
+    std::lock_guard lock(mu);
+    return i < replies.size() ? replies[i] : std::nullopt;
+  }
+};
+
+// Long polls whose clients have gone stay parked until their wait is over (Pistache does not say
+// when a client disconnects): beyond http.max_waiting_reads one more is refused at once, 503
+// with Retry-After, and the node keeps serving reads that do not wait.
+TEST_F(NodeBaseTest, LongPollsBeyondTheCapAreRefusedWith503) {
+  Open(storage::FsyncPolicy::kAlways);
+  node_->set_max_waiting_reads(2);
+  Answers answers;
+  node_->Messages(1, 10, 60000, answers.For(0));
+  node_->Messages(1, 10, 60000, answers.For(1));
+  EXPECT_EQ(node_->WaitingReads(), 2u);
+  node_->Messages(1, 10, 60000, answers.For(2));
+  const std::optional<http::HttpReply> refused = answers.At(2);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_NE(refused->body.find("http.max_waiting_reads"), std::string::npos) << refused->body;
+  EXPECT_NE(std::find(refused->headers.begin(), refused->headers.end(),
+                      std::make_pair(std::string("Retry-After"), std::string("1"))),
+            refused->headers.end());
+  EXPECT_EQ(node_->WaitingReads(), 2u);
+  EXPECT_FALSE(answers.At(0));
+  std::optional<http::HttpReply> now;  // A read that does not wait is served.
+  node_->Messages(1, 10, 0, [&](http::HttpReply r) { now = std::move(r); });
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->status, 200);
+
+  ASSERT_TRUE(log_->AppendNext(1, 1, "first").ok());
+  ASSERT_TRUE(WaitDurable(1));  // Answers the two parked polls...
+  EXPECT_EQ(node_->WaitingReads(), 0u);
+  ASSERT_TRUE(answers.At(0));
+  EXPECT_EQ(Messages(*answers.At(1)), std::vector<std::string>{"first"});
+  node_->Messages(2, 10, 60000, answers.For(3));  // ...and makes room.
+  EXPECT_EQ(node_->WaitingReads(), 1u);
+  EXPECT_FALSE(answers.At(3));
+}
+
+// Parked polls answered together each get the page of their own start and limit.
+TEST_F(NodeBaseTest, ParkedLongPollsEachGetThePageTheyAskedFor) {
+  Open(storage::FsyncPolicy::kAlways);
+  Answers answers;
+  const std::vector<std::pair<core::LogId, size_t>> asked = {{1, 10}, {1, 10}, {1, 1}, {2, 10},
+                                                             {1, 10}, {2, 1},  {3, 10}};
+  for (size_t i = 0; i < asked.size(); ++i) {
+    node_->Messages(asked[i].first, asked[i].second, 60000, answers.For(i));
+  }
+  ASSERT_TRUE(log_->AppendNext(1, 1, "a").ok());
+  ASSERT_TRUE(log_->AppendNext(1, 2, "b").ok());
+  ASSERT_TRUE(WaitDurable(2));
+  const std::map<std::pair<core::LogId, size_t>, std::vector<std::string>> want = {
+      {{1, 10}, {"a", "b"}}, {{1, 1}, {"a"}}, {{2, 10}, {"b"}}, {{2, 1}, {"b"}}};
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (asked[i].first == 3) {
+      EXPECT_FALSE(answers.At(i)) << "id 3 is not there yet";
+      continue;
+    }
+    const std::optional<http::HttpReply> reply = answers.At(i);
+    ASSERT_TRUE(reply) << "poll " << i;
+    // Answered at id 1 or, for polls from 1 answered before 2 came, with "a" alone; either way
+    // a prefix of what it asked for, from where it asked.
+    const std::vector<std::string> got = Messages(*reply);
+    const std::vector<std::string>& all = want.at(asked[i]);
+    ASSERT_FALSE(got.empty()) << "poll " << i;
+    ASSERT_LE(got.size(), all.size()) << "poll " << i;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), all.begin())) << "poll " << i;
+    EXPECT_EQ(nlohmann::json::parse(reply->body)["next"], asked[i].first + got.size());
+  }
+  EXPECT_EQ(node_->WaitingReads(), 1u);
 }
 
 }  // namespace

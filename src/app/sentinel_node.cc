@@ -68,6 +68,7 @@ Result<uint16_t> SentinelNode::Start() {
   if (Status st = OpenLog(); !st.ok()) return st;
   served_ = node_log_.get();
   get_all_max_bytes_ = config_.get_all_max_bytes;
+  max_waiting_reads_ = static_cast<size_t>(config_.max_waiting_reads);
   if (config_.tls_enabled()) metrics_.EnableTls();
   service_ = std::make_unique<replication::SentinelService>(node_log_.get(), &state_,
                                                             config_.node_id, faults_);

@@ -319,6 +319,12 @@ TEST_F(ConfigTest, IntegerRangesAreEnforced) {
   EXPECT_THAT(Error({"--set", "replication.batch_max_bytes=1023"}), HasSubstr("got '1023'"));
   EXPECT_THAT(Error({"--set", "replication.window_batches=1025"}), HasSubstr("1..1024"));
   EXPECT_THAT(Error({"--heartbeat-ms", "4294967296"}), HasSubstr("1..4294967295"));
+  // Twice the body limit must not wrap (the HTTP server's request limit).
+  EXPECT_THAT(Error({"--max-body-bytes", "18446744073709551615"}), HasSubstr("1..1073741824"));
+  EXPECT_EQ(MustLoad({"--max-body-bytes", "1073741824"}).max_body_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(MustLoad({}).max_waiting_reads, 10000u);
+  EXPECT_EQ(MustLoad({}, {{"MAX_WAITING_READS", "5"}}).max_waiting_reads, 5u);
+  EXPECT_THAT(Error({"--max-waiting-reads", "0"}), HasSubstr("1..10000000"));
   EXPECT_THAT(Error({"--default-timeout-ms", "0"}), HasSubstr("got '0'"));
   EXPECT_EQ(MustLoad({"--port", "0", "--grpc-port", "0"}).http_port, 0);  // ephemeral
   EXPECT_THAT(Error({}, {{"EXPECTED_SENTINELS", "1025"}}),

@@ -206,10 +206,15 @@ std::vector<OptionSpec> BuildOptions() {
               &C::http_threads, 1, 64),
       Integer({"http.max_body_bytes", "MAX_BODY_BYTES", "--max-body-bytes",
                "largest request accepted (larger: 413)"},
-              &C::max_body_bytes, 1, std::numeric_limits<uint64_t>::max()),
+              // At most 1 GiB: the HTTP layer lets twice this through before it reads a body, and
+              // no message over the WAL's record limit (64 MiB) can be stored anyway.
+              &C::max_body_bytes, 1, uint64_t{1} << 30),
       Integer({"http.get_all_max_bytes", "GET_ALL_MAX_BYTES", "--get-all-max-bytes",
                "largest GET /get-all answer (larger: 400, page with /messages)"},
               &C::get_all_max_bytes, 1, std::numeric_limits<uint64_t>::max()),
+      Integer({"http.max_waiting_reads", "MAX_WAITING_READS", "--max-waiting-reads",
+               "most long polls (GET /messages?waitMs=) parked at once (one more: 503)"},
+              &C::max_waiting_reads, 1, 10000000),
       Text({"http.advertise", "ADVERTISE_HTTP", "",
             "host:port clients are told to use for this node (empty: 127.0.0.1:<http.port>)"},
            &C::advertise_http, true),

@@ -124,3 +124,32 @@ def test_get_all_past_its_limit_is_refused_and_messages_pages_through_it(make_cl
             if nxt > 20:
                 break
         assert got == msgs, f"{n.name}: paging did not give the log"
+
+
+def test_long_polls_past_max_waiting_reads_are_refused_until_one_is_answered(make_cluster):
+    # A client that polls and disconnects leaves its poll parked until waitMs (Pistache does not
+    # tell rlog it left): http.max_waiting_reads bounds how many, on the master and on sentinels.
+    cap = ["--max-waiting-reads", "2"]
+    c = make_cluster(n_sentinels=1, master_args=cap, sentinel_args=cap)
+    c.start()
+    m, s = c.master, c.sentinels[0]
+    assert m.insert_ok("first", w=2) == 1
+    wait_until(lambda: _messages(s, **{"from": 1})["lastId"] == 1, 10, 0.05, "sentinel shows 1")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parked = [pool.submit(_messages, n, **{"from": 2, "waitMs": 20000})
+                  for n in (m, m, s, s)]
+        for n in (m, s):
+            wait_until(lambda n=n: json_body(n.get("/health"))["waitingReads"] == 2, 10, 0.05,
+                       f"{n.name} parks two polls")
+            r = n.get("/messages", params={"from": 2, "waitMs": 20000}, timeout=10.0)
+            body = assert_error(r, 503)
+            assert "http.max_waiting_reads" in body["error"], body
+            assert r.headers.get("Retry-After") == "1", dict(r.headers)
+            assert _messages(n, **{"from": 1})["lastId"] == 1, "a read that does not wait is served"
+        assert not any(p.done() for p in parked)
+        assert m.insert_ok("second", w=2) == 2
+        for p in parked:
+            got = p.result(timeout=15)
+            assert [e["message"] for e in got["messages"]] == ["second"], got
+    for n in (m, s):
+        assert json_body(n.get("/health"))["waitingReads"] == 0
