@@ -74,8 +74,8 @@ start_node sentinel2 --role sentinel --port "$HTTP2" --grpc-port "$GRPC2" $(flag
 read -r FIRST_S DONE_S < <(python3 "$PROBE" wait-last-id "http://127.0.0.1:$HTTP2" \
   "$LAST_ID" "$CATCHUP_TIMEOUT" "$STARTED")
 if [[ $STORAGE != memory ]]; then
-  # How many fsyncs the catch-up cost sentinel 2, against the batches the master sent it (its
-  # start-up's few included).
+  # How many fsyncs the catch-up cost sentinel 2, against the batches the master sent it (the few
+  # of its start-up, and of its first run with the first write, included).
   BATCHES=$(curl -fs --max-time 2 "http://127.0.0.1:$HTTP0/metrics" |
     awk -v s="127.0.0.1:$GRPC2" 'index($0, "rlog_replication_batches_total{") == 1 &&
       index($0, "\"" s "\"") {n = $2} END {printf "%d", n}')

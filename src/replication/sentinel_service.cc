@@ -201,7 +201,9 @@ class ReplicateCall {
     MutexLock lock(mu_);
     // This stream's own message is being applied, and its round reports from inside Apply: the
     // ack goes once Handle has recorded the message (else one ack would name the message before
-    // it, and a second this one).
+    // it, and a second this one). A report of the committer thread's round (a handed-off batch)
+    // that comes meanwhile is skipped too: Handle sends the Ack after every Apply, and the
+    // durable id it reads covers that round.
     if (applying_) return;
     SendDurableAckLocked();
   }
@@ -757,13 +759,15 @@ grpc::Status SentinelService::AnswerPosition(const PositionRequest& request, Pos
                  request.promise_epoch());
     reply->set_promised(true);
   }
-  core::LogId durable = log_->durable_id();
+  // Read once: a round on the committer thread may move it meanwhile, and the answer must
+  // describe one position.
+  const core::LogId durable = log_->durable_id();
   reply->set_log_id(log_->log_id());
   reply->set_epoch(log_->epoch());
   reply->set_last_id(durable);
   if (durable > 0) {
     // The epoch of the last durable entry, or of the epoch mark after it (NodeLog::LastEpoch).
-    const uint64_t last_epoch = log_->DurableLastEpoch();
+    const uint64_t last_epoch = log_->EpochAt(durable);
     reply->set_last_epoch(last_epoch);
     std::vector<core::EpochStart> history;
     for (const core::EpochStart& start : log_->EpochStarts()) {

@@ -139,9 +139,9 @@ void GroupCommitter::RunRoundsOnCaller() {
   std::vector<std::pair<size_t, uint64_t>> marks;
   {
     MutexLock lock(mu_);
-    // A round of the committer thread (an interval sync, the shutdown flush) took what was queued
-    // when it started, and takes nothing more: wait for it. A caller's round takes what this
-    // call queued before it ends.
+    // A round of the committer thread (handed-off entries, an interval sync, the shutdown flush)
+    // took what was queued when it started, and takes nothing more: wait for it. A caller's round
+    // takes what this call queued before it ends.
     while (round_owner_ == RoundOwner::kCommitterThread) cv_.wait(mu_);
     if (round_owner_ == RoundOwner::kCaller || !failed_.ok()) return;
     round_owner_ = RoundOwner::kCaller;

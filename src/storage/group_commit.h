@@ -22,8 +22,9 @@
 // the hand-off to the committer thread and back. Each Append is then its own round: appends that
 // would have queued behind an fsync get one each. An Append whose writer does not wait for it
 // (`hand_off`: a master sending batches without waiting for their acks, as in a catch-up) queues
-// and leaves its round to the committer thread, as without the option, so that the appends
-// arriving during its fsync share the next one.
+// and returns, and the committer thread runs the round as without the option (unless a caller's
+// round starts first and takes the entries), so that the appends arriving during its fsync share
+// the next one.
 //
 // Threads: Append and the getters are thread-safe. Callbacks run in id order, with no lock of
 // this object held, on the thread running the round: the committer thread, or with
@@ -65,7 +66,8 @@ struct GroupCommitOptions {
   // rlog_wal_fsync_duration_seconds histogram). Optional.
   std::function<void(std::chrono::nanoseconds)> observe_sync = nullptr;
   // Rounds run on the thread calling Append (see the top of this file); group_commit is then
-  // unused: nothing waits for more appends.
+  // unused: no round is held back for more appends, the committer thread's (hand_off) neither,
+  // since a caller may start a round of its own while it would wait.
   bool rounds_on_caller = false;
   // TEST ONLY. Acknowledges before the fsync, as a broken implementation would; exists so the
   // power-loss tests can show they catch a lost acknowledged write. Never set it in production.
@@ -97,8 +99,9 @@ class GroupCommitter {
   // too. Entries queued after it in that round follow it in the WAL.
   //
   // With rounds_on_caller the round runs before Append returns (see the top of this file); if it
-  // failed, Append returns that error after on_error has been called. Unless `hand_off`: then the
-  // committer thread runs it, and Append returns once the entries are queued.
+  // failed, Append returns that error after on_error has been called. Unless `hand_off`: then
+  // Append returns once the entries are queued, and the committer thread's round (or a caller's
+  // that starts first) writes, syncs and reports them.
   Result<LogId> Append(std::vector<Entry> entries, uint64_t mark_epoch = 0, bool hand_off = false)
       EXCLUDES(mu_);
 

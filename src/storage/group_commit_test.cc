@@ -484,9 +484,10 @@ TEST_F(GroupCommitTest, RoundsOnTheCallerOfConcurrentAppendersReportInOrder) {
 // more writes arrive, and the power fails while a sync is in flight. After every recovery the
 // checker lists acknowledged writes that were lost.
 // With rounds_on_caller the appends made while syncs are held run on a second thread: the first
-// of them waits in its own round's sync.
+// of them waits in its own round's sync. With `hand_off_some` too, about half of the appends are
+// handed to the committer thread (a sentinel's pipelined batches), the rest run on the caller.
 std::vector<std::string> CrashRounds(bool ack_before_sync, uint64_t seed, int rounds,
-                                     bool rounds_on_caller = false) {
+                                     bool rounds_on_caller = false, bool hand_off_some = false) {
   std::mt19937_64 rng(seed);
   FaultInjectionFileSystem fs;
   DurabilityChecker checker;
@@ -516,7 +517,7 @@ std::vector<std::string> CrashRounds(bool ack_before_sync, uint64_t seed, int ro
       for (uint64_t i = 1 + rng() % 5; i > 0; --i)
         batch.push_back(E(next++, std::to_string(round)));
       checker.Written(batch);
-      return gc.Append(std::move(batch));
+      return gc.Append(std::move(batch), 0, hand_off_some && rng() % 2 == 0);
     };
     for (uint64_t i = rng() % 4; i > 0; --i) {
       auto last = append_batch();
@@ -528,16 +529,16 @@ std::vector<std::string> CrashRounds(bool ack_before_sync, uint64_t seed, int ro
     if (rounds_on_caller) {
       // The first append waits in its sync; the others, queued meanwhile, go with the next
       // round (if the power had not failed), on the same thread as the calls.
-      std::vector<std::vector<Entry>> batches;
+      std::vector<std::pair<std::vector<Entry>, bool>> batches;  // With hand_off.
       for (uint64_t i = held; i > 0; --i) {
         std::vector<Entry> batch;
         for (uint64_t j = 1 + rng() % 5; j > 0; --j)
           batch.push_back(E(next++, std::to_string(round)));
         checker.Written(batch);
-        batches.push_back(std::move(batch));
+        batches.emplace_back(std::move(batch), hand_off_some && rng() % 2 == 0);
       }
       appender = std::thread([&gc, batches = std::move(batches)]() mutable {
-        for (auto& batch : batches) (void)gc.Append(std::move(batch));
+        for (auto& [batch, hand_off] : batches) (void)gc.Append(std::move(batch), 0, hand_off);
       });
     } else {
       for (uint64_t i = held; i > 0; --i) (void)append_batch();
@@ -582,6 +583,19 @@ TEST(GroupCommitPowerLoss, RoundsOnTheCallerLoseNoAcknowledgedWrite) {
               std::vector<std::string>{})
         << "seed " << seed;
     const auto problems = CrashRounds(/*ack_before_sync=*/true, seed, 20, true);
+    ASSERT_FALSE(problems.empty()) << "seed " << seed;
+    EXPECT_NE(problems[0].find("lost acknowledged write"), std::string::npos) << problems[0];
+  }
+}
+
+// And with some appends handed to the committer thread among the caller's rounds.
+TEST(GroupCommitPowerLoss, HandedOffAppendsAmongCallerRoundsLoseNoAcknowledgedWrite) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    EXPECT_EQ(CrashRounds(/*ack_before_sync=*/false, seed, 20, /*rounds_on_caller=*/true,
+                          /*hand_off_some=*/true),
+              std::vector<std::string>{})
+        << "seed " << seed;
+    const auto problems = CrashRounds(/*ack_before_sync=*/true, seed, 20, true, true);
     ASSERT_FALSE(problems.empty()) << "seed " << seed;
     EXPECT_NE(problems[0].find("lost acknowledged write"), std::string::npos) << problems[0];
   }

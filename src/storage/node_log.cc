@@ -468,11 +468,10 @@ uint64_t NodeLog::LastEpoch() const {
   return mark != 0 ? mark : memory_.LastEpoch();
 }
 
-uint64_t NodeLog::DurableLastEpoch() const {
-  const LogId durable = durable_id();
-  if (durable == 0) return 0;
-  if (const uint64_t mark = impl_->MarkAfter(durable); mark != 0) return mark;
-  std::vector<Entry> entry = memory_.Read(durable, 1, 0);
+uint64_t NodeLog::EpochAt(LogId id) const {
+  if (id == 0) return 0;
+  if (const uint64_t mark = impl_->MarkAfter(id); mark != 0) return mark;
+  std::vector<Entry> entry = memory_.Read(id, 1, 0);
   return entry.empty() ? 0 : entry.front().epoch;
 }
 

@@ -62,7 +62,8 @@ struct NodeLogOptions {
   size_t idempotency_keys = MemoryLog::kDefaultKeyCapacity;
   // AppendNext and Apply write, sync (by the policy) and report what they queued before they
   // return, on the caller's thread (GroupCommitOptions::rounds_on_caller): for a sentinel, whose
-  // one writer waits for the round anyway. on_error may then run inside them too.
+  // one writer waits for the round anyway. on_error may then run inside them too. Apply with
+  // `hand_off` excepted: its round is the committer thread's.
   bool rounds_on_caller = false;
   // TEST ONLY, see GroupCommitOptions.
   bool ack_before_sync_for_testing = false;
@@ -166,7 +167,10 @@ class NodeLog {
   // log ending here ranks with in a take-over (core::PlanRecovery).
   uint64_t LastEpoch() const;
   // The same for durable_id(): what this node reports to a master taking over.
-  uint64_t DurableLastEpoch() const;
+  uint64_t DurableLastEpoch() const { return EpochAt(durable_id()); }
+  // The same for entry `id` (<= last_id()): for a caller that read durable_id() once and reports
+  // everything from that one value (the durable id may move meanwhile).
+  uint64_t EpochAt(LogId id) const;
   // MemoryLog::EpochStarts with a step {epoch, after + 1} for each epoch mark whose entries do
   // not start one already (a step may then have no entries: the next one starts at the same id,
   // or it is the last). What PlanRecovery, CommonPrefix and a Hello take as this log's history.

@@ -81,7 +81,7 @@ def _cluster(make_cluster, tmp_path, sentinels: int, master_disk: bool = True,
     """Every sentinel with a data directory and a sync journal (Disks); the master too, or in
     memory."""
     disks = Disks(tmp_path)
-    master = disks.args("master", *master_flags) if master_disk else []
+    master = disks.args("master", *master_flags) if master_disk else list(master_flags)
     c = make_cluster(n_sentinels=sentinels, master_args=master,
                      sentinel_args=lambda i: disks.args(f"s{i + 1}", *sentinel_flags))
     return c.start()
@@ -109,9 +109,12 @@ def test_a_whole_cluster_losing_power_at_once_keeps_every_acknowledged_write(
     """With the master's data directory every acknowledged write survives; with the master in
     memory (its log lost with the power, taken back from the sentinels) every write a majority
     acknowledged. The last case has the sentinels write and fsync on their replication thread
-    (wal.sync_on_replication_thread)."""
+    (wal.sync_on_replication_thread), and the master pipelines every batch it can
+    (replication.min_pipelined_batch=1): the batches it waits for are synced on that thread, the
+    others handed to the committer thread (Batch.pipelined)."""
+    master_flags = ("--set", "replication.min_pipelined_batch=1") if sentinel_flags else ()
     c = _cluster(make_cluster, tmp_path, sentinels=sentinels, master_disk=master_disk,
-                 sentinel_flags=sentinel_flags)
+                 master_flags=master_flags, sentinel_flags=sentinel_flags)
     log_id = c.master.health()["logId"]
     majority = ["majority", sentinels + 1]
     cut, losses = _power_loss_rounds(c, tmp_path, seed=2, rounds=8, writes=100, until_lost=3,
