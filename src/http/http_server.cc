@@ -1,12 +1,16 @@
 #include "http/http_server.h"
 
+#include <fcntl.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "http/answer_writer.h"
 
 namespace rlog::http {
 
@@ -24,6 +28,17 @@ namespace {
 
 // The longest long poll (GET /messages?waitMs=).
 constexpr uint64_t kMaxLongPollMs = 300000;
+
+// Answers of at least this many bytes, given while their request's onRequest runs, go out
+// through the AnswerWriter (answer_writer.h); smaller ones fit a socket's send buffer.
+constexpr size_t kLargeAnswerBytes = 64 * 1024;
+
+// The exchange whose onRequest runs on this thread. Only its answer may be written on a duplicate
+// of its connection's descriptor: Pistache closes a connection on the thread that serves it, so
+// here it cannot be closed (and its number reused by another client) under us. An answer given
+// from elsewhere (a parked request's, or one an insert on another connection completes) goes
+// through Pistache.
+thread_local const void* t_serving = nullptr;
 
 // Pistache 0.0.5 writes only typed headers and silently drops Raw ones: this typed header carries
 // any name and value (Retry-After, Allow, ...).
@@ -89,8 +104,8 @@ class Handler final : public Http::Handler {
  public:
   HTTP_PROTOTYPE(Handler)
 
-  Handler(Service* service, uint64_t max_body_bytes)
-      : service_(service), max_body_bytes_(max_body_bytes) {}
+  Handler(Service* service, uint64_t max_body_bytes, AnswerWriter* answers)
+      : service_(service), max_body_bytes_(max_body_bytes), answers_(answers) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     // Exactly one answer: the first of the Responder (now or once parked) and the catch below.
@@ -103,11 +118,20 @@ class Handler final : public Http::Handler {
     // HEAD: the answer GET would get, without its body (a client reads none after a HEAD, so a
     // body would be taken for the start of the next answer on a keep-alive connection).
     const bool head = req.method() == Http::Method::Head;
-    Responder respond = [exchange, head](HttpReply reply) {
+    Responder respond = [exchange, head, answers = answers_](HttpReply reply) {
       if (exchange->answered.exchange(true)) return;
       if (head) reply.body.clear();
+      if (answers != nullptr && t_serving == exchange.get() &&
+          reply.body.size() >= kLargeAnswerBytes && SendAside(exchange->writer, reply, *answers)) {
+        return;
+      }
       Send(exchange->writer, std::move(reply));
     };
+    // Reset however Route leaves (it may throw).
+    struct Serving {
+      explicit Serving(const void* exchange) { t_serving = exchange; }
+      ~Serving() { t_serving = nullptr; }
+    } serving(exchange.get());
     try {
       Route(req, std::move(respond));
     } catch (const std::exception& e) {
@@ -137,6 +161,26 @@ class Handler final : public Http::Handler {
     }
     // Fire and forget: never chain .then() from a non-reactor thread (STACK-NOTES).
     writer.send(static_cast<Http::Code>(reply.status), reply.body);
+  }
+
+  // Hands the whole answer, as Pistache would write it, to the AnswerWriter on a duplicate of the
+  // connection's descriptor. False (nothing sent) when there is no connection to duplicate: the
+  // caller sends it through Pistache.
+  static bool SendAside(Http::ResponseWriter& writer, const HttpReply& reply,
+                        AnswerWriter& answers) {
+    const std::shared_ptr<Tcp::Peer> peer = writer.getPeer();
+    if (!peer) return false;
+    const int fd = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return false;
+    std::string bytes = "HTTP/1.1 " + std::to_string(reply.status) + " " +
+                        Http::codeString(static_cast<Http::Code>(reply.status)) +
+                        "\r\nContent-Type: " + reply.content_type + "\r\n";
+    for (const auto& [name, value] : reply.headers) bytes += name + ": " + value + "\r\n";
+    bytes += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n";
+    bytes.reserve(bytes.size() + reply.body.size());
+    bytes += reply.body;
+    answers.Write(fd, std::move(bytes));
+    return true;
   }
 
   void Route(const Http::Request& req, Responder respond) {
@@ -203,6 +247,7 @@ class Handler final : public Http::Handler {
 
   Service* const service_;
   const uint64_t max_body_bytes_;
+  AnswerWriter* const answers_;
 };
 
 }  // namespace
@@ -229,7 +274,10 @@ Result<uint16_t> HttpServer::Start() {
                     .headerTimeout(wait)
                     .bodyTimeout(wait);
     endpoint_->init(opts);
-    endpoint_->setHandler(Http::make_handler<Handler>(service_, options_.max_body_bytes));
+    answers_ =
+        std::make_unique<AnswerWriter>(std::chrono::milliseconds(options_.answer_stall_timeout_ms));
+    endpoint_->setHandler(
+        Http::make_handler<Handler>(service_, options_.max_body_bytes, answers_.get()));
     endpoint_->serveThreaded();
     return static_cast<uint16_t>(endpoint_->getPort());
   } catch (const std::exception& e) {
@@ -244,6 +292,7 @@ void HttpServer::Shutdown() {
     endpoint_->shutdown();
     endpoint_.reset();
   }
+  answers_.reset();  // After the endpoint: its handlers hand answers to it.
 }
 
 }  // namespace rlog::http

@@ -19,12 +19,17 @@ class Endpoint;
 
 namespace rlog::http {
 
+class AnswerWriter;
+
 struct HttpOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   int threads = 2;
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_wait_ms = 3600000;  // Longest a request may be parked.
+  // A client that takes no byte of a large answer for this long loses its connection
+  // (answer_writer.h).
+  uint64_t answer_stall_timeout_ms = 30000;
 };
 
 class HttpServer {
@@ -39,6 +44,7 @@ class HttpServer {
  private:
   const HttpOptions options_;
   Service* const service_;
+  std::unique_ptr<AnswerWriter> answers_;  // Outlives the endpoint_ whose handlers use it.
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
 
