@@ -120,11 +120,14 @@ class Handler final : public Http::Handler {
     const bool head = req.method() == Http::Method::Head;
     Responder respond = [exchange, head, answers = answers_](HttpReply reply) {
       if (exchange->answered.exchange(true)) return;
-      if (head) reply.body.clear();
+      // Written here if ready while this request is handled (t_serving): a large answer, and a
+      // HEAD's, whose Content-Length is then the GET's (Pistache would say 0).
       if (answers != nullptr && t_serving == exchange.get() &&
-          reply.body.size() >= kLargeAnswerBytes && SendAside(exchange->writer, reply, *answers)) {
+          (head || reply.body.size() >= kLargeAnswerBytes) &&
+          SendAside(exchange->writer, reply, head, *answers)) {
         return;
       }
+      if (head) reply.body.clear();
       Send(exchange->writer, std::move(reply));
     };
     // Reset however Route leaves (it may throw).
@@ -163,10 +166,10 @@ class Handler final : public Http::Handler {
     writer.send(static_cast<Http::Code>(reply.status), reply.body);
   }
 
-  // Hands the whole answer, as Pistache would write it, to the AnswerWriter on a duplicate of the
-  // connection's descriptor. False (nothing sent) when there is no connection to duplicate: the
-  // caller sends it through Pistache.
-  static bool SendAside(Http::ResponseWriter& writer, const HttpReply& reply,
+  // Hands the whole answer, as Pistache would write it (without the body for a HEAD), to the
+  // AnswerWriter on a duplicate of the connection's descriptor. False (nothing sent) when there is
+  // no connection to duplicate: the caller sends it through Pistache.
+  static bool SendAside(Http::ResponseWriter& writer, const HttpReply& reply, bool head,
                         AnswerWriter& answers) {
     const std::shared_ptr<Tcp::Peer> peer = writer.getPeer();
     if (!peer) return false;
@@ -177,8 +180,10 @@ class Handler final : public Http::Handler {
                         "\r\nContent-Type: " + reply.content_type + "\r\n";
     for (const auto& [name, value] : reply.headers) bytes += name + ": " + value + "\r\n";
     bytes += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n";
-    bytes.reserve(bytes.size() + reply.body.size());
-    bytes += reply.body;
+    if (!head) {
+      bytes.reserve(bytes.size() + reply.body.size());
+      bytes += reply.body;
+    }
     answers.Write(fd, std::move(bytes));
     return true;
   }

@@ -182,6 +182,11 @@ def test_head_is_get_without_a_body_and_keeps_the_connection_in_step(cluster):
     assert answers[1][1].get("allow") == "POST", answers[1]
     # Had a HEAD answer carried a body, the GET's answer would start inside it.
     assert answers[3][2] == b'{"status":"ok"}', answers[3]
+    # Its Content-Length is the GET's (RFC 9110, 9.3.2), not the 0 of its empty body.
+    assert answers[0][1].get("content-length") == str(len(answers[3][2])), answers[0]
+    get_nope = m.get("/nope", timeout=5.0)
+    assert answers[2][1].get("content-length") == str(len(get_nope.content)), answers[2]
+    assert answers[2][1].get("content-type") == "application/json", answers[2]
     r = m.request("GET", "/insert", timeout=5.0)
     assert_error(r, 405)
     assert r.headers.get("Allow") == "POST"
