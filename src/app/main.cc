@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
                                .port = config.http_port,
                                .threads = config.http_threads,
                                .max_body_bytes = config.max_body_bytes,
-                               .max_wait_ms = config.max_timeout_ms},
+                               .max_wait_ms = config.max_timeout_ms,
+                               .slow_answers_max_bytes = config.slow_answers_max_bytes},
                               service);
   auto http_port = http.Start();
   if (!http_port.ok()) {

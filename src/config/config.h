@@ -33,6 +33,7 @@ struct Config {
   uint64_t get_all_max_bytes =
       64 << 20;  // http.get_all_max_bytes / GET_ALL_MAX_BYTES / --get-all-max-bytes
   uint64_t max_waiting_reads = 10000;  // http.max_waiting_reads / MAX_WAITING_READS (long polls)
+  uint64_t slow_answers_max_bytes = 256ull << 20;  // http.slow_answers_max_bytes
   std::string advertise_http;                 // http.advertise / ADVERTISE_HTTP (what sentinels tell clients; default 127.0.0.1:port)
 
   // gRPC (sentinels serve replication; the master dials its sentinels).

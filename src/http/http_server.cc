@@ -104,8 +104,12 @@ class Handler final : public Http::Handler {
  public:
   HTTP_PROTOTYPE(Handler)
 
-  Handler(Service* service, uint64_t max_body_bytes, AnswerWriter* answers)
-      : service_(service), max_body_bytes_(max_body_bytes), answers_(answers) {}
+  Handler(Service* service, uint64_t max_body_bytes, AnswerWriter* answers,
+          uint64_t slow_answers_max_bytes)
+      : service_(service),
+        max_body_bytes_(max_body_bytes),
+        answers_(answers),
+        slow_answers_max_bytes_(slow_answers_max_bytes) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     // Exactly one answer: the first of the Responder (now or once parked) and the catch below.
@@ -118,14 +122,23 @@ class Handler final : public Http::Handler {
     // HEAD: the answer GET would get, without its body (a client reads none after a HEAD, so a
     // body would be taken for the start of the next answer on a keep-alive connection).
     const bool head = req.method() == Http::Method::Head;
-    Responder respond = [exchange, head, answers = answers_](HttpReply reply) {
+    Responder respond = [exchange, head, answers = answers_,
+                         budget = slow_answers_max_bytes_](HttpReply reply) {
       if (exchange->answered.exchange(true)) return;
       // Written here if ready while this request is handled (t_serving): a large answer, and a
       // HEAD's, whose Content-Length is then the GET's (Pistache would say 0).
       if (answers != nullptr && t_serving == exchange.get() &&
-          (head || reply.body.size() >= kLargeAnswerBytes) &&
-          SendAside(exchange->writer, reply, head, *answers)) {
-        return;
+          (head || reply.body.size() >= kLargeAnswerBytes)) {
+        // Slow clients must not take the node's memory: past the budget, a large answer is
+        // refused rather than held too.
+        if (!head && answers->pending_bytes() >= budget) {
+          reply = JsonError(503, "large answers to slow clients hold " +
+                                     std::to_string(answers->pending_bytes()) +
+                                     " bytes (http.slow_answers_max_bytes): retry later");
+          reply.headers.emplace_back("Retry-After", "1");
+        } else if (SendAside(exchange->writer, reply, head, *answers)) {
+          return;
+        }
       }
       if (head) reply.body.clear();
       Send(exchange->writer, std::move(reply));
@@ -169,22 +182,22 @@ class Handler final : public Http::Handler {
   // Hands the whole answer, as Pistache would write it (without the body for a HEAD), to the
   // AnswerWriter on a duplicate of the connection's descriptor. False (nothing sent) when there is
   // no connection to duplicate: the caller sends it through Pistache.
-  static bool SendAside(Http::ResponseWriter& writer, const HttpReply& reply, bool head,
+  static bool SendAside(Http::ResponseWriter& writer, HttpReply& reply, bool head,
                         AnswerWriter& answers) {
     const std::shared_ptr<Tcp::Peer> peer = writer.getPeer();
     if (!peer) return false;
-    const int fd = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return false;
     std::string bytes = "HTTP/1.1 " + std::to_string(reply.status) + " " +
                         Http::codeString(static_cast<Http::Code>(reply.status)) +
                         "\r\nContent-Type: " + reply.content_type + "\r\n";
     for (const auto& [name, value] : reply.headers) bytes += name + ": " + value + "\r\n";
     bytes += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n";
-    if (!head) {
-      bytes.reserve(bytes.size() + reply.body.size());
-      bytes += reply.body;
-    }
-    answers.Write(fd, std::move(bytes));
+    const int fd = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return false;
+    if (head) reply.body.clear();
+    // What Pistache does once it has sent an answer: the connection waits for its next request,
+    // and its keep-alive timeout (not the request timeouts) applies.
+    peer->setIdle(true);
+    answers.Write(fd, std::move(bytes), std::move(reply.body));
     return true;
   }
 
@@ -253,6 +266,7 @@ class Handler final : public Http::Handler {
   Service* const service_;
   const uint64_t max_body_bytes_;
   AnswerWriter* const answers_;
+  const uint64_t slow_answers_max_bytes_;
 };
 
 }  // namespace
@@ -281,8 +295,8 @@ Result<uint16_t> HttpServer::Start() {
     endpoint_->init(opts);
     answers_ =
         std::make_unique<AnswerWriter>(std::chrono::milliseconds(options_.answer_stall_timeout_ms));
-    endpoint_->setHandler(
-        Http::make_handler<Handler>(service_, options_.max_body_bytes, answers_.get()));
+    endpoint_->setHandler(Http::make_handler<Handler>(
+        service_, options_.max_body_bytes, answers_.get(), options_.slow_answers_max_bytes));
     endpoint_->serveThreaded();
     return static_cast<uint16_t>(endpoint_->getPort());
   } catch (const std::exception& e) {

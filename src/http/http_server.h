@@ -30,6 +30,9 @@ struct HttpOptions {
   // A client that takes no byte of a large answer for this long loses its connection
   // (answer_writer.h).
   uint64_t answer_stall_timeout_ms = 30000;
+  // While the answer writer holds this many bytes for clients that read slowly, one more large
+  // answer is refused with 503 (http.slow_answers_max_bytes).
+  uint64_t slow_answers_max_bytes = uint64_t{256} << 20;
 };
 
 class HttpServer {

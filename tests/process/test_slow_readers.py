@@ -76,3 +76,37 @@ def test_a_client_not_reading_a_large_answer_stalls_nobody(make_cluster):
         assert status == 200
     finally:
         slow.close()
+
+
+def test_large_answers_held_for_slow_clients_are_bounded(make_cluster):
+    # What the answer writer holds for clients that read slowly is bounded
+    # (http.slow_answers_max_bytes): past it, one more large answer is refused with 503 while
+    # small ones are served, and once the slow client has read, large answers go out again.
+    c = make_cluster(n_sentinels=0, master_args=["--set", "http.slow_answers_max_bytes=1048576"])
+    c.start()
+    m = c.master
+    messages = [f"{i}:" + "x" * MESSAGE_BYTES for i in range(8)]
+    for i, msg in enumerate(messages, 1):
+        assert m.insert_ok(msg) == i
+
+    slow = socket.create_connection(("127.0.0.1", m.http_port), timeout=10.0)
+    try:
+        slow.sendall(b"GET /get-all HTTP/1.1\r\nHost: rlog\r\n\r\n")
+        time.sleep(0.5)  # The writer now holds the part the socket did not take (megabytes).
+        r = m.get("/get-all", timeout=5.0)
+        assert r.status_code == 503, r.status_code
+        assert r.headers.get("Retry-After") == "1"
+        assert "http.slow_answers_max_bytes" in json_body(r)["error"]
+        assert m.get("/healthz", timeout=3.0).status_code == 200
+        status, _, body = _read_answer(slow, time.monotonic() + 30.0)
+        assert status == 200 and len(json.loads(body)) == 8
+    finally:
+        slow.close()
+    deadline = time.monotonic() + 10.0
+    while True:  # The writer lets go of it once the last bytes are taken (bounded).
+        r = m.get("/get-all", timeout=5.0)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 200, r.status_code
+    assert [e["message"] for e in r.json()] == messages
