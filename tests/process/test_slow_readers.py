@@ -40,18 +40,24 @@ def _read_answer(sock: socket.socket, deadline: float) -> tuple[int, dict[str, s
     return status, headers, body
 
 
-def test_a_client_not_reading_a_large_answer_stalls_nobody(make_cluster):
-    c = make_cluster(n_sentinels=0, master_args=["--http-threads", "1"])
+def _master_and_a_slow_reader(make_cluster, master_args):
+    """A master alone holding 8 messages of 900 KB, and a connection that asked for GET /get-all
+    (7 MB) and reads none of it yet: (master, messages, socket)."""
+    c = make_cluster(n_sentinels=0, master_args=master_args)
     c.start()
     m = c.master
     messages = [f"{i}:" + "x" * MESSAGE_BYTES for i in range(8)]
     for i, msg in enumerate(messages, 1):
         assert m.insert_ok(msg) == i
-
     slow = socket.create_connection(("127.0.0.1", m.http_port), timeout=10.0)
+    slow.sendall(b"GET /get-all HTTP/1.1\r\nHost: rlog\r\n\r\n")
+    time.sleep(0.5)  # Let the server fill the socket's buffers while the client reads none.
+    return m, messages, slow
+
+
+def test_a_client_not_reading_a_large_answer_stalls_nobody(make_cluster):
+    m, messages, slow = _master_and_a_slow_reader(make_cluster, ["--http-threads", "1"])
     try:
-        slow.sendall(b"GET /get-all HTTP/1.1\r\nHost: rlog\r\n\r\n")
-        time.sleep(0.5)  # Let the server fill the socket's buffers while the client reads none.
 
         # The only HTTP thread serves others meanwhile.
         t0 = time.monotonic()
@@ -82,17 +88,10 @@ def test_large_answers_held_for_slow_clients_are_bounded(make_cluster):
     # What the answer writer holds for clients that read slowly is bounded
     # (http.slow_answers_max_bytes): past it, one more large answer is refused with 503 while
     # small ones are served, and once the slow client has read, large answers go out again.
-    c = make_cluster(n_sentinels=0, master_args=["--set", "http.slow_answers_max_bytes=1048576"])
-    c.start()
-    m = c.master
-    messages = [f"{i}:" + "x" * MESSAGE_BYTES for i in range(8)]
-    for i, msg in enumerate(messages, 1):
-        assert m.insert_ok(msg) == i
-
-    slow = socket.create_connection(("127.0.0.1", m.http_port), timeout=10.0)
+    m, messages, slow = _master_and_a_slow_reader(
+        make_cluster, ["--set", "http.slow_answers_max_bytes=1048576"])
     try:
-        slow.sendall(b"GET /get-all HTTP/1.1\r\nHost: rlog\r\n\r\n")
-        time.sleep(0.5)  # The writer now holds the part the socket did not take (megabytes).
+        # The writer now holds the part the socket did not take (megabytes).
         r = m.get("/get-all", timeout=5.0)
         assert r.status_code == 503, r.status_code
         assert r.headers.get("Retry-After") == "1"
