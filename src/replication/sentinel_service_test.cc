@@ -232,6 +232,15 @@ void ReplicateAndClose(Sentinel& s, uint64_t epoch, core::LogId last) {
 
 // Welcomed, a batch of ids 1..3 (seq 2) whose fsync is held, then a heartbeat (seq 3): nothing
 // is acknowledged until the fsync is let go, at the end.
+// Whether the sentinel's log reaches `last` (in memory, durable or not) within kWait.
+bool LogReaches(Sentinel& s, core::LogId last) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (s.log().last_id() < last && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  return s.log().last_id() >= last;
+}
+
 void BatchAndHeartbeatWhileTheFsyncIsHeld(storage::FaultInjectionFileSystem& fs, Sentinel& s,
                                           MasterStream& m) {
   m.Hello(1, "log-a", 1, 0);
@@ -313,10 +322,7 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadABatchDuringAnIntervalSyncIsAck
   EXPECT_EQ(m.AckReaching(3).seq(), 2u);           // Written: acked (interval).
   ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));  // The timed sync, held.
   m.Batch(3, 4, 6, 1);
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (s.log().last_id() < 6 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);  // Until the batch is in memory (bounded).
-  }
+  ASSERT_TRUE(LogReaches(s, 6));  // The batch is in memory, waiting for the timed sync.
   ASSERT_EQ(s.log().last_id(), 6u);
   fs_.UnblockSyncs();
   EXPECT_EQ(m.AckReaching(6).seq(), 3u);
@@ -337,10 +343,7 @@ TEST_F(SentinelServiceTest, WithRoundsOnItsThreadPipelinedBatchesShareTheCommitt
   ASSERT_TRUE(fs_.WaitForBlockedSyncs(1, kWait));  // 1..3's sync, held.
   m.PipelinedBatch(3, 4, 6, 1);
   m.PipelinedBatch(4, 7, 9, 1);
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (s.log().last_id() < 9 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);  // The thread is not the one held in the sync (bounded).
-  }
+  EXPECT_TRUE(LogReaches(s, 9)) << "the service's thread waited in the sync";
   EXPECT_EQ(s.log().last_id(), 9u);
   EXPECT_EQ(s.log().durable_id(), 0u);
   EXPECT_FALSE(m.Next(kQuiet).has_value()) << "acked before the fsync";
