@@ -51,13 +51,17 @@ def _master_and_a_slow_reader(make_cluster, master_args):
         assert m.insert_ok(msg) == i
     slow = socket.create_connection(("127.0.0.1", m.http_port), timeout=10.0)
     slow.sendall(b"GET /get-all HTTP/1.1\r\nHost: rlog\r\n\r\n")
-    time.sleep(0.5)  # Let the server fill the socket's buffers while the client reads none.
     return m, messages, slow
 
 
 def test_a_client_not_reading_a_large_answer_stalls_nobody(make_cluster):
     m, messages, slow = _master_and_a_slow_reader(make_cluster, ["--http-threads", "1"])
     try:
+        # Nothing to await from outside: the server fills the socket's buffers and (before the
+        # fix) its only thread then loops on the rest. Half a second is ample for 7 MB on
+        # loopback; with less, this test could pass against the old binary, not fail against
+        # the new one.
+        time.sleep(0.5)
 
         # The only HTTP thread serves others meanwhile.
         t0 = time.monotonic()
@@ -91,8 +95,13 @@ def test_large_answers_held_for_slow_clients_are_bounded(make_cluster):
     m, messages, slow = _master_and_a_slow_reader(
         make_cluster, ["--set", "http.slow_answers_max_bytes=1048576"])
     try:
-        # The writer now holds the part the socket did not take (megabytes).
-        r = m.get("/get-all", timeout=5.0)
+        # Once the writer holds the part the socket did not take (megabytes), /get-all is refused.
+        deadline = time.monotonic() + 10.0
+        while True:
+            r = m.get("/get-all", timeout=5.0)
+            if r.status_code != 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert r.status_code == 503, r.status_code
         assert r.headers.get("Retry-After") == "1"
         assert "http.slow_answers_max_bytes" in json_body(r)["error"]
