@@ -127,8 +127,7 @@ class Handler final : public Http::Handler {
       if (exchange->answered.exchange(true)) return;
       // Written here if ready while this request is handled (t_serving): a large answer, and a
       // HEAD's, whose Content-Length is then the GET's (Pistache would say 0).
-      if (answers != nullptr && t_serving == exchange.get() &&
-          (head || reply.body.size() >= kLargeAnswerBytes)) {
+      if (t_serving == exchange.get() && (head || reply.body.size() >= kLargeAnswerBytes)) {
         // Slow clients must not take the node's memory: past the budget, a large answer is
         // refused rather than held too.
         if (!head && answers->pending_bytes() >= budget) {
